@@ -1,0 +1,44 @@
+"""Fixtures shared by every test: one Graph emulator per session, reset before each test that uses it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from chatfn.emulator import Emulator
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[Emulator]:
+    """The emulator on a free port of 127.0.0.1, in this process's background threads."""
+    server = Emulator.start(port=0)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server: Emulator) -> Iterator[Emulator]:
+    """The session's emulator, back to its default directory, with no chats, faults or log."""
+    httpx.post(f"{emulator_server.url}/_emulator/reset").raise_for_status()
+    yield emulator_server
+
+
+@pytest.fixture
+def control(emulator: Emulator) -> Iterator[httpx.Client]:
+    """An HTTP client on the emulator's control API (`/_emulator/...`)."""
+    with httpx.Client(base_url=f"{emulator.url}/_emulator", timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def managed_identity_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """Point azure-identity's App Service managed identity flow at the emulator."""
+    monkeypatch.setenv("IDENTITY_ENDPOINT", emulator.identity_endpoint)
+    monkeypatch.setenv("IDENTITY_HEADER", emulator.identity_header)
+    monkeypatch.delenv("MSI_ENDPOINT", raising=False)
+    monkeypatch.delenv("AZURE_CLIENT_ID", raising=False)
+    return emulator
