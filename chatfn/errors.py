@@ -1,0 +1,141 @@
+"""Every failure chatfn raises, as one small hierarchy that callers can catch at the level they need.
+
+ChatfnError
+├── InvalidRequest          the caller's request breaks a rule; nothing was sent to Graph
+├── MemberNotFound          a guest's email matches no user of the directory
+├── IdentityError           the function's own identity could not get a token for Graph
+└── GraphError              Graph answered with an error, or not at all
+    ├── GraphClientError    4xx: retrying cannot help
+    │   ├── GraphBadRequest (400)  GraphUnauthorized (401)  GraphForbidden (403)
+    │   └── GraphNotFound (404)    GraphPreconditionFailed (412)
+    ├── GraphServiceError   other 5xx: Graph failed, and may have acted, so it is not retried blindly
+    └── GraphTransientError what Graph asks callers to retry
+        ├── GraphThrottled (429)   GraphUnavailable (503, 504)
+        └── GraphConnectionError   no answer: refused, dropped, timed out
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ChatfnError(Exception):
+    """Base of every error chatfn raises on purpose."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One broken rule of a request: `field` is a path such as `members[2].email`."""
+
+    field: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class InvalidRequest(ChatfnError):
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+
+
+class MemberNotFound(ChatfnError):
+    def __init__(self, field: str, email: str, reason: str = "matches no user of the directory") -> None:
+        self.field = field
+        self.email = email
+        self.reason = reason
+        super().__init__(f"{field}: {email} {reason}")
+
+
+class IdentityError(ChatfnError):
+    """The credential failed: the managed identity is missing, misconfigured or refused."""
+
+
+class GraphError(ChatfnError):
+    """Graph's error answer, keeping what support needs: status, code, message and request-id."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        request_id: str | None = None,
+        attempts: int = 1,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.attempts = attempts
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        where = f"HTTP {self.status}" if self.status else "no answer"
+        return f"{where} {self.code or 'error'}: {self.message} (attempts: {self.attempts})"
+
+
+class GraphClientError(GraphError):
+    """Graph refused the request itself (4xx): the same request will be refused again."""
+
+
+class GraphBadRequest(GraphClientError):
+    pass
+
+
+class GraphUnauthorized(GraphClientError):
+    pass
+
+
+class GraphForbidden(GraphClientError):
+    pass
+
+
+class GraphNotFound(GraphClientError):
+    pass
+
+
+class GraphPreconditionFailed(GraphClientError):
+    pass
+
+
+class GraphServiceError(GraphError):
+    """Graph failed in a way it does not ask us to retry (500, 502, ...)."""
+
+
+class GraphTransientError(GraphError):
+    """A failure that may pass: worth retrying after `retry_after` seconds or a backoff."""
+
+
+class GraphThrottled(GraphTransientError):
+    pass
+
+
+class GraphUnavailable(GraphTransientError):
+    pass
+
+
+class GraphConnectionError(GraphTransientError):
+    pass
+
+
+_BY_STATUS: dict[int, type[GraphError]] = {
+    400: GraphBadRequest,
+    401: GraphUnauthorized,
+    403: GraphForbidden,
+    404: GraphNotFound,
+    412: GraphPreconditionFailed,
+    429: GraphThrottled,
+    503: GraphUnavailable,
+    504: GraphUnavailable,
+}
+
+
+def graph_error_class(status: int) -> type[GraphError]:
+    """The class for an error status of Graph's."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return GraphServiceError if status >= 500 else GraphClientError

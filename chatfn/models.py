@@ -1,0 +1,269 @@
+"""What callers send (CONTRACT §1), its validation, and the normalised form the workflow carries.
+
+`parse_chat_request` is the only way in: it returns a `ChatSpec` or raises `InvalidRequest` with every
+broken rule, each naming its field (`members[2].guest`, `emails[1]`, `topic`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from chatfn.errors import FieldError, InvalidRequest
+
+MIN_MEMBERS = 2
+MAX_MEMBERS = 250
+MAX_TOPIC = 250
+
+GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+_EMAIL = re.compile(r"^[^@\s;,<>()\[\]\"]+@[^@\s;,<>()\[\]\"]+\.[^@\s;,<>()\[\]\".]+$")
+_SEPARATORS = re.compile(r"[;,]")
+
+Guid = Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
+ChatType = Literal["oneOnOne", "group"]
+
+
+def _check_email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("must be an email address such as alex@contoso.com")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_check_email)]
+
+
+def _split_addresses(value: object) -> object:
+    """Power Automate joins addresses into one string: accept `a@x.com; b@x.com,` as a list."""
+    if isinstance(value, str):
+        return [part.strip() for part in _SEPARATORS.split(value) if part.strip()]
+    return value
+
+
+AddressList = Annotated[list[Email], BeforeValidator(_split_addresses)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AppPermission(_Strict):
+    """A resource-specific permission consented for the app in this chat."""
+
+    value: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9.]{0,127}$")] = Field(
+        description="Permission name, for example ChatMessage.Read.Chat.",
+    )
+    type: Literal["application", "delegated"] = Field(
+        default="application", description="Whether the app uses the permission as itself or for a user."
+    )
+
+
+class TeamsApp(_Strict):
+    """A Teams app to install in the new chat (Graph then answers 202 and chatfn polls)."""
+
+    teamsAppId: Guid = Field(description="Id of the app in the tenant's Teams app catalog.")
+    permissions: list[AppPermission] = Field(
+        default_factory=list, max_length=50, description="Resource-specific permissions to consent."
+    )
+
+
+class Member(_Strict):
+    """One person in the chat: an email (or UPN) or an Entra object id."""
+
+    email: Email | None = Field(default=None, description="Email address or user principal name.")
+    userId: Guid | None = Field(default=None, description="Entra object id of the user (a GUID).")
+    guest: bool = Field(default=False, description="A guest user of this tenant: joins with role guest.")
+    tenantId: Guid | None = Field(
+        default=None, description="Tenant of a user from another organisation: always an owner."
+    )
+
+
+class ChatRequest(_Strict):
+    """The body of `POST /api/chats`: `members`, or the flat `emails`/`guests` form."""
+
+    topic: str | None = Field(
+        default=None, min_length=1, max_length=MAX_TOPIC, description="Title of a group chat."
+    )
+    chatType: ChatType | None = Field(
+        default=None, description="oneOnOne or group; by default oneOnOne for two members and no topic."
+    )
+    members: list[Member] | None = Field(default=None, description="The chat's members, 2 to 250.")
+    emails: AddressList | None = Field(
+        default=None, description="Members as emails: a list, or one string separated by ';' or ','."
+    )
+    guests: AddressList | None = Field(
+        default=None, description="Guest members as emails: a list, or one string separated by ';' or ','."
+    )
+    apps: list[TeamsApp] | None = Field(default=None, max_length=1, description="At most one Teams app.")
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class ChatMember(Member):
+    """A member of the normalised request, with the field it came from, for errors found later."""
+
+    field: str
+
+
+class ChatSpec(_Strict):
+    """The request normalised: one form, chat type decided, every rule of CONTRACT §1 checked."""
+
+    chatType: ChatType
+    topic: str | None
+    members: tuple[ChatMember, ...]
+    app: TeamsApp | None = None
+
+    def fingerprint(self) -> str:
+        """Same chat asked for, same fingerprint: whatever form, member order or email case."""
+        members = sorted(
+            json.dumps(
+                [(m.email or "").lower(), (m.userId or "").lower(), m.guest, (m.tenantId or "").lower()]
+            )
+            for m in self.members
+        )
+        app = self.app.model_dump() if self.app else None
+        if app:
+            app["teamsAppId"] = app["teamsAppId"].lower()
+        canonical = json.dumps([self.chatType, self.topic, members, app], sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_chat_request(payload: Any) -> ChatSpec:
+    """Validate a decoded JSON body; raise `InvalidRequest` listing every broken rule."""
+    try:
+        request = ChatRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest([_field_error(error) for error in exc.errors()]) from None
+    errors = list(_relation_errors(request))
+    if errors:
+        raise InvalidRequest(errors)
+    members = tuple(_normalised_members(request))
+    chat_type = request.chatType or ("oneOnOne" if len(members) == 2 and request.topic is None else "group")
+    return ChatSpec(
+        chatType=chat_type,
+        topic=request.topic,
+        members=members,
+        app=request.apps[0] if request.apps else None,
+    )
+
+
+def _normalised_members(request: ChatRequest) -> Iterator[ChatMember]:
+    if request.members is not None:
+        for i, member in enumerate(request.members):
+            yield ChatMember(**member.model_dump(), field=f"members[{i}]")
+        return
+    for name, guest in (("emails", False), ("guests", True)):
+        for i, email in enumerate(getattr(request, name) or []):
+            yield ChatMember(email=email, guest=guest, field=f"{name}[{i}]")
+
+
+def _relation_errors(request: ChatRequest) -> Iterator[FieldError]:
+    """The rules that tie fields together, which a JSON schema alone cannot say."""
+    flat = request.emails is not None or request.guests is not None
+    if request.members is not None and flat:
+        yield FieldError("members", "use either members or emails/guests, not both")
+        return
+    if request.members is None and not flat:
+        yield FieldError("members", "give the chat's members, as members or as emails/guests")
+        return
+    count_field = "members" if request.members is not None else "emails"
+    entries: list[tuple[str, Member]] = []
+    if request.members is not None:
+        for i, member in enumerate(request.members):
+            field = f"members[{i}]"
+            if (member.email is None) == (member.userId is None):
+                yield FieldError(field, "give exactly one of email or userId")
+            if member.guest and member.tenantId is not None:
+                yield FieldError(
+                    f"{field}.guest", "a user of another tenant (tenantId) joins as an owner, not a guest"
+                )
+            entries.append((field, member))
+    else:
+        for name, guest in (("emails", False), ("guests", True)):
+            for i, email in enumerate(getattr(request, name) or []):
+                entries.append((f"{name}[{i}]", Member(email=email, guest=guest)))
+
+    if len(entries) < MIN_MEMBERS:
+        yield FieldError(count_field, f"a chat needs at least {MIN_MEMBERS} members, got {len(entries)}")
+    if len(entries) > MAX_MEMBERS:
+        yield FieldError(count_field, f"a chat has at most {MAX_MEMBERS} members, got {len(entries)}")
+
+    seen: dict[tuple[str, str], str] = {}
+    for field, member in entries:
+        key = ((member.tenantId or "").lower(), (member.email or member.userId or "").lower())
+        if key[1] and key in seen:
+            yield FieldError(field, f"the same member as {seen[key]}")
+        seen.setdefault(key, field)
+
+    if request.chatType == "oneOnOne":
+        if request.topic is not None:
+            yield FieldError("topic", "a oneOnOne chat has no topic; use chatType group")
+        if len(entries) != 2:
+            yield FieldError("chatType", f"a oneOnOne chat has exactly 2 members, got {len(entries)}")
+
+
+def _field_error(error: Any) -> FieldError:
+    """Pydantic's error, as a path a caller recognises and a message that says what to do."""
+    loc = [part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = "unknown field" + _did_you_mean(error["loc"])
+    elif kind == "string_pattern_mismatch" and str(loc[-1]) in ("userId", "tenantId", "teamsAppId"):
+        message = "must be a GUID such as 8b081ef6-4792-4def-b2c9-c363a1bf41d5"
+    elif kind == "list_type" and str(loc[-1]) in ("emails", "guests"):
+        message = "must be a list of email addresses, or one string of them separated by ';' or ','"
+    elif kind == "value_error":
+        message = str(error["ctx"]["error"])
+    elif kind == "literal_error":
+        message = f"must be one of {error['ctx']['expected']}"
+    elif kind in _MESSAGES:
+        message = _MESSAGES[kind]
+    else:
+        message = error["msg"][0].lower() + error["msg"][1:]
+    return FieldError(field or "body", message)
+
+
+_MESSAGES = {
+    "missing": "is required",
+    "model_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+}
+
+_KNOWN_FIELDS = {
+    *ChatRequest.model_fields,
+    *Member.model_fields,
+    *TeamsApp.model_fields,
+    *AppPermission.model_fields,
+}
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    name = loc[-1]
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""

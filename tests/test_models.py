@@ -1,0 +1,113 @@
+"""The request model: both forms of CONTRACT §1 normalise alike, and every broken rule names its field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chatfn.errors import InvalidRequest
+from chatfn.models import ChatSpec, parse_chat_request
+from tests.cases import EQUIVALENT_REQUESTS, INVALID_REQUESTS
+
+
+def _errors(body: Any) -> dict[str, str]:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat_request(body)
+    return {error.field: error.message for error in caught.value.errors}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "field", "words"), INVALID_REQUESTS, ids=[c[0] for c in INVALID_REQUESTS]
+)
+def test_invalid_request_names_its_field(name: str, body: Any, field: str, words: str) -> None:
+    errors = _errors(body)
+    assert field in errors, errors
+    assert words.lower() in errors[field].lower(), errors
+
+
+def test_there_are_at_least_forty_invalid_cases() -> None:
+    assert len(INVALID_REQUESTS) >= 40
+    assert len({name for name, *_ in INVALID_REQUESTS}) == len(INVALID_REQUESTS)
+
+
+def test_every_broken_rule_is_reported_at_once() -> None:
+    errors = _errors(
+        {"chatType": "oneOnOne", "topic": "x", "emails": "a@contoso.com;b@contoso.com;c@contoso.com"}
+    )
+    assert set(errors) == {"topic", "chatType"}
+
+
+def test_separated_string_and_list_are_the_same_request() -> None:
+    from_string = parse_chat_request(
+        {"emails": " alex@contoso.com ;jacob@contoso.com,", "guests": "ana@fabrikam.com"}
+    )
+    from_lists = parse_chat_request(
+        {"emails": ["alex@contoso.com", "jacob@contoso.com"], "guests": ["ana@fabrikam.com"]}
+    )
+    assert from_string == from_lists
+    assert [(m.email, m.guest, m.field) for m in from_string.members] == [
+        ("alex@contoso.com", False, "emails[0]"),
+        ("jacob@contoso.com", False, "emails[1]"),
+        ("ana@fabrikam.com", True, "guests[0]"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "chat_type"),
+    [
+        ({"emails": "a@contoso.com;b@contoso.com"}, "oneOnOne"),
+        ({"emails": "a@contoso.com;b@contoso.com", "topic": "Incident"}, "group"),
+        ({"emails": "a@contoso.com;b@contoso.com;c@contoso.com"}, "group"),
+        ({"emails": "a@contoso.com;b@contoso.com", "chatType": "group"}, "group"),
+        ({"emails": "a@contoso.com", "guests": "g@fabrikam.com"}, "oneOnOne"),
+    ],
+)
+def test_chat_type_defaults_to_one_on_one_for_two_members_without_topic(
+    body: dict[str, Any], chat_type: str
+) -> None:
+    assert parse_chat_request(body).chatType == chat_type
+
+
+def test_250_members_are_allowed() -> None:
+    spec = parse_chat_request({"emails": [f"user{i}@contoso.com" for i in range(250)]})
+    assert len(spec.members) == 250
+
+
+def test_a_federated_member_keeps_its_tenant() -> None:
+    spec = parse_chat_request(EQUIVALENT_REQUESTS[7])
+    assert spec.members[1].tenantId == "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"
+    assert not spec.members[1].guest
+
+
+def test_fingerprint_ignores_form_order_and_case() -> None:
+    flat = parse_chat_request({"emails": "Alex@Contoso.com;jacob@contoso.com", "topic": "T"})
+    members = parse_chat_request(
+        {"topic": "T", "members": [{"email": "jacob@contoso.com"}, {"email": "alex@contoso.com"}]}
+    )
+    assert flat.fingerprint() == members.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"emails": "alex@contoso.com;jacob@contoso.com", "topic": "U"},
+        {"emails": "alex@contoso.com;jacob@contoso.com"},
+        {"emails": "alex@contoso.com", "guests": "jacob@contoso.com", "topic": "T"},
+        {"emails": "alex@contoso.com;jacob@contoso.com;lynne@contoso.com", "topic": "T"},
+        {
+            "emails": "alex@contoso.com;jacob@contoso.com",
+            "topic": "T",
+            "apps": [{"teamsAppId": "8e55a7b1-6766-4f0a-8610-ecacfe3d569a"}],
+        },
+    ],
+)
+def test_fingerprint_differs_when_the_chat_differs(other: dict[str, Any]) -> None:
+    base = parse_chat_request({"emails": "alex@contoso.com;jacob@contoso.com", "topic": "T"})
+    assert base.fingerprint() != parse_chat_request(other).fingerprint()
+
+
+def test_spec_round_trips_through_json() -> None:
+    """The orchestrator carries the spec as JSON: it must come back equal."""
+    spec = parse_chat_request(EQUIVALENT_REQUESTS[4])
+    assert ChatSpec.model_validate_json(spec.model_dump_json()) == spec
