@@ -1,0 +1,72 @@
+"""Failures -> RFC 9457 answers: the status each kind of failure maps to, and what the body holds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chatfn.errors import FieldError
+from chatfn.problems import Failure, Problem, invalid_request, problem_for
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "slug"),
+    [
+        (
+            Failure(kind="member_not_found", step="resolve", field="guests[0]", email="a@b.com"),
+            422,
+            "member-not-found",
+        ),
+        (Failure(kind="graph", step="create", status=404, code="NotFound"), 422, "members-refused"),
+        (Failure(kind="graph", step="create", status=400, code="BadRequest"), 422, "members-refused"),
+        (Failure(kind="graph", step="create", status=403, code="Forbidden"), 502, "graph-refused-identity"),
+        (Failure(kind="graph", step="create", status=401), 502, "graph-refused-identity"),
+        (Failure(kind="graph", step="create", status=412), 502, "graph-refused-identity"),
+        (Failure(kind="graph", step="poll", status=403), 502, "graph-refused-identity"),
+        (Failure(kind="graph", step="read", status=404), 502, "graph-failed"),
+        (Failure(kind="graph", step="create", status=429, retryAfter=7), 503, "graph-throttled"),
+        (Failure(kind="graph", step="create", status=503), 503, "graph-throttled"),
+        (Failure(kind="graph", step="create", status=504), 502, "graph-failed"),
+        (Failure(kind="graph", step="create", status=500), 502, "graph-failed"),
+        (Failure(kind="graph", step="create"), 502, "graph-failed"),
+        (Failure(kind="identity", step="create"), 502, "identity-failed"),
+        (Failure(kind="operation_failed", step="poll", code="AppInstallFailed"), 502, "operation-failed"),
+        (Failure(kind="deadline", step="poll"), 504, "operation-timeout"),
+    ],
+)
+def test_each_failure_has_its_status(failure: Failure, status: int, slug: str) -> None:
+    problem = problem_for(failure)
+    assert (problem.status, problem.slug) == (status, slug)
+    body = problem.body()
+    assert body["status"] == status
+    assert body["type"] == f"urn:chatfn:problem:{slug}"
+    assert body["title"]
+    assert body["detail"]
+
+
+def test_graph_failures_carry_graphs_ids() -> None:
+    failure = Failure(
+        kind="graph", step="create", status=404, code="NotFound", message="no user", requestId="r-1"
+    )
+    assert problem_for(failure).body()["graphError"] == {
+        "code": "NotFound",
+        "message": "no user",
+        "requestId": "r-1",
+    }
+
+
+def test_throttling_tells_when_to_come_back() -> None:
+    assert problem_for(Failure(kind="graph", step="create", status=429, retryAfter=7.5)).retry_after == 7.5
+    assert problem_for(Failure(kind="graph", step="create", status=503)).retry_after == 30.0
+
+
+def test_invalid_request_lists_its_errors() -> None:
+    body = invalid_request([FieldError("members[1].gust", "unknown field")]).body()
+    assert body["status"] == 400
+    assert body["errors"] == [{"field": "members[1].gust", "message": "unknown field"}]
+
+
+def test_a_problem_survives_the_trip_through_durable_output() -> None:
+    problem = problem_for(Failure(kind="graph", step="create", status=429, retryAfter=3, message="slow down"))
+    assert Problem.from_dict(json.loads(json.dumps(problem.to_dict()))) == problem
