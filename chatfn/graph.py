@@ -1,0 +1,257 @@
+"""The async Microsoft Graph client: the four calls chatfn makes, with tokens, retries and typed errors.
+
+One `GraphClient` (one credential, one `httpx.AsyncClient`) serves a whole worker; see `chatfn.runtime`.
+Every call carries a `client-request-id`; 429, 503, 504 and dropped connections are retried as
+`RetryPolicy` says; any other error answer raises the matching `GraphError` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import ClientAuthenticationError
+from pydantic import BaseModel, ConfigDict
+
+from chatfn import __version__
+from chatfn.errors import (
+    GraphConnectionError,
+    GraphError,
+    GraphTransientError,
+    IdentityError,
+    graph_error_class,
+)
+from chatfn.retry import RetryPolicy, parse_retry_after
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+USER_AGENT = f"chatfn/{__version__}"
+
+log = logging.getLogger(__name__)
+
+
+class _GraphModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CreatedChat(_GraphModel):
+    """Graph's 201 answer to `POST /chats`."""
+
+    id: str
+    chatType: str
+    topic: str | None = None
+    createdDateTime: str | None = None
+
+
+@dataclass(frozen=True)
+class AcceptedOperation:
+    """Graph's 202 answer to `POST /chats`: the absolute URL of the `teamsAsyncOperation` to poll."""
+
+    location: str
+
+
+class OperationError(_GraphModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class AsyncOperation(_GraphModel):
+    """A `teamsAsyncOperation`, with the `Retry-After` Graph sent along, if any."""
+
+    id: str
+    status: Literal["invalid", "notStarted", "inProgress", "succeeded", "failed"] | str
+    targetResourceId: str | None = None
+    attemptsCount: int | None = None
+    error: OperationError | None = None
+    retryAfter: float | None = None
+
+
+class ChatMemberInfo(_GraphModel):
+    userId: str | None = None
+    email: str | None = None
+    roles: list[str] = []
+    tenantId: str | None = None
+
+
+class Chat(_GraphModel):
+    """The full chat, as `GET /chats/{id}?$expand=members` returns it."""
+
+    id: str
+    chatType: str
+    topic: str | None = None
+    webUrl: str | None = None
+    tenantId: str | None = None
+    createdDateTime: str | None = None
+    members: list[ChatMemberInfo] = []
+
+
+class GraphClient:
+    """Microsoft Graph for chat creation. Create one per worker and share it; it is safe across tasks."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credential: AsyncTokenCredential,
+        http: httpx.AsyncClient,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credential = credential
+        self._http = http
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    async def create_chat(self, body: Mapping[str, Any]) -> CreatedChat | AcceptedOperation:
+        """`POST /chats`: the chat (201), or the operation to poll when Graph installs an app (202)."""
+        response = await self._send("POST", f"{self.base_url}/chats", json=body)
+        if response.status_code == 202:
+            location = response.headers.get("Location")
+            if not location:
+                raise GraphError("Graph answered 202 without a Location", status=202)
+            return AcceptedOperation(location=self._absolute(location))
+        return CreatedChat.model_validate(response.json())
+
+    async def get_operation(self, location: str) -> AsyncOperation:
+        """Read a `teamsAsyncOperation` at the (absolute) URL that `create_chat` returned."""
+        response = await self._send("GET", self._absolute(location))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return AsyncOperation.model_validate({**response.json(), "retryAfter": retry_after})
+
+    async def get_chat(self, chat_id: str) -> Chat:
+        """`GET /chats/{id}?$expand=members`: the chat's link and who is in it."""
+        url = f"{self.base_url}/chats/{quote(chat_id, safe='')}"
+        response = await self._send("GET", url, params={"$expand": "members"})
+        return Chat.model_validate(response.json())
+
+    async def find_user_ids_by_mail(self, mail: str) -> list[str]:
+        """Object ids of the users whose `mail` is this address (a guest's UPN is not its email)."""
+        response = await self._send(
+            "GET",
+            f"{self.base_url}/users",
+            params={"$filter": f"mail eq {odata_string(mail)}", "$select": "id,mail,userType"},
+        )
+        return [str(user["id"]) for user in response.json().get("value", [])]
+
+    def _absolute(self, location: str) -> str:
+        """Graph's Location is relative to the version root; never send our token anywhere else."""
+        url = f"{self.base_url}{location}" if location.startswith("/") else location
+        if not url.startswith(f"{self.base_url}/"):
+            raise GraphError(f"refusing to follow a Location outside {self.base_url}", status=None)
+        return url
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One logical call: retried on what Graph calls transient, raised as a `GraphError` otherwise."""
+        client_request_id = str(uuid.uuid4())
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {
+                "Authorization": f"Bearer {await self._token()}",
+                "client-request-id": client_request_id,
+                "User-Agent": USER_AGENT,
+            }
+            started = time.perf_counter()
+            try:
+                response = await self._http.request(method, url, json=json, params=params, headers=headers)
+            except httpx.TransportError as exc:
+                error: GraphError = GraphConnectionError(
+                    f"no answer from Graph: {type(exc).__name__}", attempts=attempt
+                )
+                status: int | None = None
+            else:
+                status = response.status_code
+                if status < 400:
+                    _log_call(method, url, response, attempt, started, client_request_id)
+                    return response
+                error = _error_from(response, attempt)
+                _log_call(method, url, response, attempt, started, client_request_id)
+            if not isinstance(error, GraphTransientError):
+                raise error
+            delay = self._retry.next_delay(attempt, waited, error.retry_after)
+            if delay is None:
+                raise error
+            log.warning(
+                "graph %s %s: %s, retrying in %.2fs (attempt %d)",
+                method,
+                _loggable(url),
+                status or "no answer",
+                delay,
+                attempt,
+            )
+            await self._sleep(delay)
+            waited += delay
+
+    async def _token(self) -> str:
+        try:
+            token = await self._credential.get_token(GRAPH_SCOPE)
+        except ClientAuthenticationError as exc:
+            # azure-identity's messages say what is misconfigured and never include a token.
+            raise IdentityError(f"the function's identity got no token for Graph: {exc.message}") from None
+        return token.token
+
+
+def odata_string(value: str) -> str:
+    """An OData string literal for a `$filter`: quoted, with `'` doubled."""
+    escaped = value.replace("'", "''")
+    return f"'{escaped}'"
+
+
+def _error_from(response: httpx.Response, attempt: int) -> GraphError:
+    """Graph's error JSON (`error.code`, `error.message`, `innerError.request-id`) as a typed error."""
+    code, message = "", response.reason_phrase
+    inner: dict[str, Any] = {}
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        error = payload["error"]
+        code = str(error.get("code") or "")
+        message = str(error.get("message") or message)
+        inner = error.get("innerError") or error.get("innererror") or {}
+    request_id = response.headers.get("request-id") or (inner.get("request-id") if inner else None)
+    return graph_error_class(response.status_code)(
+        message,
+        status=response.status_code,
+        code=code,
+        request_id=request_id,
+        attempts=attempt,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+def _loggable(url: str) -> str:
+    """The URL's path only: a query may hold an email (`mail eq '...'`)."""
+    return httpx.URL(url).path
+
+
+def _log_call(
+    method: str, url: str, response: httpx.Response, attempt: int, started: float, client_request_id: str
+) -> None:
+    log.info(
+        "graph %s %s -> %d in %.0f ms (attempt %d, request-id %s, client-request-id %s)",
+        method,
+        _loggable(url),
+        response.status_code,
+        (time.perf_counter() - started) * 1000,
+        attempt,
+        response.headers.get("request-id", "-"),
+        client_request_id,
+    )

@@ -1,0 +1,49 @@
+"""Graph's seven reference examples, end to end through chatfn's core against the emulator:
+request -> resolve -> translate (equal to the reference body) -> Graph client -> the reference's shape."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from chatfn.emulator import Emulator
+
+from chatfn.graph import AcceptedOperation, CreatedChat
+from chatfn.models import parse_chat_request
+from chatfn.resolve import resolve_members
+from chatfn.translate import chat_body
+from tests.cases import EQUIVALENT_REQUESTS, reference_body, seed_examples
+from tests.graphs import graph_for
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]
+
+
+@pytest.mark.parametrize("number", range(1, 8))
+async def test_reference_example(number: int, emulator: Emulator, control: httpx.Client) -> None:
+    reference = seed_examples()[number]["response"]
+    spec = parse_chat_request(EQUIVALENT_REQUESTS[number])
+    async with graph_for(emulator) as graph:
+        body = chat_body(spec, await resolve_members(spec, graph))
+        assert body == reference_body(number)
+        answer = await graph.create_chat(body)
+
+    [received] = [r for r in control.get("/requests").json() if r["path"] == "/v1.0/chats"]
+    assert received["body"] == reference_body(number), "the emulator received the reference body"
+    if reference["status"] == 202:
+        assert isinstance(answer, AcceptedOperation)
+        relative = answer.location.removeprefix(emulator.graph_url)
+        assert relative.startswith("/chats('19:")
+        assert "')/operations('" in relative
+        assert relative.endswith("')")
+        return
+    assert isinstance(answer, CreatedChat)
+    assert set(reference["body"]) <= set(received_fields(control, answer.id)) | {"@odata.context"}
+    assert answer.chatType == reference["body"]["chatType"]
+    assert answer.topic == reference["body"]["topic"]
+    if number in (1, 5, 7):  # one-on-one ids are made of the members' ids, as Graph's are
+        expected = reference["body"]["id"] if number != 1 else answer.id
+        assert answer.id == expected
+
+
+def received_fields(control: httpx.Client, chat_id: str) -> list[str]:
+    [chat] = [c for c in control.get("/chats").json() if c["id"] == chat_id]
+    return ["id", "topic", "chatType", "createdDateTime", "lastUpdatedDateTime", *chat]

@@ -1,0 +1,190 @@
+"""The Graph client against the emulator over HTTP: answers, typed errors, retries and their waits."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from chatfn.emulator import Emulator
+
+from chatfn.errors import (
+    GraphConnectionError,
+    GraphError,
+    GraphForbidden,
+    GraphNotFound,
+    GraphThrottled,
+    GraphUnavailable,
+)
+from chatfn.graph import AcceptedOperation, CreatedChat
+from chatfn.retry import RetryPolicy
+from tests.cases import reference_body
+from tests.graphs import graph_for
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]
+
+
+def _chat_posts(control: httpx.Client) -> list[dict[str, Any]]:
+    return [
+        r for r in control.get("/requests").json() if r["method"] == "POST" and r["path"] == "/v1.0/chats"
+    ]
+
+
+def _gaps(requests: list[dict[str, Any]]) -> list[float]:
+    times = [datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in requests]
+    return [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
+
+
+async def test_create_chat_answers_the_created_chat(emulator: Emulator) -> None:
+    async with graph_for(emulator) as graph:
+        created = await graph.create_chat(reference_body(1))
+    assert isinstance(created, CreatedChat)
+    assert created.chatType == "oneOnOne"
+    assert created.id.startswith("19:")
+    assert created.id.endswith("@unq.gbl.spaces")
+
+
+async def test_an_app_makes_graph_accept_and_the_operation_is_readable(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    control.post(
+        "/operations", json={"polls": 1, "result": "succeeded", "retryAfter": 0.5}
+    ).raise_for_status()
+    async with graph_for(emulator) as graph:
+        accepted = await graph.create_chat(reference_body(3))
+        assert isinstance(accepted, AcceptedOperation)
+        assert accepted.location.startswith(f"{emulator.graph_url}/chats('19:")
+        first = await graph.get_operation(accepted.location)
+        second = await graph.get_operation(accepted.location)
+        chat = await graph.get_chat(str(second.targetResourceId))
+    assert (first.status, first.retryAfter) == ("inProgress", 0.5)
+    assert second.status == "succeeded"
+    assert chat.webUrl
+    assert chat.webUrl.startswith("https://teams.microsoft.com/l/chat/")
+    assert {m.userId for m in chat.members} == {
+        "8b081ef6-4792-4def-b2c9-c363a1bf41d5",
+        "82af01c5-f7cc-4a2e-a728-3a5df21afd9d",
+    }
+
+
+async def test_find_user_ids_by_mail(emulator: Emulator) -> None:
+    async with graph_for(emulator) as graph:
+        assert await graph.find_user_ids_by_mail("Ana@Fabrikam.com") == [
+            "8ba98af6-7fc2-4eb2-c7f2-aef9f21fd98a"
+        ]
+        assert await graph.find_user_ids_by_mail("o'brien@nowhere.example") == []
+
+
+async def test_every_call_carries_a_client_request_id_that_graph_echoes(emulator: Emulator) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def record(response: httpx.Response) -> None:
+        seen.append((response.request.headers["client-request-id"], response.headers["client-request-id"]))
+
+    http = httpx.AsyncClient(event_hooks={"response": [record]})
+    async with graph_for(emulator, http=http) as graph:
+        await graph.create_chat(reference_body(2))
+        await graph.find_user_ids_by_mail("ana@fabrikam.com")
+    assert len(seen) == 2
+    assert all(sent == echoed for sent, echoed in seen)
+    assert seen[0][0] != seen[1][0]
+
+
+async def test_errors_are_typed_and_keep_graphs_ids(emulator: Emulator, control: httpx.Client) -> None:
+    body = reference_body(2)
+    body["members"][2]["user@odata.bind"] = "https://graph.microsoft.com/v1.0/users('nobody@contoso.com')"
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphNotFound) as caught:
+            await graph.create_chat(body)
+    error = caught.value
+    assert (error.status, error.attempts) == (404, 1)
+    assert error.code
+    assert error.message
+    assert error.request_id
+    assert len(_chat_posts(control)) == 1, "a 404 is not retried"
+
+
+async def test_a_missing_permission_is_a_403(emulator: Emulator, control: httpx.Client) -> None:
+    async with graph_for(emulator) as graph:
+        await graph.find_user_ids_by_mail("ana@fabrikam.com")  # token issued with every role
+        control.post("/identity", json={"roles": ["User.Read.All"]}).raise_for_status()
+        with pytest.raises(GraphForbidden) as caught:
+            await graph.create_chat(reference_body(1))
+    assert caught.value.status == 403
+
+
+async def test_429_is_retried_after_its_fractional_retry_after(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    fault = {"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": 0.2, "count": 1}
+    control.post("/faults", json=fault).raise_for_status()
+    async with graph_for(emulator) as graph:
+        created = await graph.create_chat(reference_body(2))
+    assert isinstance(created, CreatedChat)
+    posts = _chat_posts(control)
+    assert [p["status"] for p in posts] == [429, 201]
+    assert _gaps(posts)[0] >= 0.2
+
+
+async def test_503_then_success(emulator: Emulator, control: httpx.Client) -> None:
+    control.post("/faults", json={"path": "/v1.0/chats", "status": 503, "count": 2}).raise_for_status()
+    async with graph_for(emulator) as graph:
+        await graph.create_chat(reference_body(2))
+    assert [p["status"] for p in _chat_posts(control)] == [503, 503, 201]
+
+
+async def test_a_dropped_connection_is_retried(emulator: Emulator, control: httpx.Client) -> None:
+    control.post("/faults", json={"path": "/v1.0/chats", "drop": True, "count": 1}).raise_for_status()
+    async with graph_for(emulator) as graph:
+        created = await graph.create_chat(reference_body(2))
+    assert isinstance(created, CreatedChat)
+    assert len(_chat_posts(control)) == 2
+    assert len(control.get("/chats").json()) == 1, "one chat, not two"
+
+
+async def test_an_exhausted_budget_raises_with_the_attempts_counted(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    control.post("/faults", json={"path": "/v1.0/chats", "status": 429, "retryAfter": 0.1}).raise_for_status()
+    async with graph_for(emulator, retry=RetryPolicy(max_attempts=3, budget_seconds=5.0)) as graph:
+        with pytest.raises(GraphThrottled) as caught:
+            await graph.create_chat(reference_body(2))
+    assert (caught.value.attempts, caught.value.retry_after) == (3, 0.1)
+    posts = _chat_posts(control)
+    assert len(posts) == 3
+    assert all(gap >= 0.1 for gap in _gaps(posts))
+
+
+async def test_a_retry_after_beyond_the_budget_is_not_waited_for(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    control.post("/faults", json={"path": "/v1.0/chats", "status": 503, "retryAfter": 30}).raise_for_status()
+    async with graph_for(emulator, retry=RetryPolicy(budget_seconds=2.0)) as graph:
+        with pytest.raises(GraphUnavailable) as caught:
+            await graph.create_chat(reference_body(2))
+    assert (caught.value.attempts, caught.value.retry_after) == (1, 30.0)
+
+
+async def test_no_answer_at_all_is_a_connection_error(emulator: Emulator, control: httpx.Client) -> None:
+    control.post("/faults", json={"path": "/v1.0/chats", "drop": True}).raise_for_status()
+    async with graph_for(emulator, retry=RetryPolicy(max_attempts=2, base_delay=0.01)) as graph:
+        with pytest.raises(GraphConnectionError) as caught:
+            await graph.create_chat(reference_body(2))
+    assert caught.value.attempts == 2
+    assert caught.value.status is None
+
+
+async def test_one_token_serves_many_calls(emulator: Emulator, control: httpx.Client) -> None:
+    async with graph_for(emulator) as graph:
+        for _ in range(5):
+            await graph.create_chat(reference_body(2))
+    assert control.get("/stats").json()["tokenRequests"] == 1
+
+
+async def test_a_location_elsewhere_is_never_followed(emulator: Emulator) -> None:
+    """Our bearer token goes to Graph only, whatever a Location says."""
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphError, match="outside"):
+            await graph.get_operation("https://attacker.example/chats('x')/operations('y')")
