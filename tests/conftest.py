@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from chatfn.emulator import Emulator
+from tests.apphost import AppHost, start_app_host
 
 
 @pytest.fixture(scope="session")
@@ -21,10 +22,10 @@ def emulator_server() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def emulator(emulator_server: Emulator) -> Iterator[Emulator]:
+def emulator(emulator_server: Emulator) -> Emulator:
     """The session's emulator, back to its default directory, with no chats, faults or log."""
     httpx.post(f"{emulator_server.url}/_emulator/reset").raise_for_status()
-    yield emulator_server
+    return emulator_server
 
 
 @pytest.fixture
@@ -42,3 +43,34 @@ def managed_identity_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("MSI_ENDPOINT", raising=False)
     monkeypatch.delenv("AZURE_CLIENT_ID", raising=False)
     return emulator
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, as the Functions worker does."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def app_host() -> Iterator[AppHost]:
+    """The function app on the local host, with its own emulator, started once for the session."""
+    host = start_app_host()
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+@pytest.fixture
+def app_control(app_host: AppHost) -> Iterator[httpx.Client]:
+    """The control API of the app host's emulator, reset before the test."""
+    with httpx.Client(base_url=f"{app_host.emulator_url}/_emulator", timeout=10) as client:
+        client.post("/reset").raise_for_status()
+        yield client
+
+
+@pytest.fixture
+def api(app_host: AppHost, app_control: httpx.Client) -> Iterator[httpx.Client]:
+    """An HTTP client on the app's `/api`, against a freshly reset emulator."""
+    with httpx.Client(base_url=app_host.api, timeout=60) as client:
+        yield client

@@ -1,0 +1,81 @@
+"""The whole app as a user runs it: `python -m chatfn.devhost --port 0` in a subprocess, with its
+embedded Graph emulator. Tests talk HTTP to both and can read everything the host printed."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_HOST_URL = re.compile(r"(http://127\.0\.0\.1:\d+)/api\b")
+_EMULATOR_URL = re.compile(r"emulator.*?(http://127\.0\.0\.1:\d+)", re.IGNORECASE)
+
+# Quick polls and a short deadline keep the asynchronous paths fast; the rest are the defaults.
+TEST_SETTINGS = {
+    "CHATFN_POLL_INTERVAL_SECONDS": "0.2",
+    "CHATFN_OPERATION_DEADLINE_SECONDS": "5",
+    "CHATFN_SYNC_WAIT_SECONDS": "15",
+}
+
+
+@dataclass
+class AppHost:
+    process: subprocess.Popen[str]
+    url: str = ""  # http://127.0.0.1:PORT (routes are under /api)
+    emulator_url: str = ""
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/api"
+
+    def printed(self) -> str:
+        return "".join(self.output)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_app_host(settings: dict[str, str] | None = None, timeout: float = 60.0) -> AppHost:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "IDENTITY_", "CHATFN_", "MSI_"))
+    }
+    env.update(TEST_SETTINGS | (settings or {}))
+    env["PYTHONUNBUFFERED"] = "1"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatfn.devhost", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    host = AppHost(process)
+    threading.Thread(target=_drain, args=(host,), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        text = host.printed()
+        if (found := _HOST_URL.search(text)) and (emulator := _EMULATOR_URL.search(text)):
+            host.url, host.emulator_url = found.group(1), emulator.group(1)
+            return host
+        time.sleep(0.05)
+    host.stop()
+    raise RuntimeError(f"the local host did not start:\n{host.printed()}")
+
+
+def _drain(host: AppHost) -> None:
+    """Keep reading what the host prints, so its pipe never fills and tests can look at it."""
+    assert host.process.stdout is not None
+    for line in host.process.stdout:
+        host.output.append(line)

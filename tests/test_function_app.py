@@ -1,0 +1,299 @@
+"""The function app over HTTP, on the local host, against the emulator (CONTRACT §1)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.apphost import AppHost
+from tests.cases import EQUIVALENT_REQUESTS, INVALID_REQUESTS, reference_body, seed_examples
+
+GROUP = {"topic": "Incident 4711", "emails": "alex@contoso.com;jacob@contoso.com;lynne@contoso.com"}
+
+
+def _graph_requests(app_control: httpx.Client, path: str = "/v1.0/") -> list[dict[str, Any]]:
+    return [r for r in app_control.get("/requests").json() if r["path"].startswith(path)]
+
+
+def _follow(api: httpx.Client, answer: httpx.Response, honour_retry_after: bool = False) -> httpx.Response:
+    """Follow 202 + Location as Power Automate does, until a final answer."""
+    for _ in range(200):
+        if answer.status_code != 202:
+            return answer
+        location = answer.headers["Location"]
+        time.sleep(float(answer.headers["Retry-After"]) if honour_retry_after else 0.1)
+        answer = api.get(location)
+    raise AssertionError("the request never ended")
+
+
+@pytest.mark.parametrize("number", range(1, 8))
+def test_reference_example_through_the_app(number: int, api: httpx.Client, app_control: httpx.Client) -> None:
+    reference = seed_examples()[number]["response"]
+    answer = api.post("/chats", json=EQUIVALENT_REQUESTS[number], headers={"Prefer": "respond-async"})
+    assert answer.status_code == 202
+    final = _follow(api, answer)
+    assert final.status_code == 200, final.text
+    result = final.json()
+    [created] = _graph_requests(app_control, "/v1.0/chats")[:1]
+    assert created["method"] == "POST"
+    assert created["body"] == reference_body(number)
+    assert result["status"] == "succeeded"
+    assert result["chatId"].startswith("19:")
+    assert result["chatType"] == reference_body(number)["chatType"]
+    assert result["webUrl"].startswith("https://teams.microsoft.com/l/chat/")
+    assert len(result["members"]) == len(reference_body(number)["members"])
+    if reference["status"] == 202:
+        polls = [r for r in _graph_requests(app_control, "/v1.0/chats") if "operations" in r["path"]]
+        assert len(polls) >= 2, "the operation was polled until it succeeded"
+    elif number in (5, 7):
+        assert result["chatId"] == reference["body"]["id"]
+
+
+def test_a_quick_chat_is_answered_201_at_once(api: httpx.Client) -> None:
+    answer = api.post("/chats", json={"emails": "alex@contoso.com;jacob@contoso.com"})
+    assert answer.status_code == 201, answer.text
+    result = answer.json()
+    assert (
+        result["chatId"]
+        == "19:82fe7758-5bb3-4f0d-a43f-e555fd399c6f_8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca@unq.gbl.spaces"
+    )
+    assert {(m["email"], m["role"]) for m in result["members"]} == {
+        ("alex@contoso.com", "owner"),
+        ("jacob@contoso.com", "owner"),
+    }
+    assert set(result) >= {"requestId", "status", "chatId", "chatType", "topic", "webUrl", "createdDateTime"}
+
+
+def test_an_app_install_is_waited_for_within_the_sync_wait(api: httpx.Client) -> None:
+    answer = api.post("/chats", json=EQUIVALENT_REQUESTS[4])
+    assert answer.status_code == 201, answer.text
+
+
+def test_power_automates_asynchronous_pattern(api: httpx.Client, app_host: AppHost) -> None:
+    answer = api.post("/chats", json=EQUIVALENT_REQUESTS[3], headers={"Prefer": "respond-async"})
+    assert answer.status_code == 202
+    body = answer.json()
+    assert (
+        answer.headers["Location"]
+        == body["statusUrl"]
+        == f"{app_host.api}/chats/requests/{body['requestId']}"
+    )
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert body["status"] == "running"
+    final = _follow(api, answer, honour_retry_after=True)
+    assert final.status_code == 200
+    assert final.json()["requestId"] == body["requestId"]
+
+
+def test_prefer_wait_bounds_the_wait(api: httpx.Client, app_control: httpx.Client) -> None:
+    app_control.post("/operations", json={"polls": 30, "result": "succeeded"}).raise_for_status()
+    started = time.monotonic()
+    answer = api.post("/chats", json=EQUIVALENT_REQUESTS[3], headers={"Prefer": "wait=1"})
+    assert answer.status_code == 202
+    assert 0.9 <= time.monotonic() - started < 5
+
+
+def test_a_guest_is_resolved_and_joins_as_guest(api: httpx.Client, app_control: httpx.Client) -> None:
+    answer = api.post(
+        "/chats",
+        json={
+            "topic": "With a guest",
+            "emails": "alex@contoso.com;jacob@contoso.com",
+            "guests": "ana@fabrikam.com",
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    [chat] = app_control.get("/chats").json()
+    roles = {m["userId"]: m["roles"] for m in chat["members"]}
+    assert roles["8ba98af6-7fc2-4eb2-c7f2-aef9f21fd98a"] == ["guest"]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "field", "words"), INVALID_REQUESTS, ids=[c[0] for c in INVALID_REQUESTS]
+)
+def test_an_invalid_request_is_a_400_that_reaches_nothing(
+    name: str, body: Any, field: str, words: str, api: httpx.Client, app_control: httpx.Client
+) -> None:
+    answer = api.post("/chats", json=body)
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"].startswith("application/problem+json")
+    problem = answer.json()
+    assert problem["status"] == 400
+    assert any(e["field"] == field and words.lower() in e["message"].lower() for e in problem["errors"]), (
+        problem
+    )
+    assert app_control.get("/requests").json() == [], "nothing was sent to Graph, not even for a token"
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "field"),
+    [
+        (b"{not json", {"Content-Type": "application/json"}, 400, "body"),
+        (b'{"emails": "a@contoso.com;b@contoso.com"}', {"Content-Type": "text/plain"}, 415, None),
+        (b'{"topic": "' + b"x" * 70_000 + b'"}', {"Content-Type": "application/json"}, 413, None),
+        (
+            b'{"emails": "a@contoso.com;b@contoso.com"}',
+            {"Content-Type": "application/json", "Idempotency-Key": ""},
+            400,
+            "Idempotency-Key",
+        ),
+        (
+            b'{"emails": "a@contoso.com;b@contoso.com"}',
+            {"Content-Type": "application/json", "Idempotency-Key": "k" * 201},
+            400,
+            "Idempotency-Key",
+        ),
+    ],
+)
+def test_bodies_and_headers_checked_before_anything(
+    content: bytes,
+    headers: dict[str, str],
+    status: int,
+    field: str | None,
+    api: httpx.Client,
+    app_control: httpx.Client,
+) -> None:
+    answer = api.post("/chats", content=content, headers=headers)
+    assert answer.status_code == status, answer.text
+    problem = answer.json()
+    assert problem["status"] == status
+    if field:
+        assert [e["field"] for e in problem["errors"]] == [field]
+    assert app_control.get("/requests").json() == []
+
+
+def test_same_key_same_body_is_one_chat(api: httpx.Client, app_control: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "3f1c6a52-9d0e-4c8e-b5a4-7c1e2d3f4a5b"}
+    first = api.post("/chats", json=GROUP, headers=headers)
+    again = api.post(
+        "/chats",
+        json=GROUP | {"emails": "Lynne@contoso.com;alex@contoso.com;jacob@contoso.com"},
+        headers=headers,
+    )
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json() == again.json()
+    assert len(app_control.get("/chats").json()) == 1
+
+
+def test_twenty_concurrent_requests_with_one_key_make_one_chat(
+    api: httpx.Client, app_control: httpx.Client
+) -> None:
+    headers = {"Idempotency-Key": "b7e1d7c0-0f55-4c1a-9a57-0c6b1c1f2e3d"}
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: api.post("/chats", json=GROUP, headers=headers), range(20)))
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.json()["chatId"] for a in answers}) == 1
+    assert len(app_control.get("/chats").json()) == 1
+    assert len(_graph_requests(app_control, "/v1.0/chats")) == 2, "one POST, one read of the chat"
+
+
+def test_same_key_another_body_is_a_409(api: httpx.Client, app_control: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "c0ffee00-1234-4abc-8def-0123456789ab"}
+    assert api.post("/chats", json=GROUP, headers=headers).status_code == 201
+    conflict = api.post("/chats", json=GROUP | {"topic": "Another"}, headers=headers)
+    assert conflict.status_code == 409
+    assert conflict.json()["type"] == "urn:chatfn:problem:idempotency-key-reused"
+    assert len(app_control.get("/chats").json()) == 1
+
+
+def test_without_a_key_each_group_request_is_a_new_chat(api: httpx.Client, app_control: httpx.Client) -> None:
+    ids = {api.post("/chats", json=GROUP).json()["chatId"] for _ in range(2)}
+    assert len(ids) == 2
+
+
+def test_an_unknown_user_is_a_422(api: httpx.Client) -> None:
+    answer = api.post("/chats", json={"emails": "alex@contoso.com;nobody@contoso.com"})
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert problem["graphError"]["code"]
+    assert problem["graphError"]["requestId"]
+
+
+def test_an_unknown_guest_is_a_422_naming_it(api: httpx.Client, app_control: httpx.Client) -> None:
+    answer = api.post("/chats", json={"emails": "alex@contoso.com", "guests": "zoe@nowhere.example"})
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "guests[0]"
+    assert not [r for r in _graph_requests(app_control) if r["method"] == "POST"], "no chat was attempted"
+
+
+def test_an_identity_without_chat_create_is_a_502(api: httpx.Client, app_control: httpx.Client) -> None:
+    app_control.post("/identity", json={"roles": ["Chat.ReadBasic.All", "User.Read.All"]}).raise_for_status()
+    answer = api.post("/chats", json=GROUP)
+    assert answer.status_code == 502
+    assert answer.json()["graphError"]["code"] == "Forbidden"
+
+
+def test_throttling_past_the_budget_is_a_503_with_retry_after(
+    api: httpx.Client, app_control: httpx.Client
+) -> None:
+    fault = {"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": 0.05}
+    app_control.post("/faults", json=fault).raise_for_status()
+    answer = api.post("/chats", json=GROUP)
+    assert answer.status_code == 503
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert answer.json()["graphError"]["code"] == "TooManyRequests"
+    assert app_control.get("/chats").json() == []
+
+
+def test_throttling_that_passes_still_makes_one_chat(api: httpx.Client, app_control: httpx.Client) -> None:
+    fault = {"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": 0.1, "count": 2}
+    app_control.post("/faults", json=fault).raise_for_status()
+    assert api.post("/chats", json=GROUP).status_code == 201
+    assert len(app_control.get("/chats").json()) == 1
+
+
+def test_an_operation_that_fails_is_the_mapped_problem(api: httpx.Client, app_control: httpx.Client) -> None:
+    app_control.post("/operations", json={"polls": 1, "result": "failed"}).raise_for_status()
+    answer = _follow(api, api.post("/chats", json=EQUIVALENT_REQUESTS[3]))
+    assert answer.status_code == 502
+    assert answer.json()["type"] == "urn:chatfn:problem:operation-failed"
+
+
+def test_an_operation_that_never_ends_is_a_504(api: httpx.Client, app_control: httpx.Client) -> None:
+    app_control.post("/operations", json={"polls": 100_000, "result": "succeeded"}).raise_for_status()
+    answer = _follow(
+        api, api.post("/chats", json=EQUIVALENT_REQUESTS[4], headers={"Prefer": "respond-async"})
+    )
+    assert answer.status_code == 504
+    assert answer.json()["type"] == "urn:chatfn:problem:operation-timeout"
+
+
+def test_the_status_of_an_unknown_request_is_a_404(api: httpx.Client) -> None:
+    assert api.get("/chats/requests/0123456789abcdef0123456789abcdef").status_code == 404
+    assert api.get("/chats/requests/not-an-id").status_code == 404
+
+
+def test_a_finished_request_keeps_its_answer(api: httpx.Client) -> None:
+    created = api.post("/chats", json=GROUP)
+    again = api.get(f"/chats/requests/{created.json()['requestId']}")
+    assert again.status_code == 200
+    assert again.json() == created.json()
+
+
+def test_health(api: httpx.Client) -> None:
+    answer = api.get("/health")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
+    assert answer.json()["version"]
+
+
+def test_no_answer_or_log_leaks_a_secret(api: httpx.Client, app_host: AppHost) -> None:
+    answers = [
+        api.post("/chats", json=EQUIVALENT_REQUESTS[3], headers={"Prefer": "respond-async"}),
+        api.post("/chats", json=GROUP),
+        api.post("/chats", json={"emails": "alex@contoso.com;nobody@contoso.com"}),
+    ]
+    answers.append(api.get(answers[0].headers["Location"]))
+    for answer in answers:
+        text = answer.text + str(answer.headers)
+        assert "system-key" not in text
+        assert "/runtime/webhooks" not in text
+        assert "Bearer" not in text
+        assert "Traceback" not in text
+    printed = app_host.printed()
+    assert "Bearer " not in printed
+    assert "alex@contoso.com" not in printed, "logs never hold a full email"
