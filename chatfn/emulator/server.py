@@ -56,6 +56,7 @@ def _fault_response(request: Request, rule: FaultRule, status: int) -> Response:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
     timeout = 120  # an idle keep-alive connection is closed after this many seconds
+    disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the second
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request stderr line; /_emulator/requests is the log."""
