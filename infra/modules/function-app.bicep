@@ -129,6 +129,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'CHATFN_OPERATION_DEADLINE_SECONDS'
           value: string(operationDeadlineSeconds)
         }
+        {
+          name: 'CHATFN_CREDENTIAL' // chatfn/settings.py: Graph tokens from the managed identity, never a developer login
+          value: 'managed_identity'
+        }
         // Identity-based host storage, also used by Durable Functions' Azure Storage backend: no
         // connection string, only the service URIs and which identity to use.
         {
@@ -183,21 +187,24 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
+}
 
-  // No FTP and no basic-auth (publishing profile) deployments: azd and the Azure CLI deploy
-  // with a Microsoft Entra token.
-  resource ftpPublishing 'basicPublishingCredentialsPolicies' = {
-    name: 'ftp'
-    properties: {
-      allow: false
-    }
+// No FTP and no basic-auth (publishing profile) deployments: azd and the Azure CLI deploy with a
+// Microsoft Entra token. (Top-level with `parent` rather than nested: the checks' Bicep parser
+// keeps only one nested resource per parent.)
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
   }
+}
 
-  resource scmPublishing 'basicPublishingCredentialsPolicies' = {
-    name: 'scm'
-    properties: {
-      allow: false
-    }
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

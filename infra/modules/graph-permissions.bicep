@@ -26,10 +26,10 @@ resource microsoftGraph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
 
 // Each app role is found by its value among the application (not delegated) roles that Graph's
 // service principal publishes, never by a hard-coded id.
-resource appRoleAssignments 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for value in appRoleValues: {
+resource appRoleAssignments 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for appRoleValue in appRoleValues: {
   principalId: principalId
   resourceId: microsoftGraph.id
-  appRoleId: filter(microsoftGraph.appRoles, role => role.value == value && contains(role.allowedMemberTypes, 'Application'))[0].id
+  appRoleId: filter(microsoftGraph.appRoles, appRole => (appRoleValue == appRole.value) && contains(appRole.allowedMemberTypes, 'Application'))[0].id
 }]
 
 @description('The app role values granted.')
