@@ -143,7 +143,8 @@ class Emulator:
         """Listen on 127.0.0.1:`port` (0: a free one) and serve in daemon threads; returns once listening."""
         server = _Server(port, State(identity_header))
         name = f"graph-emulator-{server.server_address[1]}"
-        thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+        # A short poll interval makes stop() quick; the default 0.5 s adds up in test teardowns.
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True)
         thread.start()
         return cls(server, thread, identity_header)
 

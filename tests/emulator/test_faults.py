@@ -1,0 +1,145 @@
+"""Injected faults: they stand for the network and Graph's front door, so they fire before auth."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from chatfn.emulator import Emulator
+from tests.emulator.conftest import ADELE, MEGAN, client, error_of, group, one_on_one
+
+
+def _faults(control: httpx.Client, rules: Any) -> None:
+    control.post("/faults", json=rules).raise_for_status()
+
+
+@pytest.mark.parametrize(("retry_after", "header"), [(2.128, "2.128"), ("0.2", "0.2"), (3, "3")])
+def test_429_carries_retry_after_as_given(
+    graph: httpx.Client, control: httpx.Client, retry_after: Any, header: str
+) -> None:
+    _faults(control, {"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": retry_after})
+    answer = graph.post("/chats", json=one_on_one(ADELE, MEGAN))
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == header
+    assert error_of(answer)["code"] == "TooManyRequests"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(503, "ServiceUnavailable"), (504, "GatewayTimeout"), (500, "InternalServerError"), (502, "BadGateway")],
+)
+def test_fault_answers_with_graphs_error_for_its_status(
+    graph: httpx.Client, control: httpx.Client, status: int, code: str
+) -> None:
+    _faults(control, {"path": "/v1.0/users", "status": status})
+    answer = graph.get(f"/users/{ADELE}")
+    assert answer.status_code == status
+    assert error_of(answer)["code"] == code
+    assert "Retry-After" not in answer.headers
+
+
+def test_count_runs_out(graph: httpx.Client, control: httpx.Client) -> None:
+    _faults(control, {"path": "/v1.0/chats", "status": 503, "count": 2})
+    statuses = [graph.post("/chats", json=group(ADELE, MEGAN)).status_code for _ in range(4)]
+    assert statuses == [503, 503, 201, 201]
+
+
+def test_fault_fires_before_auth(emulator: Emulator, control: httpx.Client) -> None:
+    _faults(control, {"path": "/v1.0/", "status": 429, "retryAfter": 1})
+    with client(emulator.graph_url) as http:
+        assert http.post("/chats", json={}).status_code == 429
+
+
+def test_method_and_path_must_match(graph: httpx.Client, control: httpx.Client) -> None:
+    _faults(
+        control,
+        [{"method": "get", "path": "/v1.0/chats", "status": 503}, {"path": "/v1.0/teams", "status": 500}],
+    )
+    chat_id = graph.post("/chats", json=group(ADELE, MEGAN)).json()["id"]
+    assert graph.get(f"/chats/{chat_id}").status_code == 503
+    assert graph.get(f"/users/{ADELE}").status_code == 200
+
+
+def test_first_matching_rule_wins_and_delete_clears(graph: httpx.Client, control: httpx.Client) -> None:
+    _faults(control, {"path": "/v1.0/chats", "status": 504, "count": 1})
+    _faults(control, {"path": "/v1.0", "status": 503})
+    assert graph.post("/chats", json=group(ADELE, MEGAN)).status_code == 504
+    assert graph.post("/chats", json=group(ADELE, MEGAN)).status_code == 503
+    assert control.delete("/faults").json() == []
+    assert graph.post("/chats", json=group(ADELE, MEGAN)).status_code == 201
+
+
+def test_probability_zero_never_fires(graph: httpx.Client, control: httpx.Client) -> None:
+    _faults(control, {"path": "/v1.0", "status": 503, "probability": 0})
+    assert {graph.get(f"/users/{ADELE}").status_code for _ in range(30)} == {200}
+
+
+def test_probability_half_fires_sometimes(graph: httpx.Client, control: httpx.Client) -> None:
+    _faults(control, {"path": "/v1.0", "status": 503, "probability": 0.5})
+    statuses = [graph.get(f"/users/{ADELE}").status_code for _ in range(80)]
+    assert 10 < statuses.count(503) < 70
+
+
+def test_pure_delay_answers_normally_later(graph: httpx.Client, control: httpx.Client) -> None:
+    _faults(control, {"path": "/v1.0/users", "delay": 0.3, "count": 1})
+    started = time.perf_counter()
+    assert graph.get(f"/users/{ADELE}").status_code == 200
+    assert time.perf_counter() - started >= 0.3
+    started = time.perf_counter()
+    assert graph.get(f"/users/{ADELE}").status_code == 200
+    assert time.perf_counter() - started < 0.3
+
+
+def test_delay_with_status(graph: httpx.Client, control: httpx.Client) -> None:
+    _faults(control, {"path": "/v1.0/users", "delay": 0.2, "status": 503})
+    started = time.perf_counter()
+    assert graph.get(f"/users/{ADELE}").status_code == 503
+    assert time.perf_counter() - started >= 0.2
+
+
+def test_drop_closes_the_connection_without_an_answer(graph: httpx.Client, control: httpx.Client) -> None:
+    _faults(control, {"method": "POST", "path": "/v1.0/chats", "drop": True, "count": 1})
+    with pytest.raises(httpx.TransportError):
+        graph.post("/chats", json=group(ADELE, MEGAN))
+    assert graph.post("/chats", json=group(ADELE, MEGAN)).status_code == 201
+    assert [entry["status"] for entry in control.get("/requests").json()][-2:] == [None, 201]
+
+
+def test_token_endpoint_can_fail_too(emulator: Emulator, control: httpx.Client) -> None:
+    _faults(control, {"path": "/msi/token", "status": 503, "retryAfter": "1"})
+    with client() as http:
+        answer = http.get(
+            emulator.identity_endpoint,
+            params={"resource": "https://graph.microsoft.com", "api-version": "2019-08-01"},
+            headers={"X-IDENTITY-HEADER": emulator.identity_header},
+        )
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    assert "access_token" not in answer.json()
+
+
+def test_control_api_is_never_faulted(control: httpx.Client) -> None:
+    _faults(control, {"status": 503})
+    assert control.get("/stats").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"path": "/v1.0"},
+        {"path": "/v1.0", "status": 200},
+        {"path": "/v1.0", "status": 503, "drop": True},
+        {"path": "/v1.0", "status": 503, "count": 0},
+        {"path": "/v1.0", "status": 503, "probability": 1.5},
+        {"path": "/v1.0", "delay": -1},
+        {"path": "/v1.0", "status": 503, "retryAfer": 1},
+        [],
+    ],
+)
+def test_invalid_rule_is_400(control: httpx.Client, rule: Any) -> None:
+    answer = control.post("/faults", json=rule)
+    assert answer.status_code == 400
+    assert answer.json()["error"]
