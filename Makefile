@@ -11,6 +11,21 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Deployment checks (tests/infra): pycep-parser in .venv; checkov and shellcheck in .venv-infra,
+# because checkov's pins (packaging<24, pycep-parser==0.5.1) clash with pytest's and ours.
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
+PYCEP_STAMP := $(VENV)/.installed-infra
+
+$(PYCEP_STAMP): $(STAMP) tests/infra/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/infra/requirements.txt
+	touch $@
+
+$(INFRA_STAMP): requirements-infra.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	touch $@
+
 run: $(STAMP)
 	$(PY) -m chatfn.emulator --port 8765
 
@@ -21,7 +36,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(PYCEP_STAMP) $(INFRA_STAMP)
 	$(PY) -m pytest
 
 test: lint typecheck unit
@@ -30,4 +45,4 @@ bench: $(STAMP)
 	$(PY) -m bench.throughput
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) .pytest_cache .mypy_cache .ruff_cache
