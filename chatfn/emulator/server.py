@@ -6,6 +6,7 @@ the network and Graph's front door failing, not for Graph's own answers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -31,11 +32,28 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, port: int, state: State) -> None:
         self.state = state
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__((HOST, port), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self.state.count_connection()
+        with self._open_lock:
+            self._open.add(request)
         super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """Cut keep-alive connections, so a stopped emulator answers no one."""
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 def _route(state: State, request: Request) -> Response:
@@ -149,9 +167,10 @@ class Emulator:
         return cls(server, thread, identity_header)
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket."""
+        """Stop serving, close the listening socket and cut the connections still open."""
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_open_connections()
         self._thread.join()
 
     def __enter__(self) -> Emulator:

@@ -46,6 +46,21 @@ def test_start_stop_and_context_manager() -> None:
         http.get(f"{emulator.url}/_emulator/stats")
 
 
+def test_stop_cuts_keep_alive_connections() -> None:
+    emulator = Emulator.start()
+    with client(emulator.url) as http:
+        assert http.get("/_emulator/stats").status_code == 200
+        emulator.stop()
+        with pytest.raises(httpx.TransportError):
+            http.get("/_emulator/stats")
+
+
+def test_chunked_body_is_refused_with_411(emulator: Emulator, token: str) -> None:
+    with client(emulator.graph_url, headers={"Authorization": f"Bearer {token}"}) as http:
+        answer = http.post("/chats", content=iter([b"{}"]))
+    assert answer.status_code == 411
+
+
 def test_identity_header_is_per_emulator(emulator: Emulator) -> None:
     with Emulator.start(identity_header="other") as other, client() as http:
         params = {"resource": "https://graph.microsoft.com", "api-version": "2019-08-01"}
