@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,11 @@ class _Server(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (say, timed out during an injected delay) is routine, not a traceback."""
+        if not isinstance(sys.exception(), ConnectionError):
+            _log.exception("emulator failed serving %s", client_address)
 
     def close_open_connections(self) -> None:
         """Cut keep-alive connections, so a stopped emulator answers no one."""
@@ -111,7 +117,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._write(json_response(411, {"error": "send the body with Content-Length"}))
             return
-        request = self._read_request()
+        try:
+            request = self._read_request()
+        except ValueError:  # a Content-Length that is not a number: the body's end is unknown
+            self.close_connection = True
+            self._write(json_response(400, {"error": "Content-Length is not a number"}))
+            return
         if control.is_control(request.path):
             self._write(control.handle(state, request))
             return

@@ -31,7 +31,7 @@ _TLS = ssl.create_default_context()
 
 def client(base_url: str = "", **options: Any) -> httpx.Client:
     """An httpx client as any caller would make one, minus the per-client CA bundle load."""
-    return httpx.Client(base_url=base_url, verify=_TLS, timeout=10, **options)
+    return httpx.Client(base_url=base_url, verify=_TLS, **{"timeout": 10, **options})
 
 
 def get_token(emulator: Emulator, resource: str = "https://graph.microsoft.com") -> str:

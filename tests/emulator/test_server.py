@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -59,6 +61,23 @@ def test_chunked_body_is_refused_with_411(emulator: Emulator, token: str) -> Non
     with client(emulator.graph_url, headers={"Authorization": f"Bearer {token}"}) as http:
         answer = http.post("/chats", content=iter([b"{}"]))
     assert answer.status_code == 411
+
+
+def test_unreadable_content_length_is_400(emulator: Emulator) -> None:
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as raw:
+        raw.sendall(b"POST /v1.0/chats HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n")
+        assert raw.recv(4096).startswith(b"HTTP/1.1 400 ")
+
+
+def test_client_hanging_up_during_a_delay_is_quiet(
+    emulator: Emulator, control: httpx.Client, capfd: pytest.CaptureFixture[str]
+) -> None:
+    control.post("/faults", json={"path": "/v1.0/users", "delay": 0.3, "count": 1}).raise_for_status()
+    with client(emulator.graph_url, timeout=0.1) as http, pytest.raises(httpx.ReadTimeout):
+        http.get(f"/users/{ADELE}")
+    time.sleep(0.4)
+    assert "Traceback" not in capfd.readouterr().err
+    assert control.get("/requests").json()[-1]["status"] == 401
 
 
 def test_identity_header_is_per_emulator(emulator: Emulator) -> None:
