@@ -150,7 +150,11 @@ def test_chat_type_is_required_and_known(graph: httpx.Client, chat_type: Any) ->
 
 
 def test_guest_user_must_be_guest(graph: httpx.Client) -> None:
-    body = {"chatType": "group", "topic": "t", "members": [member(ADELE), member(MEGAN), member(ANA_GUEST)]}
+    body: dict[str, Any] = {
+        "chatType": "group",
+        "topic": "t",
+        "members": [member(ADELE), member(MEGAN), member(ANA_GUEST)],
+    }
     _assert_bad_request(graph.post("/chats", json=body), ANA_GUEST, "guest")
     body["members"][2] = member(ANA_GUEST, ("owner", "guest"))
     _assert_bad_request(graph.post("/chats", json=body), "guest")
@@ -258,7 +262,7 @@ def test_body_must_be_a_json_object(graph: httpx.Client, content: bytes) -> None
 
 
 def test_percent_encoded_guest_upn_is_decoded(graph: httpx.Client, control: httpx.Client) -> None:
-    body = {
+    body: dict[str, Any] = {
         "chatType": "group",
         "topic": "t",
         "members": [member(ADELE), member(MEGAN), member(ANA_GUEST_UPN, ("guest",))],
