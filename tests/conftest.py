@@ -21,18 +21,24 @@ def emulator_server() -> Iterator[Emulator]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def _control_client(emulator_server: Emulator) -> Iterator[httpx.Client]:
+    # One client for the session: each new httpx client loads a CA bundle (~50 ms), even for http://.
+    with httpx.Client(base_url=f"{emulator_server.url}/_emulator", timeout=10) as client:
+        yield client
+
+
 @pytest.fixture
-def emulator(emulator_server: Emulator) -> Emulator:
+def emulator(emulator_server: Emulator, _control_client: httpx.Client) -> Emulator:
     """The session's emulator, back to its default directory, with no chats, faults or log."""
-    httpx.post(f"{emulator_server.url}/_emulator/reset").raise_for_status()
+    _control_client.post("/reset").raise_for_status()
     return emulator_server
 
 
 @pytest.fixture
-def control(emulator: Emulator) -> Iterator[httpx.Client]:
+def control(emulator: Emulator, _control_client: httpx.Client) -> httpx.Client:
     """An HTTP client on the emulator's control API (`/_emulator/...`)."""
-    with httpx.Client(base_url=f"{emulator.url}/_emulator", timeout=10) as client:
-        yield client
+    return _control_client
 
 
 @pytest.fixture

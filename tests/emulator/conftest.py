@@ -80,21 +80,6 @@ def error_of(answer: httpx.Response) -> dict[str, Any]:
 
 
 @pytest.fixture
-def emulator(emulator_server: Emulator) -> Emulator:
-    """tests/conftest.py's fixture of this name, minus its ~50 ms CA bundle load per test."""
-    with client() as http:
-        http.post(f"{emulator_server.url}/_emulator/reset").raise_for_status()
-    return emulator_server
-
-
-@pytest.fixture
-def control(emulator: Emulator) -> Iterator[httpx.Client]:
-    """tests/conftest.py's fixture of this name, minus its ~50 ms CA bundle load per test."""
-    with client(f"{emulator.url}/_emulator") as http:
-        yield http
-
-
-@pytest.fixture
 def token(emulator: Emulator) -> str:
     return get_token(emulator)
 
