@@ -109,6 +109,9 @@ class GraphClient:
         self._http = http
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
+        # The credential caches its token but does not coalesce concurrent misses: without this, a
+        # burst of first calls (a cold worker) would each ask the identity endpoint for a token.
+        self._token_lock = asyncio.Lock()
 
     async def create_chat(self, body: Mapping[str, Any]) -> CreatedChat | AcceptedOperation:
         """`POST /chats`: the chat (201), or the operation to poll when Graph installs an app (202)."""
@@ -200,7 +203,8 @@ class GraphClient:
 
     async def _token(self) -> str:
         try:
-            token = await self._credential.get_token(GRAPH_SCOPE)
+            async with self._token_lock:
+                token = await self._credential.get_token(GRAPH_SCOPE)
         except ClientAuthenticationError as exc:
             # azure-identity's messages say what is misconfigured and never include a token.
             raise IdentityError(f"the function's identity got no token for Graph: {exc.message}") from None

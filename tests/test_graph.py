@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
-from chatfn.emulator import Emulator
 
+from chatfn.emulator import Emulator
 from chatfn.errors import (
     GraphConnectionError,
     GraphError,
@@ -188,3 +189,9 @@ async def test_a_location_elsewhere_is_never_followed(emulator: Emulator) -> Non
     async with graph_for(emulator) as graph:
         with pytest.raises(GraphError, match="outside"):
             await graph.get_operation("https://attacker.example/chats('x')/operations('y')")
+
+
+async def test_a_burst_of_first_calls_asks_for_one_token(emulator: Emulator, control: httpx.Client) -> None:
+    async with graph_for(emulator) as graph:
+        await asyncio.gather(*(graph.create_chat(reference_body(2)) for _ in range(10)))
+    assert control.get("/stats").json()["tokenRequests"] == 1
