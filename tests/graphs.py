@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 from azure.identity.aio import ManagedIdentityCredential
-from chatfn.emulator import Emulator
 
+from chatfn.emulator import Emulator
 from chatfn.graph import GraphClient
 from chatfn.retry import RetryPolicy
 

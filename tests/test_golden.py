@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from chatfn.emulator import Emulator
 
+from chatfn.emulator import Emulator
 from chatfn.graph import AcceptedOperation, CreatedChat
 from chatfn.models import parse_chat_request
 from chatfn.resolve import resolve_members

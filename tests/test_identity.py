@@ -9,8 +9,8 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ManagedIdentityCredential
 from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
-from chatfn.emulator import Emulator
 
+from chatfn.emulator import Emulator
 from chatfn.graph import GRAPH_SCOPE
 from chatfn.identity import graph_credential
 from chatfn.settings import Settings
