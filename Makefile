@@ -11,15 +11,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# Deployment checks (tests/infra): pycep-parser in .venv; checkov and shellcheck in .venv-infra,
-# because checkov's pins (packaging<24, pycep-parser==0.5.1) clash with pytest's and ours.
+# Deployment checks (tests/infra): checkov and shellcheck get their own venv, because checkov's
+# pins (packaging<24, pycep-parser==0.5.1) clash with pytest's and with the pycep-parser we use.
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
-PYCEP_STAMP := $(VENV)/.installed-infra
-
-$(PYCEP_STAMP): $(STAMP) tests/infra/requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/infra/requirements.txt
-	touch $@
 
 $(INFRA_STAMP): requirements-infra.txt
 	$(PYTHON) -m venv $(INFRA_VENV)
@@ -36,7 +31,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) $(PYCEP_STAMP) $(INFRA_STAMP)
+unit: $(STAMP) $(INFRA_STAMP)
 	$(PY) -m pytest
 
 test: lint typecheck unit
