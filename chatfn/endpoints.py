@@ -191,9 +191,9 @@ async def _answer(
 def _final_answer(
     request_id: str, runtime_status: str, output: Any, success_status: int
 ) -> func.HttpResponse:
-    outcome = json.loads(output) if isinstance(output, str) else output
-    if runtime_status == "Completed" and isinstance(outcome, dict):
-        if outcome.get("status") == "succeeded":
+    if runtime_status == "Completed":
+        outcome = json.loads(output) if isinstance(output, str) else output
+        if outcome["status"] == "succeeded":
             return _json_response(outcome["result"], success_status)
         return problem_response(Problem.from_dict(outcome["problem"]))
     log.error("request %s ended %s", request_id, runtime_status)

@@ -122,11 +122,16 @@ class ChatRequest(_Strict):
 class ChatMember(Member):
     """A member of the normalised request, with the field it came from, for errors found later."""
 
+    # Not strict: a spec comes back from durable history as plain JSON (lists, not tuples).
+    model_config = ConfigDict(strict=False)
+
     field: str
 
 
 class ChatSpec(_Strict):
     """The request normalised: one form, chat type decided, every rule of CONTRACT §1 checked."""
+
+    model_config = ConfigDict(strict=False)
 
     chatType: ChatType
     topic: str | None
