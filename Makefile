@@ -21,8 +21,9 @@ $(INFRA_STAMP): requirements-infra.txt
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
+# The whole app on 127.0.0.1:7071 through the local host, with the Graph emulator unless GRAPH_BASE_URL is set.
 run: $(STAMP)
-	$(PY) -m chatfn.emulator --port 8765
+	$(PY) -m chatfn.devhost --port 7071
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

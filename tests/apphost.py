@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[1]
 _HOST_URL = re.compile(r"(http://127\.0\.0\.1:\d+)/api\b")
 _EMULATOR_URL = re.compile(r"emulator.*?(http://127\.0\.0\.1:\d+)", re.IGNORECASE)
@@ -37,6 +39,14 @@ class AppHost:
 
     def printed(self) -> str:
         return "".join(self.output)
+
+    def terminate_running(self) -> None:
+        """Terminate every orchestration still running, through the host's Durable HTTP API."""
+        durable = f"{self.url}/runtime/webhooks/durabletask/instances"
+        with httpx.Client(timeout=10) as client:
+            running = client.get(durable, params={"runtimeStatus": "Pending,Running"}).json()
+            for instance in running:
+                client.post(f"{durable}/{instance['instanceId']}/terminate", params={"reason": "test ended"})
 
     def stop(self) -> None:
         self.process.terminate()

@@ -69,7 +69,9 @@ def app_host() -> Iterator[AppHost]:
 
 @pytest.fixture
 def app_control(app_host: AppHost) -> Iterator[httpx.Client]:
-    """The control API of the app host's emulator, reset before the test."""
+    """The control API of the app host's emulator, reset before the test, after the orchestrations
+    that earlier tests left running (a chat still being polled) were terminated."""
+    app_host.terminate_running()
     with httpx.Client(base_url=f"{app_host.emulator_url}/_emulator", timeout=10) as client:
         client.post("/reset").raise_for_status()
         yield client

@@ -1,0 +1,40 @@
+"""`python -m chatfn.devhost [--port 7071] [--app function_app:app] [--no-emulator]`: run the function
+app locally, as `func start` would, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from chatfn.devhost.server import DevHost
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m chatfn.devhost", description=__doc__)
+    parser.add_argument("--port", type=int, default=7071, help="port on 127.0.0.1 (0 picks a free one)")
+    parser.add_argument("--app", default="function_app:app", help="the app object, as module:attribute")
+    parser.add_argument("--no-emulator", action="store_true", help="do not start the Graph emulator")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(DevHost(app=args.app, port=args.port, emulator=not args.no_emulator)))
+
+
+async def serve(host: DevHost) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await host.start()
+    try:
+        for line in host.banner():
+            print(line, flush=True)
+        await stopping.wait()
+        print("chatfn local host: stopping", flush=True)
+    finally:
+        await host.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Orchestrations driven by history replay of the real orchestrator handle, one asyncio task each.
+
+Each episode: call the handle with the history so far, check its actions against those recorded,
+append the new TaskScheduled/TimerCreated and OrchestratorCompleted, start the activities and
+timers, then sleep until one of them (or an external event) delivers the next completion, which
+opens the next episode with OrchestratorStarted(now). One completion per episode keeps the task
+numbering identical to the SDK's (see `replay.Schedule`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from concurrent.futures import Executor
+from typing import Any
+
+from azure.durable_functions.models.actions.ActionType import ActionType
+from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
+
+from chatfn.devhost import history as h
+from chatfn.devhost.activities import run_activity
+from chatfn.devhost.functions import FunctionIndex
+from chatfn.devhost.instances import Instance, RuntimeStatus
+from chatfn.devhost.replay import (
+    NonDeterminismError,
+    ReplayResult,
+    Schedule,
+    UnsupportedActionError,
+    run_handle,
+)
+
+log = logging.getLogger("chatfn.devhost")
+
+MAX_INSTANCE_ID_LENGTH = 100  # the extension's limit
+_INVALID_ID = re.compile(r"[/\\?#\x00-\x1f\x7f]")
+
+
+class InstanceConflictError(Exception):
+    """An instance with that id is still pending or running (only finished ones may be replaced)."""
+
+
+class UnknownOrchestratorError(ValueError):
+    """No orchestrator function has that name."""
+
+
+class Orchestrations:
+    """The instance store and the replay loops; everything runs on the host's event loop."""
+
+    def __init__(self, functions: FunctionIndex, executor: Executor) -> None:
+        self._functions = functions
+        self._executor = executor
+        self.instances: dict[str, Instance] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def start(self, name: str, instance_id: str, input_json: str | None) -> Instance:
+        if name not in self._functions.orchestrators:
+            raise UnknownOrchestratorError(
+                f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function."
+            )
+        if len(instance_id) > MAX_INSTANCE_ID_LENGTH or not instance_id or _INVALID_ID.search(instance_id):
+            raise ValueError(f"Instance ID '{instance_id}' is not valid.")
+        existing = self.instances.get(instance_id)
+        if existing is not None and not existing.is_terminal:
+            raise InstanceConflictError(
+                f"An Orchestration instance with the ID {instance_id} already exists."
+            )
+        now = h.utcnow()
+        instance = Instance(instance_id, name, input_json, created=now, last_updated=now)
+        self.instances[instance_id] = instance
+        instance.runner = self._spawn(self._run(instance))
+        return instance
+
+    def raise_event(self, instance: Instance, name: str, input_json: str | None) -> None:
+        instance.inbox.put_nowait(h.event_raised(h.utcnow(), name, input_json))
+
+    def terminate(self, instance: Instance, reason: str) -> None:
+        if instance.runner is not None:
+            instance.runner.cancel()
+        instance.history.append(h.execution_terminated(h.utcnow(), reason))
+        self._finish(instance, RuntimeStatus.TERMINATED, reason)
+
+    async def stop(self) -> None:
+        """Cancel every loop, activity and timer (host shutdown)."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _run(self, instance: Instance) -> None:
+        timers: dict[int, asyncio.Task[None]] = {}
+        try:
+            await self._drive(instance, timers)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the local host failed while running %s", instance.instance_id)
+            self._finish(
+                instance, RuntimeStatus.FAILED, "The local host failed while running this orchestration."
+            )
+        finally:
+            for timer in timers.values():  # a finished, failed or terminated instance waits for nothing
+                timer.cancel()
+
+    async def _drive(self, instance: Instance, timers: dict[int, asyncio.Task[None]]) -> None:
+        handle = self._functions.orchestrators[instance.name].handle
+        schedule = Schedule()
+        at = h.utcnow()
+        instance.history = [
+            h.orchestrator_started(at),
+            h.execution_started(at, instance.name, instance.input),
+        ]
+        instance.status = RuntimeStatus.RUNNING
+        decisions: list[h.Event] = []
+        while True:
+            context = h.context_json(instance.instance_id, instance.input, instance.history)
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._executor, run_handle, handle, context
+            )
+            try:
+                decisions += schedule.after_replay(result.actions, at)
+            except (NonDeterminismError, UnsupportedActionError) as exc:
+                self._fail_loudly(instance, exc)
+                return
+            instance.custom_status = result.custom_status
+            instance.history += [*decisions, h.orchestrator_completed(at)]
+            instance.last_updated = h.utcnow()
+            if result.error is not None or result.done:
+                if self._continue_as_new(instance, result, timers):
+                    schedule, at, decisions = Schedule(), h.utcnow(), []
+                    instance.history = [
+                        h.orchestrator_started(at),
+                        h.execution_started(at, instance.name, instance.input),
+                    ]
+                    continue
+                self._complete(instance, result)
+                return
+            for decision in decisions:
+                self._begin(instance, decision, timers)
+            for timer_id in schedule.cancelled_timers():
+                if timer_id in timers:
+                    timers.pop(timer_id).cancel()
+            delivered = await instance.inbox.get()
+            for event in instance.history:
+                event["IsPlayed"] = True
+            at = h.utcnow()
+            instance.history += [h.orchestrator_started(at), delivered]
+            decisions = schedule.after_event(delivered, at)
+
+    def _begin(self, instance: Instance, decision: h.Event, timers: dict[int, asyncio.Task[None]]) -> None:
+        """Start what a decision asks for; its completion lands in the instance's inbox."""
+        task_id = decision["EventId"]
+        if decision["EventType"] == HistoryEventType.TIMER_CREATED:
+            timers[task_id] = self._spawn(self._timer(instance, task_id, decision["FireAt"]))
+            return
+        name = decision["Name"]
+        activity = self._functions.activities.get(name)
+
+        async def activity_run() -> None:
+            completion = await run_activity(activity, name, task_id, decision["Input"], self._executor)
+            instance.inbox.put_nowait(completion)
+
+        self._spawn(activity_run())
+
+    async def _timer(self, instance: Instance, timer_id: int, fire_at: str) -> None:
+        await asyncio.sleep(max(0.0, (h.parse_stamp(fire_at) - h.utcnow()).total_seconds()))
+        instance.inbox.put_nowait(h.timer_fired(h.utcnow(), timer_id, fire_at))
+
+    def _continue_as_new(
+        self, instance: Instance, result: ReplayResult, timers: dict[int, asyncio.Task[None]]
+    ) -> bool:
+        last = result.actions[-1] if result.actions else None
+        if result.error is not None or last is None or last["actionType"] != ActionType.CONTINUE_AS_NEW:
+            return False
+        for timer in timers.values():
+            timer.cancel()
+        timers.clear()
+        instance.input = last["input"]
+        instance.inbox = asyncio.Queue()  # what the old execution still expected is dropped
+        return True
+
+    def _complete(self, instance: Instance, result: ReplayResult) -> None:
+        at = h.utcnow()
+        if result.error is not None:
+            message = f"Orchestrator function '{instance.name}' failed: {result.error}"
+            log.warning("orchestration %s failed: %s", instance.instance_id, result.error)
+            instance.history.append(h.execution_completed(at, RuntimeStatus.FAILED.value, message))
+            self._finish(instance, RuntimeStatus.FAILED, message)
+        else:
+            instance.history.append(h.execution_completed(at, RuntimeStatus.COMPLETED.value, result.output))
+            self._finish(instance, RuntimeStatus.COMPLETED, result.output)
+
+    def _fail_loudly(self, instance: Instance, exc: Exception) -> None:
+        if isinstance(exc, NonDeterminismError):
+            message = f"Non-deterministic orchestrator: {exc}"
+        else:
+            message = f"Orchestrator function '{instance.name}' failed: {exc}"
+        log.error("orchestration %s (%s): %s", instance.instance_id, instance.name, message)
+        instance.history.append(h.execution_completed(h.utcnow(), RuntimeStatus.FAILED.value, message))
+        self._finish(instance, RuntimeStatus.FAILED, message)
+
+    @staticmethod
+    def _finish(instance: Instance, status: RuntimeStatus, output: Any) -> None:
+        instance.status = status
+        instance.output = output
+        instance.last_updated = h.utcnow()
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        """Keep a reference to every background task, so none is collected mid-flight."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task

@@ -1,0 +1,184 @@
+"""The local host: settings, the Graph emulator, the app's functions and one aiohttp server on
+127.0.0.1 serving both `/api/...` and the Durable extension's API."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from aiohttp import web
+from azure.durable_functions.models.utils import http_utils
+
+from chatfn.devhost import settings_file
+from chatfn.devhost.durable_api import DurableApi
+from chatfn.devhost.functions import FunctionIndex, index_app, load_app
+from chatfn.devhost.history import Event
+from chatfn.devhost.http_triggers import ROUTE_PREFIX, HttpTriggers
+from chatfn.devhost.orchestrations import Orchestrations
+
+if TYPE_CHECKING:
+    from chatfn.emulator import Emulator
+
+HOST = "127.0.0.1"
+T = TypeVar("T")
+
+
+class DevHost:
+    """One run of the app. `start()` and `stop()` run on the event loop that serves it."""
+
+    def __init__(
+        self,
+        app: str = "function_app:app",
+        port: int = 7071,
+        emulator: bool = True,
+        settings: Path | None = None,
+    ) -> None:
+        self._app_spec = app
+        self._port = port
+        self._want_emulator = emulator
+        self._settings = settings if settings is not None else Path.cwd() / settings_file.FILE_NAME
+        self.emulator: Emulator | None = None
+        self.functions = FunctionIndex()
+        self.url = ""
+        self._executor = ThreadPoolExecutor(thread_name_prefix="devhost-worker")
+        self._runner: web.AppRunner | None = None
+        self._orchestrations: Orchestrations | None = None
+        self._durable: DurableApi | None = None
+
+    async def start(self) -> None:
+        """Settings first, then the emulator (the app reads both at import), then the app itself."""
+        settings_file.apply_settings(self._settings)
+        if self._want_emulator and "GRAPH_BASE_URL" not in os.environ:
+            from chatfn.emulator import Emulator  # written alongside; imported only when wanted
+
+            self.emulator = Emulator.start(port=0)
+            os.environ["GRAPH_BASE_URL"] = self.emulator.graph_url
+            os.environ["IDENTITY_ENDPOINT"] = self.emulator.identity_endpoint
+            os.environ["IDENTITY_HEADER"] = self.emulator.identity_header
+        self.functions = index_app(load_app(self._app_spec))
+        self._orchestrations = Orchestrations(self.functions, self._executor)
+        self._durable = DurableApi(self._orchestrations)
+        triggers = HttpTriggers(self.functions.http, self._durable.binding_json, self._executor)
+        app = web.Application(client_max_size=100 * 1024 * 1024)
+        app.add_routes(self._durable.routes() + triggers.routes())
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, HOST, self._port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://{HOST}:{port}"
+        self._durable.origin = self.url
+
+    async def stop(self) -> None:
+        """Stop serving, cancel orchestrations, close the SDK's shared HTTP session (it belongs to
+        this loop), and stop the emulator."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._orchestrations is not None:
+            await self._orchestrations.stop()
+        await http_utils._close_session()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.emulator is not None:
+            self.emulator.stop()
+
+    @property
+    def system_key(self) -> str:
+        """The key inside the management URLs: it must never reach the app's callers."""
+        assert self._durable is not None
+        return self._durable.system_key
+
+    def history(self, instance_id: str) -> list[Event]:
+        """The instance's recorded history (the SDK's shape: EventType numbers), for `check_replay`."""
+        assert self._orchestrations is not None
+        return copy.deepcopy(self._orchestrations.instances[instance_id].history)
+
+    def instance_input(self, instance_id: str) -> str | None:
+        assert self._orchestrations is not None
+        return self._orchestrations.instances[instance_id].input
+
+    def banner(self) -> list[str]:
+        """What the CLI prints: the base URL, the emulator, and every function."""
+        lines = []
+        if self.emulator is not None:
+            lines.append(f"Graph emulator: {self.emulator.url} (GRAPH_BASE_URL={self.emulator.graph_url})")
+        lines.append(f"chatfn local host: {self.url}/api")
+        lines.append("Functions:")
+        for function in self.functions.http:
+            methods = ",".join(sorted(function.methods)) if function.methods else "*"
+            lines.append(f"  {function.name}: [{methods}] {self.url}{ROUTE_PREFIX}{function.route.template}")
+        lines += [f"  {name}: orchestrationTrigger" for name in self.functions.orchestrators]
+        lines += [f"  {name}: activityTrigger" for name in self.functions.activities]
+        lines += [
+            f"  {name}: {kind} (not run by the local host)"
+            for name, kind in self.functions.unsupported.items()
+        ]
+        return lines
+
+
+class HostHandle:
+    """A DevHost running on its own event loop in a background thread (for tests and tools)."""
+
+    def __init__(self, host: DevHost, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+        self.host = host
+        self._loop = loop
+        self._thread = thread
+
+    @property
+    def url(self) -> str:
+        return self.host.url
+
+    @property
+    def emulator(self) -> Emulator | None:
+        return self.host.emulator
+
+    def history(self, instance_id: str) -> list[Event]:
+        """A copy of the instance's history, taken on the host's loop."""
+        return self._on_loop(lambda: self.host.history(instance_id))
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.host.stop(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+
+    def _on_loop(self, read: Callable[[], T]) -> T:
+        async def on_loop() -> T:
+            return read()
+
+        return asyncio.run_coroutine_threadsafe(on_loop(), self._loop).result(timeout=30)
+
+
+def start_in_thread(
+    app: str = "function_app:app", port: int = 0, emulator: bool = True, settings: Path | None = None
+) -> HostHandle:
+    """Start a host in a daemon thread and return once it serves; a startup error is raised here."""
+    host = DevHost(app=app, port=port, emulator=emulator, settings=settings)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(host.start())
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+            loop.run_until_complete(host.stop())
+            loop.close()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="devhost", daemon=True)
+    thread.start()
+    ready.wait()
+    if failure:
+        raise failure[0]
+    return HostHandle(host, loop, thread)

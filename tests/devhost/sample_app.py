@@ -1,0 +1,210 @@
+"""A small Durable app that exercises what the local host must do: routes, the durable client,
+activities (async and sync), retries, failures, timers, task_any, custom status, events, continue-as-new."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+# What activities saw, by key: how the tests prove a retry happened and that nothing ran twice.
+ATTEMPTS: Counter[str] = Counter()
+RUNS: Counter[str] = Counter()
+
+
+def _json(body: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+@app.route(route="items/{id}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def items(req: func.HttpRequest) -> func.HttpResponse:
+    response = _json(
+        {
+            "method": req.method,
+            "url": req.url,
+            "id": req.route_params["id"],
+            "params": dict(req.params),
+            "header": req.headers.get("x-sample"),
+            "body": req.get_body().decode(),
+        }
+    )
+    response.headers.add("Set-Cookie", "a=1")
+    response.headers.add("Set-Cookie", "b=2")
+    return response
+
+
+@app.route(route="text", methods=["GET"])
+def text(req: func.HttpRequest) -> str:
+    return "plain"
+
+
+@app.route(route="env/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def env(req: func.HttpRequest) -> func.HttpResponse:
+    return _json({"value": os.environ.get(req.route_params["name"])})
+
+
+@app.route(route="boom", methods=["GET"])
+async def boom(req: func.HttpRequest) -> func.HttpResponse:
+    raise RuntimeError("secret detail that must not reach the caller")
+
+
+@app.route(route="start/{name}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    instance_id = req.params.get("id")
+    try:
+        instance_id = await client.start_new(req.route_params["name"], instance_id, req.get_json())
+    except Exception as exc:
+        return _json({"error": str(exc)}, 409)
+    status = await client.get_status(instance_id)
+    return _json({"id": instance_id, "runtimeStatus": status.runtime_status.value}, 202)
+
+
+@app.route(route="status/{instanceId}", methods=["GET"])
+@app.durable_client_input(client_name="client")
+async def status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    found = await client.get_status(req.route_params["instanceId"], show_history=True)
+    if not found:
+        return _json({"error": "unknown"}, 404)
+    return _json(
+        {
+            "runtimeStatus": found.runtime_status.value,
+            "output": found.output,
+            "customStatus": found.custom_status,
+            "historyEvents": getattr(found, "historyEvents", None),
+        }
+    )
+
+
+@app.route(route="events/{instanceId}/{name}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def events(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    await client.raise_event(req.route_params["instanceId"], req.route_params["name"], req.get_json())
+    return _json({}, 202)
+
+
+@app.route(route="binding", methods=["GET"])
+@app.durable_client_input(client_name="client")
+async def binding(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return _json(client.create_http_management_payload("some-id"))
+
+
+# --- orchestrators ---------------------------------------------------------------------------------
+
+
+@app.orchestration_trigger(context_name="context")
+def sequence(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    doubled = yield context.call_activity("double", context.get_input())
+    shouted = yield context.call_activity("shout", {"text": "hi"})
+    return {"doubled": doubled, "shouted": shouted}
+
+
+@app.orchestration_trigger(context_name="context")
+def retrying(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=3)
+    return (
+        yield context.call_activity_with_retry("flaky", options, {"key": context.instance_id, "failures": 2})
+    )
+
+
+@app.orchestration_trigger(context_name="context")
+def exhausting(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=50, max_number_of_attempts=2)
+    try:
+        yield context.call_activity_with_retry("flaky", options, {"key": context.instance_id, "failures": 5})
+    except Exception as exc:
+        return {"caught": str(exc)}
+    return {"caught": None}
+
+
+@app.orchestration_trigger(context_name="context")
+def catching(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    try:
+        yield context.call_activity("always_fails", "x")
+    except Exception as exc:
+        return {"caught": str(exc)}
+    return {"caught": None}
+
+
+@app.orchestration_trigger(context_name="context")
+def propagating(context: df.DurableOrchestrationContext) -> Generator[Any, Any, None]:
+    yield context.call_activity("always_fails", "y")
+
+
+@app.orchestration_trigger(context_name="context")
+def waiting(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    started = context.current_utc_datetime
+    yield context.create_timer(started + timedelta(seconds=1))
+    return {"waited": (context.current_utc_datetime - started).total_seconds()}
+
+
+@app.orchestration_trigger(context_name="context")
+def racing(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=30))
+    work = context.call_activity("double", 21)
+    winner = yield context.task_any([timer, work])
+    if winner == work:
+        timer.cancel()
+        return {"winner": "activity", "value": work.result}
+    return {"winner": "timer"}
+
+
+@app.orchestration_trigger(context_name="context")
+def gated(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    context.set_custom_status({"stage": "waiting"})
+    data = yield context.wait_for_external_event("go")
+    ran = yield context.call_activity("count_run", context.instance_id)
+    context.set_custom_status({"stage": "done"})
+    return {"event": data, "runs": ran}
+
+
+@app.orchestration_trigger(context_name="context")
+def counting(context: df.DurableOrchestrationContext) -> Generator[Any, Any, int]:
+    value: int = context.get_input()
+    if value < 3:
+        yield context.call_activity("double", value)
+        context.continue_as_new(value + 1)
+        return value
+    return value
+
+
+# --- activities ------------------------------------------------------------------------------------
+
+
+@app.activity_trigger(input_name="payload")
+async def double(payload: int) -> int:
+    return payload * 2
+
+
+@app.activity_trigger(input_name="payload")
+def shout(payload: dict[str, str]) -> dict[str, Any]:
+    return {"text": payload["text"].upper(), "thread": threading.current_thread().name}
+
+
+@app.activity_trigger(input_name="payload")
+async def flaky(payload: dict[str, Any]) -> dict[str, Any]:
+    ATTEMPTS[payload["key"]] += 1
+    attempt = ATTEMPTS[payload["key"]]
+    if attempt <= payload["failures"]:
+        raise ValueError(f"attempt {attempt} failed")
+    return {"attempts": attempt}
+
+
+@app.activity_trigger(input_name="payload")
+async def always_fails(payload: str) -> None:
+    raise ValueError(f"no luck with {payload}")
+
+
+@app.activity_trigger(input_name="payload")
+def count_run(payload: str) -> int:
+    RUNS[payload] += 1
+    return RUNS[payload]
