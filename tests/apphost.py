@@ -57,14 +57,29 @@ class AppHost:
             self.process.wait()
 
 
-def start_app_host(settings: dict[str, str] | None = None, timeout: float = 60.0) -> AppHost:
+def start_app_host(
+    settings: dict[str, str] | None = None,
+    timeout: float = 60.0,
+    app: str = "function_app:app",
+    emulator: bool = True,
+) -> AppHost:
+    """Start the host in a subprocess and return once it prints its URL (and its emulator's)."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "IDENTITY_", "CHATFN_", "MSI_"))
     }
     env.update(TEST_SETTINGS | (settings or {}))
     env["PYTHONUNBUFFERED"] = "1"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatfn.devhost", "--port", "0"],
+    process = subprocess.Popen(  # noqa: S603 - this interpreter, our own host module
+        [
+            sys.executable,
+            "-m",
+            "chatfn.devhost",
+            "--port",
+            "0",
+            "--app",
+            app,
+            *([] if emulator else ["--no-emulator"]),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -76,8 +91,10 @@ def start_app_host(settings: dict[str, str] | None = None, timeout: float = 60.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         text = host.printed()
-        if (found := _HOST_URL.search(text)) and (emulator := _EMULATOR_URL.search(text)):
-            host.url, host.emulator_url = found.group(1), emulator.group(1)
+        found, emulator_found = _HOST_URL.search(text), _EMULATOR_URL.search(text)
+        if found and (emulator_found or not emulator):
+            host.url = found.group(1)
+            host.emulator_url = emulator_found.group(1) if emulator_found else ""
             return host
         time.sleep(0.05)
     host.stop()

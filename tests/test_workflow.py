@@ -1,5 +1,6 @@
 """The workflow's parts that need no host: failures crossing durable history, and the result's shape.
-The orchestrator itself is driven through the real replay in test_function_app.py and test_replay.py."""
+The orchestrator itself is driven through the real replay in test_function_app.py and
+tests/devhost/test_replay.py."""
 
 from __future__ import annotations
 

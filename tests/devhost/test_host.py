@@ -1,0 +1,238 @@
+"""The local host over HTTP with a small sample app (tests/devhost/sample_app.py): HTTP triggers as
+the Functions host serves them, the durable client's HTTP API, and orchestrations run by replay."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from chatfn.devhost import HostHandle, NonDeterminismError, check_replay, start_in_thread
+from tests.apphost import start_app_host
+
+SETTING = "CHATFN_DEVHOST_SAMPLE_SETTING"
+_RUNNING = {"Pending", "Running", "ContinuedAsNew"}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostHandle]:
+    settings = tmp_path_factory.mktemp("sample") / "local.settings.json"
+    settings.write_text(json.dumps({"IsEncrypted": False, "Values": {SETTING: "from the file"}}))
+    host = start_in_thread(app="tests.devhost.sample_app:app", emulator=False, settings=settings)
+    try:
+        yield host
+    finally:
+        host.stop()
+        os.environ.pop(SETTING, None)
+
+
+@pytest.fixture
+def http(sample: HostHandle) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sample.url, timeout=30) as client:
+        yield client
+
+
+def _start(http: httpx.Client, name: str, payload: Any = None, instance_id: str | None = None) -> str:
+    params = {"id": instance_id} if instance_id else {}
+    answer = http.post(f"/api/start/{name}", content=json.dumps(payload), params=params)
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["id"])
+
+
+def _finished(http: httpx.Client, instance_id: str, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = http.get(f"/api/status/{instance_id}").json()
+        if status["runtimeStatus"] not in _RUNNING:
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"{instance_id} did not finish in {timeout} s")
+
+
+def _replays_cleanly(sample: HostHandle, name: str, instance_id: str) -> None:
+    handle = sample.host.functions.orchestrators[name].handle
+    check_replay(handle, sample.history(instance_id), sample.host.instance_input(instance_id), instance_id)
+
+
+# --- HTTP triggers ------------------------------------------------------------------------------
+
+
+def test_a_request_reaches_the_function_as_the_worker_builds_it(http: httpx.Client) -> None:
+    answer = http.post("/api/ITEMS/7?x=1&x=2", content=b"hello", headers={"x-sample": "yes"})
+    assert answer.status_code == 200
+    seen = answer.json()
+    assert (seen["method"], seen["id"], seen["header"], seen["body"]) == ("POST", "7", "yes", "hello")
+    assert seen["params"] == {"x": "1,2"}
+    assert seen["url"].endswith("/api/ITEMS/7?x=1&x=2")
+    assert answer.headers.get_list("set-cookie") == ["a=1", "b=2"], "repeated headers survive"
+
+
+def test_a_function_may_answer_a_plain_string(http: httpx.Client) -> None:
+    answer = http.get("/api/text")
+    assert (answer.status_code, answer.text) == (200, "plain")
+    assert answer.headers["content-type"].startswith("text/plain")
+
+
+def test_unknown_routes_and_methods(http: httpx.Client) -> None:
+    assert http.get("/api/nowhere").status_code == 404
+    wrong = http.delete("/api/items/7")
+    assert wrong.status_code == 405
+    assert wrong.headers["Allow"] == "GET, POST"
+
+
+def test_a_failing_function_is_a_bare_500(http: httpx.Client) -> None:
+    answer = http.get("/api/boom")
+    assert answer.status_code == 500
+    assert "secret detail" not in answer.text
+    assert "Traceback" not in answer.text
+
+
+def test_local_settings_values_reach_the_app(http: httpx.Client) -> None:
+    assert http.get(f"/api/env/{SETTING}").json() == {"value": "from the file"}
+
+
+def test_the_client_binding_points_at_the_hosts_durable_api(http: httpx.Client, sample: HostHandle) -> None:
+    payload = http.get("/api/binding").json()
+    assert payload["id"] == "some-id"
+    assert payload["statusQueryGetUri"].startswith(f"{sample.url}/runtime/webhooks/durabletask/instances/")
+    assert f"code={sample.host.system_key}" in payload["statusQueryGetUri"]
+
+
+# --- orchestrations -----------------------------------------------------------------------------
+
+
+def test_activities_run_in_sequence_async_on_the_loop_and_sync_in_threads(
+    http: httpx.Client, sample: HostHandle
+) -> None:
+    instance_id = _start(http, "sequence", 21)
+    status = _finished(http, instance_id)
+    assert status["runtimeStatus"] == "Completed"
+    output = status["output"]
+    assert output["doubled"] == 42
+    assert output["shouted"]["text"] == "HI"
+    assert output["shouted"]["thread"].startswith("devhost-worker")
+    _replays_cleanly(sample, "sequence", instance_id)
+
+
+def test_durable_retries_wait_on_timers_and_try_again(http: httpx.Client, sample: HostHandle) -> None:
+    instance_id = _start(http, "retrying")
+    status = _finished(http, instance_id)
+    assert status["output"] == {"attempts": 3}
+    kinds = [event["EventType"] for event in status["historyEvents"]]
+    assert kinds.count("TaskFailed") == 2
+    assert kinds.count("TimerFired") == 2
+    _replays_cleanly(sample, "retrying", instance_id)
+
+
+def test_spent_retries_raise_in_the_orchestrator(http: httpx.Client, sample: HostHandle) -> None:
+    instance_id = _start(http, "exhausting")
+    caught = _finished(http, instance_id)["output"]["caught"]
+    assert "attempt 2 failed" in caught
+    _replays_cleanly(sample, "exhausting", instance_id)
+
+
+def test_an_activity_failure_can_be_caught(http: httpx.Client, sample: HostHandle) -> None:
+    instance_id = _start(http, "catching")
+    assert "no luck with x" in _finished(http, instance_id)["output"]["caught"]
+    _replays_cleanly(sample, "catching", instance_id)
+
+
+def test_an_uncaught_failure_fails_the_orchestration(http: httpx.Client) -> None:
+    status = _finished(http, _start(http, "propagating"))
+    assert status["runtimeStatus"] == "Failed"
+    assert "no luck with y" in status["output"]
+
+
+def test_a_timer_waits_in_real_time_and_moves_the_orchestrators_clock(
+    http: httpx.Client, sample: HostHandle
+) -> None:
+    started = time.monotonic()
+    instance_id = _start(http, "waiting")
+    status = _finished(http, instance_id)
+    assert time.monotonic() - started >= 1.0
+    assert status["output"]["waited"] >= 1.0
+    _replays_cleanly(sample, "waiting", instance_id)
+
+
+def test_task_any_lets_the_activity_beat_a_cancelled_timer(http: httpx.Client, sample: HostHandle) -> None:
+    started = time.monotonic()
+    instance_id = _start(http, "racing")
+    status = _finished(http, instance_id)
+    assert status["output"] == {"winner": "activity", "value": 42}
+    assert time.monotonic() - started < 10, "the 30 s timer did not hold the orchestration"
+    _replays_cleanly(sample, "racing", instance_id)
+
+
+def test_an_external_event_resumes_the_orchestration_and_activities_run_once(
+    http: httpx.Client, sample: HostHandle
+) -> None:
+    instance_id = _start(http, "gated")
+    deadline = time.monotonic() + 10
+    while http.get(f"/api/status/{instance_id}").json()["customStatus"] != {"stage": "waiting"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert http.post(f"/api/events/{instance_id}/go", json={"approved": True}).status_code == 202
+    status = _finished(http, instance_id)
+    assert status["output"] == {"event": {"approved": True}, "runs": 1}
+    assert status["customStatus"] == {"stage": "done"}
+    _replays_cleanly(sample, "gated", instance_id)
+
+
+def test_continue_as_new_starts_a_fresh_history(http: httpx.Client) -> None:
+    status = _finished(http, _start(http, "counting", 0))
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", 3)
+
+
+def test_an_instance_id_runs_once_at_a_time(http: httpx.Client) -> None:
+    instance_id = _start(http, "gated", instance_id="only-one")
+    second = http.post("/api/start/gated", content="null", params={"id": instance_id})
+    assert second.status_code == 409
+    http.post(f"/api/events/{instance_id}/go", content="null")
+    _finished(http, instance_id)
+    assert _start(http, "sequence", 1, instance_id=instance_id) == instance_id, "a finished one is replaced"
+
+
+def test_an_unknown_orchestrator_cannot_start(http: httpx.Client) -> None:
+    answer = http.post("/api/start/nothing", content="null")
+    assert answer.status_code == 409
+    assert "doesn't exist" in answer.json()["error"]
+
+
+# --- non-determinism ----------------------------------------------------------------------------
+
+
+def test_a_non_deterministic_orchestrator_fails_loudly() -> None:
+    # Its own process: the SDK's client keeps one HTTP session per process, tied to one host's loop.
+    host = start_app_host(app="tests.devhost.nondeterministic_app:app", emulator=False)
+    try:
+        with httpx.Client(base_url=host.url, timeout=10) as http:
+            instance_id = http.post("/api/start").text
+            durable = f"/runtime/webhooks/durabletask/instances/{instance_id}"
+            deadline = time.monotonic() + 10
+            while (status := http.get(durable).json())["runtimeStatus"] in _RUNNING:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+    finally:
+        host.stop()
+    assert status["runtimeStatus"] == "Failed"
+    assert "Non-deterministic orchestrator" in status["output"]
+    assert "CALL_ACTIVITY right" in status["output"], "the replay's different choice is named"
+    assert "Non-deterministic orchestrator" in host.printed(), "and it is logged"
+
+
+def test_check_replay_catches_a_history_the_code_would_not_make(
+    http: httpx.Client, sample: HostHandle
+) -> None:
+    instance_id = _start(http, "sequence", 5)
+    _finished(http, instance_id)
+    history = sample.history(instance_id)
+    [scheduled] = [e for e in history if e.get("Name") == "shout"]
+    scheduled["Name"] = "whisper"
+    handle = sample.host.functions.orchestrators["sequence"].handle
+    with pytest.raises(NonDeterminismError, match="whisper"):
+        check_replay(handle, history, sample.host.instance_input(instance_id), instance_id)

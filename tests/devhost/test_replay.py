@@ -1,0 +1,130 @@
+"""The real orchestrator, `workflow.create_chat`, replays cleanly from every history it records: each
+path of the workflow runs through the local host in this process (against the Graph emulator), and
+`check_replay` then replays every prefix of its history and compares the tasks and timers scheduled."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chatfn import runtime
+from chatfn.devhost import HostHandle, check_replay, start_in_thread
+from chatfn.settings import get_settings
+from chatfn.workflow import ORCHESTRATOR
+from tests.apphost import TEST_SETTINGS
+from tests.cases import EQUIVALENT_REQUESTS
+
+UNKNOWN_USER = {"emails": "alex@contoso.com;nobody@contoso.com"}
+GROUP = {"topic": "Replay", "emails": "alex@contoso.com;jacob@contoso.com;lynne@contoso.com"}
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[HostHandle]:
+    """function_app.py on a local host in this process, so the test can read raw histories. The
+    environment, the settings cache and the worker's Graph client are put back afterwards."""
+    saved_environ = dict(os.environ)
+    saved_graph = runtime._graph
+    os.environ.update(TEST_SETTINGS | {"CHATFN_OPERATION_DEADLINE_SECONDS": "2"})
+    for name in ("GRAPH_BASE_URL", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID"):
+        os.environ.pop(name, None)
+    get_settings.cache_clear()
+    runtime._graph = None
+    handle = start_in_thread(app="function_app:app", settings=Path("no-local-settings.json"))
+    try:
+        yield handle
+    finally:
+        handle.stop()
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        get_settings.cache_clear()
+        runtime._graph = saved_graph
+
+
+@pytest.fixture
+def control(host: HostHandle) -> Iterator[httpx.Client]:
+    assert host.emulator is not None
+    with httpx.Client(base_url=f"{host.emulator.url}/_emulator", timeout=10) as client:
+        client.post("/reset").raise_for_status()
+        yield client
+
+
+def _run(host: HostHandle, body: dict[str, Any]) -> tuple[str, int]:
+    """POST the request, follow it to its final answer; the request id and the final status."""
+    with httpx.Client(base_url=f"{host.url}/api", timeout=30) as api:
+        answer = api.post("/chats", json=body, headers={"Prefer": "respond-async"})
+        request_id = answer.json()["requestId"]
+        deadline = time.monotonic() + 30
+        while answer.status_code == 202:
+            assert time.monotonic() < deadline, "the request never ended"
+            time.sleep(0.05)
+            answer = api.get(f"/chats/requests/{request_id}")
+    return request_id, answer.status_code
+
+
+def _assert_replays_cleanly(host: HostHandle, request_id: str) -> list[str]:
+    history = host.history(request_id)
+    handle = host.host.functions.orchestrators[ORCHESTRATOR].handle
+    check_replay(handle, history, host.host.instance_input(request_id), request_id)
+    return [event.get("Name") or "" for event in history]
+
+
+@pytest.mark.parametrize("number", sorted(EQUIVALENT_REQUESTS))
+def test_each_reference_example_replays_cleanly(number: int, host: HostHandle, control: httpx.Client) -> None:
+    request_id, status = _run(host, EQUIVALENT_REQUESTS[number])
+    assert status == 200
+    names = _assert_replays_cleanly(host, request_id)
+    assert names.count("send_chat") == 1
+    assert ("read_operation" in names) == (number in (3, 4)), "only app installs poll the operation"
+
+
+@pytest.mark.parametrize(
+    ("name", "setup", "body", "status"),
+    [
+        ("unknown user", [], UNKNOWN_USER, 422),
+        (
+            "operation failed",
+            [("/operations", {"polls": 1, "result": "failed"})],
+            EQUIVALENT_REQUESTS[3],
+            502,
+        ),
+        ("deadline passed", [("/operations", {"polls": 100_000})], EQUIVALENT_REQUESTS[4], 504),
+        (
+            "transient failures retried on durable timers",
+            [
+                (
+                    "/faults",
+                    {"method": "POST", "path": "/v1.0/chats", "status": 503, "retryAfter": 0.01, "count": 5},
+                )
+            ],
+            GROUP,
+            200,
+        ),
+        (
+            "throttled past every retry",
+            [("/faults", {"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": 0.01})],
+            GROUP,
+            503,
+        ),
+    ],
+)
+def test_each_failure_path_replays_cleanly(
+    name: str,
+    setup: list[tuple[str, dict[str, Any]]],
+    body: dict[str, Any],
+    status: int,
+    host: HostHandle,
+    control: httpx.Client,
+) -> None:
+    for path, rule in setup:
+        control.post(path, json=rule).raise_for_status()
+    request_id, final = _run(host, body)
+    assert final == status
+    names = _assert_replays_cleanly(host, request_id)
+    if name.startswith(("transient", "throttled")):
+        assert names.count("send_chat") >= 2, "the orchestrator retried the step on a durable timer"
