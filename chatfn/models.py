@@ -38,9 +38,13 @@ Guid = Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
 ChatType = Literal["oneOnOne", "group"]
 
 
+# JSON's "\ud800" decodes to a lone surrogate, which no UTF-8 body (Graph's, the orchestrator's) can carry.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _check_email(value: str) -> str:
     value = value.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
+    if len(value) > 254 or not _EMAIL.match(value) or _SURROGATE.search(value):
         raise ValueError("must be an email address such as alex@contoso.com")
     return value
 
@@ -191,7 +195,9 @@ def _relation_errors(request: ChatRequest) -> Iterator[FieldError]:
     if request.members is None and not flat:
         yield FieldError("members", "give the chat's members, as members or as emails/guests")
         return
-    count_field = "members" if request.members is not None else "emails"
+    count_field = (
+        "members" if request.members is not None else "emails" if request.emails is not None else "guests"
+    )
     entries: list[tuple[str, Member]] = []
     if request.members is not None:
         for i, member in enumerate(request.members):
@@ -227,10 +233,14 @@ def _relation_errors(request: ChatRequest) -> Iterator[FieldError]:
             yield FieldError("chatType", f"a oneOnOne chat has exactly 2 members, got {len(entries)}")
 
 
+# A validator's step in pydantic's error path ("function-after[...]"), not a field the caller sent.
+_VALIDATOR_STEP = re.compile(r"function-(?:after|before|wrap|plain)\[")
+
+
 def _field_error(error: Any) -> FieldError:
     """Pydantic's error, as a path a caller recognises and a message that says what to do."""
-    loc = [part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    loc = [part for part in error["loc"] if not (isinstance(part, str) and _VALIDATOR_STEP.match(part))]
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).removeprefix(".")
     kind = error["type"]
     if kind == "extra_forbidden":
         message = "unknown field" + _did_you_mean(error["loc"])
@@ -246,7 +256,7 @@ def _field_error(error: Any) -> FieldError:
         message = _MESSAGES[kind]
     else:
         message = error["msg"][0].lower() + error["msg"][1:]
-    return FieldError(field or "body", message)
+    return FieldError(field if loc else "body", message)  # a key may be "" or start with dots
 
 
 _MESSAGES = {
