@@ -29,7 +29,8 @@ class HttpTriggers:
         self._executor = executor
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.route("*", ROUTE_PREFIX + "{path:.*}", self.handle)]
+        # Every path, line breaks included (`.` stops at them): the app answers, as under the Functions host.
+        return [web.route("*", ROUTE_PREFIX + r"{path:[\s\S]*}", self.handle)]
 
     async def handle(self, request: web.Request) -> web.Response:
         """404 for no route, 405 when it exists for other methods, 500 (logged) if the function fails."""

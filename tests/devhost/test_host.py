@@ -72,6 +72,12 @@ def test_a_request_reaches_the_function_as_the_worker_builds_it(http: httpx.Clie
     assert answer.headers.get_list("set-cookie") == ["a=1", "b=2"], "repeated headers survive"
 
 
+def test_a_path_with_a_line_break_still_reaches_the_app(http: httpx.Client) -> None:
+    answer = http.get("/api/items/a%0Ab")
+    assert answer.status_code == 200
+    assert answer.json()["id"] == "a\nb"
+
+
 def test_a_function_may_answer_a_plain_string(http: httpx.Client) -> None:
     answer = http.get("/api/text")
     assert (answer.status_code, answer.text) == (200, "plain")
