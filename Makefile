@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench connector clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(PY) -m bench.throughput
+
+# The Power Platform connector files in connector/, from the models; HOST=myapp.azurewebsites.net
+# writes your function app's host instead of the placeholder (then do not commit them).
+connector: $(STAMP)
+	$(PY) -m chatfn.openapi --write connector $(if $(HOST),--host $(HOST))
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -31,6 +31,17 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     return endpoints.health(req)
 
 
+# Anonymous like health: the documents hold nothing secret, and importing a connector needs no key.
+@app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi_json(req: func.HttpRequest) -> func.HttpResponse:
+    return endpoints.openapi_json(req)
+
+
+@app.route(route="swagger.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def swagger_json(req: func.HttpRequest) -> func.HttpResponse:
+    return endpoints.swagger_json(req)
+
+
 @app.orchestration_trigger(context_name="context")
 def create_chat(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     return workflow.create_chat(context)

@@ -23,6 +23,7 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from chatfn import __version__
+from chatfn.answers import Health, RunningRequest
 from chatfn.errors import FieldError, InvalidRequest
 from chatfn.models import ChatSpec, parse_chat_request
 from chatfn.problems import PROBLEM_JSON, Problem, invalid_request
@@ -68,7 +69,21 @@ async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestratio
 
 
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return _json_response({"status": "ok", "version": __version__}, 200)
+    return _json_response(Health(status="ok", version=__version__).model_dump(mode="json"), 200)
+
+
+def openapi_json(req: func.HttpRequest) -> func.HttpResponse:
+    """The OpenAPI 3.1 document, its server the URL this request came to."""
+    from chatfn import openapi  # imported on first use: a cold start does not pay for it
+
+    return func.HttpResponse(openapi.openapi_json(_origin(req)), mimetype="application/json")
+
+
+def swagger_json(req: func.HttpRequest) -> func.HttpResponse:
+    """The Swagger 2.0 document, for a Power Platform custom connector of this very host."""
+    from chatfn import openapi
+
+    return func.HttpResponse(openapi.swagger_json(_origin(req)), mimetype="application/json")
 
 
 def request_id_for(idempotency_key: str | None) -> str:
@@ -106,6 +121,8 @@ def _checked_request(req: func.HttpRequest) -> Problem | tuple[ChatSpec, str | N
         payload = json.loads(body)
     except ValueError as exc:
         return invalid_request([*errors, FieldError("body", f"is not valid JSON: {exc}")])
+    except RecursionError:  # the decoder recurses: 64 KiB of `[` fit within the size limit
+        return invalid_request([*errors, FieldError("body", "is not valid JSON: nested too deeply")])
     try:
         spec = parse_chat_request(payload)
     except InvalidRequest as exc:
@@ -208,20 +225,26 @@ def _final_answer(
 
 
 def _accepted(req: func.HttpRequest, request_id: str, custom_status: Any) -> func.HttpResponse:
-    # The status URL is built from scheme and host only: the query (which may hold `code`) is dropped.
-    url = urlsplit(req.url)
-    status_url = f"{url.scheme}://{url.netloc}/api/chats/requests/{request_id}"
+    status_url = f"{_origin(req)}/api/chats/requests/{request_id}"
     progress = custom_status if isinstance(custom_status, dict) else {}
-    body = {
-        "requestId": request_id,
-        "status": "running",
-        "statusUrl": status_url,
-        "stage": progress.get("stage", "starting"),
-        "polls": progress.get("polls", 0),
-    }
-    return _json_response(
-        body, 202, headers={"Location": status_url, "Retry-After": str(RUNNING_RETRY_AFTER)}
+    body = RunningRequest(
+        requestId=request_id,
+        status="running",
+        statusUrl=status_url,
+        stage=progress.get("stage", "starting"),
+        polls=progress.get("polls", 0),
     )
+    return _json_response(
+        body.model_dump(mode="json"),
+        202,
+        headers={"Location": status_url, "Retry-After": str(RUNNING_RETRY_AFTER)},
+    )
+
+
+def _origin(req: func.HttpRequest) -> str:
+    """Scheme and host the request came to; never its query, which may hold the `code` key."""
+    url = urlsplit(req.url)
+    return f"{url.scheme}://{url.netloc}"
 
 
 def _json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:

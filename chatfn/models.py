@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -31,8 +32,12 @@ MAX_MEMBERS = 250
 MAX_TOPIC = 250
 
 GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
-_EMAIL = re.compile(r"^[^@\s;,<>()\[\]\"]+@[^@\s;,<>()\[\]\"]+\.[^@\s;,<>()\[\]\".]+$")
+_ADDRESS = r'[^@\s;,<>()\[\]"]+@[^@\s;,<>()\[\]"]+\.[^@\s;,<>()\[\]".]+'
+_EMAIL = re.compile(f"^{_ADDRESS}$")
 _SEPARATORS = re.compile(r"[;,]")
+# The same rules as JSON Schema patterns, for the OpenAPI documents (chatfn.openapi).
+EMAIL_PATTERN = _EMAIL.pattern
+ADDRESSES_PATTERN = rf"^[\s;,]*{_ADDRESS}(?:\s*[;,][\s;,]*{_ADDRESS})*[\s;,]*$"
 
 Guid = Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
 ChatType = Literal["oneOnOne", "group"]
@@ -49,7 +54,11 @@ def _check_email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, AfterValidator(_check_email)]
+Email = Annotated[
+    str,
+    AfterValidator(_check_email),
+    WithJsonSchema({"type": "string", "maxLength": 254, "pattern": EMAIL_PATTERN}),
+]
 
 
 def _split_addresses(value: object) -> object:
@@ -59,61 +68,140 @@ def _split_addresses(value: object) -> object:
     return value
 
 
-AddressList = Annotated[list[Email], BeforeValidator(_split_addresses)]
+AddressList = Annotated[
+    list[Email],
+    BeforeValidator(
+        _split_addresses,
+        json_schema_input_type=list[Email]
+        | Annotated[str, WithJsonSchema({"type": "string", "pattern": ADDRESSES_PATTERN})],
+    ),
+]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+# The rules of `_relation_errors` that JSON Schema can state, for the OpenAPI document. Those it
+# cannot (2 to 250 members across emails and guests, no member twice) only the 400 tells.
+_MEMBER_RULES: dict[str, Any] = {
+    "oneOf": [
+        {"required": ["email"], "properties": {"email": {"type": "string"}}},
+        {"required": ["userId"], "properties": {"userId": {"type": "string"}}},
+    ],
+    "not": {
+        "required": ["guest", "tenantId"],
+        "properties": {"guest": {"const": True}, "tenantId": {"type": "string"}},
+    },
+}
+_REQUEST_RULES: dict[str, Any] = {
+    "oneOf": [
+        {
+            "required": ["members"],
+            "properties": {
+                "members": {"type": "array"},
+                "emails": {"type": "null"},
+                "guests": {"type": "null"},
+            },
+        },
+        {
+            "properties": {"members": {"type": "null"}},
+            "anyOf": [
+                {"required": ["emails"], "properties": {"emails": {"type": ["array", "string"]}}},
+                {"required": ["guests"], "properties": {"guests": {"type": ["array", "string"]}}},
+            ],
+        },
+    ],
+    "if": {"required": ["chatType"], "properties": {"chatType": {"const": "oneOnOne"}}},
+    "then": {"properties": {"topic": {"type": "null"}, "members": {"maxItems": 2}}},
+}
+
+
 class AppPermission(_Strict):
     """A resource-specific permission consented for the app in this chat."""
 
     value: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9.]{0,127}$")] = Field(
-        description="Permission name, for example ChatMessage.Read.Chat.",
+        title="Permission", description="Permission name, for example ChatMessage.Read.Chat."
     )
     type: Literal["application", "delegated"] = Field(
-        default="application", description="Whether the app uses the permission as itself or for a user."
+        default="application",
+        title="Permission type",
+        description="Whether the app uses the permission as itself or for a user.",
     )
 
 
 class TeamsApp(_Strict):
     """A Teams app to install in the new chat (Graph then answers 202 and chatfn polls)."""
 
-    teamsAppId: Guid = Field(description="Id of the app in the tenant's Teams app catalog.")
+    teamsAppId: Guid = Field(
+        title="Teams app ID", description="Id of the app in the tenant's Teams app catalog."
+    )
     permissions: list[AppPermission] = Field(
-        default_factory=list, max_length=50, description="Resource-specific permissions to consent."
+        default_factory=list,
+        max_length=50,
+        title="Permissions",
+        description="Resource-specific permissions to consent.",
     )
 
 
 class Member(_Strict):
     """One person in the chat: an email (or UPN) or an Entra object id."""
 
-    email: Email | None = Field(default=None, description="Email address or user principal name.")
-    userId: Guid | None = Field(default=None, description="Entra object id of the user (a GUID).")
-    guest: bool = Field(default=False, description="A guest user of this tenant: joins with role guest.")
+    model_config = ConfigDict(json_schema_extra=_MEMBER_RULES)
+
+    email: Email | None = Field(
+        default=None, title="Email", description="Email address or user principal name."
+    )
+    userId: Guid | None = Field(
+        default=None, title="User ID", description="Entra object id of the user (a GUID)."
+    )
+    guest: bool = Field(
+        default=False, title="Guest", description="A guest user of this tenant: joins with role guest."
+    )
     tenantId: Guid | None = Field(
-        default=None, description="Tenant of a user from another organisation: always an owner."
+        default=None,
+        title="Tenant ID",
+        description="Tenant of a user from another organisation: always an owner.",
     )
 
 
 class ChatRequest(_Strict):
     """The body of `POST /api/chats`: `members`, or the flat `emails`/`guests` form."""
 
+    model_config = ConfigDict(json_schema_extra=_REQUEST_RULES)
+
     topic: str | None = Field(
-        default=None, min_length=1, max_length=MAX_TOPIC, description="Title of a group chat."
+        default=None,
+        min_length=1,
+        max_length=MAX_TOPIC,
+        title="Topic",
+        description="Title of a group chat.",
+        json_schema_extra={"pattern": r"\S"},  # not blank, as _topic_not_blank checks
     )
     chatType: ChatType | None = Field(
-        default=None, description="oneOnOne or group; by default oneOnOne for two members and no topic."
+        default=None,
+        title="Chat type",
+        description="oneOnOne or group; by default oneOnOne for two members and no topic.",
     )
-    members: list[Member] | None = Field(default=None, description="The chat's members, 2 to 250.")
+    members: list[Member] | None = Field(
+        default=None,
+        title="Members",
+        description="The chat's members, 2 to 250.",
+        json_schema_extra={"minItems": MIN_MEMBERS, "maxItems": MAX_MEMBERS},  # checked in _relation_errors
+    )
     emails: AddressList | None = Field(
-        default=None, description="Members as emails: a list, or one string separated by ';' or ','."
+        default=None,
+        title="Emails",
+        description="Members as emails: a list, or one string separated by ';' or ','.",
     )
     guests: AddressList | None = Field(
-        default=None, description="Guest members as emails: a list, or one string separated by ';' or ','."
+        default=None,
+        title="Guests",
+        description="Guest members as emails: a list, or one string separated by ';' or ','.",
     )
-    apps: list[TeamsApp] | None = Field(default=None, max_length=1, description="At most one Teams app.")
+    apps: list[TeamsApp] | None = Field(
+        default=None, max_length=1, title="Teams app", description="At most one Teams app."
+    )
 
     @field_validator("topic")
     @classmethod

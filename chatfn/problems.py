@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from chatfn.answers import ProblemDetails
 from chatfn.errors import FieldError
 
 PROBLEM_JSON = "application/problem+json"
@@ -31,17 +32,20 @@ class Problem:
     retry_after: float | None = None  # sent as the Retry-After header, not in the body
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": f"{_TYPE_ROOT}{self.slug}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
+        """The answer's JSON; `errors` and `graphError` only where they apply."""
+        optional: dict[str, Any] = {}
         if self.errors:
-            body["errors"] = [error.to_dict() for error in self.errors]
+            optional["errors"] = [error.to_dict() for error in self.errors]
         if self.graph_error is not None:
-            body["graphError"] = self.graph_error
-        return body
+            optional["graphError"] = self.graph_error
+        details = ProblemDetails(
+            type=f"{_TYPE_ROOT}{self.slug}",
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            **optional,
+        )
+        return details.model_dump(mode="json", exclude_unset=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The problem as JSON data, to carry it as an orchestration's output."""

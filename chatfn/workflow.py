@@ -20,6 +20,7 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
+from chatfn.answers import ChatResult, ChatResultMember
 from chatfn.errors import GraphError, GraphTransientError, IdentityError, MemberNotFound
 from chatfn.graph import AcceptedOperation, Chat
 from chatfn.models import ChatSpec
@@ -156,20 +157,20 @@ def _step(
 
 
 def chat_result(request_id: str, chat: Chat) -> dict[str, Any]:
-    """The result of CONTRACT §1."""
-    return {
-        "requestId": request_id,
-        "status": "succeeded",
-        "chatId": chat.id,
-        "chatType": chat.chatType,
-        "topic": chat.topic,
-        "webUrl": chat.webUrl,
-        "createdDateTime": chat.createdDateTime,
-        "members": [
-            {"email": m.email, "userId": m.userId, "role": m.roles[0] if m.roles else "owner"}
+    """The result of CONTRACT §1, as plain JSON data: it travels through durable history."""
+    return ChatResult(
+        requestId=request_id,
+        status="succeeded",
+        chatId=chat.id,
+        chatType=chat.chatType,
+        topic=chat.topic,
+        webUrl=chat.webUrl,
+        createdDateTime=chat.createdDateTime,
+        members=[
+            ChatResultMember(email=m.email, userId=m.userId, role=m.roles[0] if m.roles else "owner")
             for m in chat.members
         ],
-    }
+    ).model_dump(mode="json")
 
 
 # --- the activities -----------------------------------------------------------------------------

@@ -133,6 +133,12 @@ def test_an_invalid_request_is_a_400_that_reaches_nothing(
     ("content", "headers", "status", "field"),
     [
         (b"{not json", {"Content-Type": "application/json"}, 400, "body"),
+        (
+            b'{"emails": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+            {"Content-Type": "application/json"},
+            400,
+            "body",
+        ),
         (b'{"emails": "a@contoso.com;b@contoso.com"}', {"Content-Type": "text/plain"}, 415, None),
         (b'{"topic": "' + b"x" * 70_000 + b'"}', {"Content-Type": "application/json"}, 413, None),
         (
