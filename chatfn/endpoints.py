@@ -150,36 +150,46 @@ def _wait_seconds(prefer: str | None) -> float:
 async def _start_once(
     client: df.DurableOrchestrationClient, request_id: str, spec: ChatSpec
 ) -> Problem | None:
-    """Start the orchestration unless this id runs already; a 409 problem if it runs another body."""
+    """Start the orchestration unless this id has one to follow; a 409 problem if it holds another body.
+
+    A repeat of a request that failed before Graph created anything starts it over: that is what a
+    caller's retry policy (Power Automate's, on a 503) expects of the same idempotency key.
+    """
     fingerprint = spec.fingerprint()
     status = await client.get_status(request_id, show_input=True)
-    if not _exists(status):
-        settings = get_settings()
-        workflow_input = WorkflowInput(
-            requestId=request_id,
-            fingerprint=fingerprint,
-            spec=spec,
-            pollIntervalSeconds=settings.poll_interval_seconds,
-            operationDeadlineSeconds=settings.operation_deadline_seconds,
-        )
-        try:
-            await client.start_new(ORCHESTRATOR, request_id, workflow_input.model_dump(mode="json"))
-            log.info("request %s started", request_id)
+    if _exists(status):
+        if _input_of(status).get("fingerprint") != fingerprint:
+            return _KEY_REUSED
+        if not _created_nothing(status):
+            log.info("request %s repeated with its idempotency key", request_id)
             return None
-        except Exception:
-            # Another worker started it between our look and our start: follow that one.
-            status = await client.get_status(request_id, show_input=True)
-            if not _exists(status):
-                raise
-    if _input_of(status).get("fingerprint") != fingerprint:
-        return Problem(
-            409,
-            "idempotency-key-reused",
-            "The idempotency key was used for another request",
-            "This Idempotency-Key already belongs to a request with another body; use a new key.",
-        )
-    log.info("request %s repeated with its idempotency key", request_id)
+        log.info("request %s failed before Graph created a chat: starting it over", request_id)
+    settings = get_settings()
+    workflow_input = WorkflowInput(
+        requestId=request_id,
+        fingerprint=fingerprint,
+        spec=spec,
+        pollIntervalSeconds=settings.poll_interval_seconds,
+        operationDeadlineSeconds=settings.operation_deadline_seconds,
+    )
+    try:
+        await client.start_new(ORCHESTRATOR, request_id, workflow_input.model_dump(mode="json"))
+    except Exception:
+        # Another worker started it between our look and our start: follow that one.
+        status = await client.get_status(request_id, show_input=True)
+        if not _exists(status):
+            raise
+        return _KEY_REUSED if _input_of(status).get("fingerprint") != fingerprint else None
+    log.info("request %s started", request_id)
     return None
+
+
+_KEY_REUSED = Problem(
+    409,
+    "idempotency-key-reused",
+    "The idempotency key was used for another request",
+    "This Idempotency-Key already belongs to a request with another body; use a new key.",
+)
 
 
 async def _answer(
@@ -260,6 +270,14 @@ def _runtime_status(status: DurableOrchestrationStatus) -> str:
 
 def _exists(status: DurableOrchestrationStatus) -> bool:
     return status.runtime_status is not None
+
+
+def _created_nothing(status: DurableOrchestrationStatus) -> bool:
+    """A request that ended in a failure before Graph created anything (see `Failure.created_nothing`)."""
+    if _runtime_status(status) != "Completed":
+        return False
+    output = json.loads(status.output) if isinstance(status.output, str) else status.output
+    return isinstance(output, dict) and output.get("createdNothing") is True
 
 
 def _input_of(status: DurableOrchestrationStatus) -> dict[str, Any]:

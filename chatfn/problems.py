@@ -80,6 +80,15 @@ class Failure(BaseModel):
     field: str | None = None
     email: str | None = None
 
+    @property
+    def created_nothing(self) -> bool:
+        """Graph surely made no chat: the members were never sent, or Graph refused the POST (4xx,
+        429 included). Such a request may be started over under the same idempotency key."""
+        if self.step == "resolve":
+            return True
+        refused = self.status is not None and 400 <= self.status < 500
+        return self.step == "create" and (self.kind == "identity" or refused)
+
 
 def invalid_request(errors: list[FieldError]) -> Problem:
     return Problem(

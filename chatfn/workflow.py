@@ -105,7 +105,11 @@ def create_chat(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
         context.set_custom_status({"stage": "reading chat", "polls": 0})
         chat = yield from _step(context, READ_CHAT, "read", chat_id)
     except StepFailed as failed:
-        return {"status": "failed", "problem": problem_for(failed.failure).to_dict()}
+        return {
+            "status": "failed",
+            "problem": problem_for(failed.failure).to_dict(),
+            "createdNothing": failed.failure.created_nothing,
+        }
     return {"status": "succeeded", "result": chat_result(request.requestId, Chat.model_validate(chat))}
 
 

@@ -206,6 +206,29 @@ def test_same_key_another_body_is_a_409(api: httpx.Client, app_control: httpx.Cl
     assert len(app_control.get("/chats").json()) == 1
 
 
+def test_a_key_whose_request_failed_before_graph_created_anything_starts_it_over(
+    api: httpx.Client, app_control: httpx.Client
+) -> None:
+    headers = {"Idempotency-Key": "0d5f3c1e-8a77-4f3b-9c2d-1e6a4b7c8d90"}
+    fault = {"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": 0.05}
+    app_control.post("/faults", json=fault).raise_for_status()
+    assert api.post("/chats", json=GROUP, headers=headers).status_code == 503
+    app_control.delete("/faults").raise_for_status()
+    again = api.post("/chats", json=GROUP, headers=headers)
+    assert again.status_code == 201, "a retry with the same key, as Power Automate sends, now succeeds"
+    assert len(app_control.get("/chats").json()) == 1
+
+
+def test_a_key_whose_chat_may_exist_keeps_its_answer(api: httpx.Client, app_control: httpx.Client) -> None:
+    app_control.post("/operations", json={"polls": 100_000}).raise_for_status()
+    headers = {"Idempotency-Key": "5b2e9d4a-3c1f-4e8b-a7d6-0f9e8d7c6b5a"}
+    assert api.post("/chats", json=EQUIVALENT_REQUESTS[3], headers=headers).status_code == 504
+    posts = len([r for r in _graph_requests(app_control, "/v1.0/chats") if r["method"] == "POST"])
+    again = api.post("/chats", json=EQUIVALENT_REQUESTS[3], headers=headers)
+    assert again.status_code == 504, "Teams may still finish that chat: a new one could be a duplicate"
+    assert len([r for r in _graph_requests(app_control, "/v1.0/chats") if r["method"] == "POST"]) == posts
+
+
 def test_without_a_key_each_group_request_is_a_new_chat(api: httpx.Client, app_control: httpx.Client) -> None:
     ids = {api.post("/chats", json=GROUP).json()["chatId"] for _ in range(2)}
     assert len(ids) == 2

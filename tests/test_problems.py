@@ -70,3 +70,25 @@ def test_invalid_request_lists_its_errors() -> None:
 def test_a_problem_survives_the_trip_through_durable_output() -> None:
     problem = problem_for(Failure(kind="graph", step="create", status=429, retryAfter=3, message="slow down"))
     assert Problem.from_dict(json.loads(json.dumps(problem.to_dict()))) == problem
+
+
+@pytest.mark.parametrize(
+    ("failure", "created_nothing"),
+    [
+        (Failure(kind="member_not_found", step="resolve"), True),
+        (Failure(kind="graph", step="resolve", status=503), True),
+        (Failure(kind="identity", step="create"), True),
+        (Failure(kind="graph", step="create", status=404), True),
+        (Failure(kind="graph", step="create", status=429), True),
+        (Failure(kind="graph", step="create", status=503), False),
+        (Failure(kind="graph", step="create", status=504), False),
+        (Failure(kind="graph", step="create"), False),  # no answer: Graph may have acted
+        (Failure(kind="identity", step="poll"), False),
+        (Failure(kind="graph", step="poll", status=403), False),
+        (Failure(kind="deadline", step="poll"), False),
+        (Failure(kind="operation_failed", step="poll"), False),
+        (Failure(kind="graph", step="read", status=404), False),
+    ],
+)
+def test_only_a_failure_before_graph_acted_may_start_over(failure: Failure, created_nothing: bool) -> None:
+    assert failure.created_nothing is created_nothing
