@@ -113,6 +113,12 @@ class GraphClient:
         # burst of first calls (a cold worker) would each ask the identity endpoint for a token.
         self._token_lock = asyncio.Lock()
 
+    async def aclose(self) -> None:
+        """Close the HTTP client and the credential: for an owner that outlives neither (a worker never
+        closes its client; a test or a benchmark does)."""
+        await self._http.aclose()
+        await self._credential.close()
+
     async def create_chat(self, body: Mapping[str, Any]) -> CreatedChat | AcceptedOperation:
         """`POST /chats`: the chat (201), or the operation to poll when Graph installs an app (202)."""
         response = await self._send("POST", f"{self.base_url}/chats", json=body)

@@ -7,10 +7,10 @@ import asyncio
 import copy
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from azure.durable_functions.models.utils import http_utils
@@ -140,6 +140,10 @@ class HostHandle:
     def history(self, instance_id: str) -> list[Event]:
         """A copy of the instance's history, taken on the host's loop."""
         return self._on_loop(lambda: self.host.history(instance_id))
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the host's loop, where the app's clients live, and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.host.stop(), self._loop).result(timeout=30)

@@ -39,6 +39,8 @@ def host() -> Iterator[HostHandle]:
     try:
         yield handle
     finally:
+        if runtime._graph is not None:  # the worker's client lives on the host's loop: close it there
+            handle.run(runtime._graph.aclose())
         handle.stop()
         os.environ.clear()
         os.environ.update(saved_environ)
