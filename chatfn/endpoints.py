@@ -207,7 +207,7 @@ async def _answer(
         status = await client.get_status(request_id)
         runtime_status = _runtime_status(status)
         if runtime_status not in _RUNNING:
-            return _final_answer(request_id, runtime_status, status.output, success_status)
+            return _final_answer(request_id, status, success_status)
         remaining = deadline - loop.time()
         if remaining <= 0:
             return _accepted(req, request_id, status.custom_status)
@@ -216,14 +216,14 @@ async def _answer(
 
 
 def _final_answer(
-    request_id: str, runtime_status: str, output: Any, success_status: int
+    request_id: str, status: DurableOrchestrationStatus, success_status: int
 ) -> func.HttpResponse:
-    if runtime_status == "Completed":
-        outcome = json.loads(output) if isinstance(output, str) else output
+    outcome = _outcome_of(status)
+    if outcome is not None:
         if outcome["status"] == "succeeded":
             return _json_response(outcome["result"], success_status)
         return problem_response(Problem.from_dict(outcome["problem"]))
-    log.error("request %s ended %s", request_id, runtime_status)
+    log.error("request %s ended %s", request_id, _runtime_status(status))
     return problem_response(
         Problem(
             500,
@@ -272,12 +272,18 @@ def _exists(status: DurableOrchestrationStatus) -> bool:
     return status.runtime_status is not None
 
 
+def _outcome_of(status: DurableOrchestrationStatus) -> dict[str, Any] | None:
+    """What `workflow.create_chat` returned, once it completed; None for any other ending."""
+    if _runtime_status(status) != "Completed":
+        return None
+    output = json.loads(status.output) if isinstance(status.output, str) else status.output
+    return output if isinstance(output, dict) else None
+
+
 def _created_nothing(status: DurableOrchestrationStatus) -> bool:
     """A request that ended in a failure before Graph created anything (see `Failure.created_nothing`)."""
-    if _runtime_status(status) != "Completed":
-        return False
-    output = json.loads(status.output) if isinstance(status.output, str) else status.output
-    return isinstance(output, dict) and output.get("createdNothing") is True
+    outcome = _outcome_of(status)
+    return outcome is not None and outcome.get("createdNothing") is True
 
 
 def _input_of(status: DurableOrchestrationStatus) -> dict[str, Any]:
