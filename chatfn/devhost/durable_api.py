@@ -144,25 +144,31 @@ class DurableApi:
         return web.json_response({"instancesDeleted": len(doomed)})
 
     async def terminate(self, request: web.Request) -> web.Response:
-        instance = self._orchestrations.instances.get(request.match_info["instance_id"])
-        if instance is None:
-            return web.Response(status=404)
-        if instance.is_terminal:
-            return web.Response(status=410)
+        instance = self._running(request)
+        if isinstance(instance, web.Response):
+            return instance
         self._orchestrations.terminate(instance, request.query.get("reason", ""))
         return web.Response(status=202)
 
     async def raise_event(self, request: web.Request) -> web.Response:
-        instance = self._orchestrations.instances.get(request.match_info["instance_id"])
-        if instance is None:
-            return web.Response(status=404)
-        if instance.is_terminal:
-            return web.Response(status=410)
+        instance = self._running(request)
+        if isinstance(instance, web.Response):
+            return instance
         body = await request.read()
         self._orchestrations.raise_event(
             instance, request.match_info["event"], json.loads(body) if body else None
         )
         return web.Response(status=202)
+
+    def _running(self, request: web.Request) -> Instance | web.Response:
+        """The instance the URL names, or the extension's answer when there is none (404) or it has
+        finished (410)."""
+        instance = self._orchestrations.instances.get(request.match_info["instance_id"])
+        if instance is None:
+            return web.Response(status=404)
+        if instance.is_terminal:
+            return web.Response(status=410)
+        return instance
 
     def _matching(self, request: web.Request) -> list[Instance]:
         """The filters of the SDK's get_status_by and purge_instance_history_by."""
