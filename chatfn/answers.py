@@ -1,4 +1,4 @@
-"""What callers get back (CONTRACT §1): the result, the 202 body, the problem and health.
+"""What callers get back (docs/api.md): the result, the 202 body, the problem and health.
 
 The code builds each answer through these models and `chatfn.openapi` documents them from the same
 models, so what the documents say and what the app sends cannot drift apart. Schemas are built on
@@ -29,6 +29,11 @@ class ChatResult(_Answer):
 
     requestId: str = Field(title="Request ID", description="chatfn's id of this request.")
     status: Literal["succeeded"] = Field(title="Status", description="Always succeeded.")
+    reused: bool = Field(
+        default=False,
+        title="Reused",
+        description="True when reuseExisting found an existing group chat instead of creating one.",
+    )
     chatId: str = Field(
         title="Chat ID", description="Id of the Teams chat, to post to it (for example 19:...@thread.v2)."
     )

@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import time
 import uuid
@@ -26,8 +25,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from chatfn import __version__
-from chatfn.models import GUID_PATTERN
+from chatfn import __version__, contract
 
 
 class ExitCode(IntEnum):
@@ -60,14 +58,11 @@ environment:
 
 REFUSED_STATUSES = frozenset({400, 409, 413, 415, 422})
 DEFAULT_WAIT = 10
-MAX_WAIT = 60  # chatfn caps Prefer: wait at 60 s
+MAX_WAIT = int(contract.MAX_PREFER_WAIT)
 DEFAULT_TIMEOUT = 660.0  # past the app's default 600 s operation deadline, so that its 504 comes first
 DEFAULT_RETRY_AFTER = 2.0
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # before sending a request again after its connection failed
 ANSWER_MARGIN = 30.0  # how long an answer may take beyond what the request asked the app to wait
-FUNCTION_KEY_HEADER = "x-functions-key"
-_GUID = re.compile(GUID_PATTERN)
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # CONTRACT §1: 1 to 200 visible ASCII characters
 _RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
@@ -89,7 +84,7 @@ class Endpoint:
     def key_headers(self, url: str) -> dict[str, str]:
         """The function key goes to the app's own origin only, never to another host a Location names."""
         if self.key and _origin(url) == _origin(self.base):
-            return {FUNCTION_KEY_HEADER: self.key}
+            return {contract.FUNCTION_KEY_HEADER: self.key}
         return {}
 
 
@@ -139,7 +134,7 @@ def chat_body(
     options = {"members": "--member/--guest", "Idempotency-Key": "--idempotency-key"}
     for value in (member.strip() for member in members):
         options[f"members[{len(entries)}]"] = f"--member {value}"
-        entries.append({"userId": value} if _GUID.match(value) else {"email": value})
+        entries.append({"userId": value} if contract.GUID.fullmatch(value) else {"email": value})
     for value in (guest.strip() for guest in guests):
         options[f"members[{len(entries)}]"] = f"--guest {value}"
         entries.append({"email": value, "guest": True})
@@ -492,7 +487,7 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 def _idempotency_key(value: str) -> str:
-    if not _IDEMPOTENCY_KEY.match(value):
+    if not contract.IDEMPOTENCY_KEY.fullmatch(value):
         raise argparse.ArgumentTypeError("must be 1 to 200 visible ASCII characters, e.g. a UUID")
     return value
 

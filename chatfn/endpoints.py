@@ -1,4 +1,4 @@
-"""The HTTP answers of CONTRACT §1, as plain functions that `function_app.py` binds to routes.
+"""The HTTP answers of docs/api.md, as plain functions that `function_app.py` binds to routes.
 
 `POST /api/chats` checks everything before it starts anything: a 400 (or 409, 413, 415) never starts
 an orchestration and never reaches Graph. It then waits a little for the result, and answers 201, the

@@ -1,4 +1,4 @@
-"""What callers send (CONTRACT §1), its validation, and the normalised form the workflow carries.
+"""What callers send (docs/api.md), its validation, and the normalised form the workflow carries.
 
 `parse_chat_request` is the only way in: it returns a `ChatSpec` or raises `InvalidRequest` with every
 broken rule, each naming its field (`members[2].guest`, `emails[1]`, `topic`).
@@ -25,13 +25,9 @@ from pydantic import (
     field_validator,
 )
 
+from chatfn.contract import GUID_PATTERN, MAX_APPS, MAX_EMAIL, MAX_MEMBERS, MAX_TOPIC, MIN_MEMBERS
 from chatfn.errors import FieldError, InvalidRequest
 
-MIN_MEMBERS = 2
-MAX_MEMBERS = 250
-MAX_TOPIC = 250
-
-GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 _ADDRESS = r'[^@\s;,<>()\[\]"]+@[^@\s;,<>()\[\]"]+\.[^@\s;,<>()\[\]".]+'
 _EMAIL = re.compile(f"^{_ADDRESS}$")
 _SEPARATORS = re.compile(r"[;,]")
@@ -39,7 +35,7 @@ _SEPARATORS = re.compile(r"[;,]")
 EMAIL_PATTERN = _EMAIL.pattern
 ADDRESSES_PATTERN = rf"^[\s;,]*{_ADDRESS}(?:\s*[;,][\s;,]*{_ADDRESS})*[\s;,]*$"
 
-Guid = Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
+Guid = Annotated[str, StringConstraints(pattern=f"^{GUID_PATTERN}$")]
 ChatType = Literal["oneOnOne", "group"]
 
 
@@ -49,7 +45,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 def _check_email(value: str) -> str:
     value = value.strip()
-    if len(value) > 254 or not _EMAIL.match(value) or _SURROGATE.search(value):
+    if len(value) > MAX_EMAIL or not _EMAIL.match(value) or _SURROGATE.search(value):
         raise ValueError("must be an email address such as alex@contoso.com")
     return value
 
@@ -57,7 +53,7 @@ def _check_email(value: str) -> str:
 Email = Annotated[
     str,
     AfterValidator(_check_email),
-    WithJsonSchema({"type": "string", "maxLength": 254, "pattern": EMAIL_PATTERN}),
+    WithJsonSchema({"type": "string", "maxLength": MAX_EMAIL, "pattern": EMAIL_PATTERN}),
 ]
 
 
@@ -200,7 +196,13 @@ class ChatRequest(_Strict):
         description="Guest members as emails: a list, or one string separated by ';' or ','.",
     )
     apps: list[TeamsApp] | None = Field(
-        default=None, max_length=1, title="Teams app", description="At most one Teams app."
+        default=None, max_length=MAX_APPS, title="Teams app", description="At most one Teams app."
+    )
+    reuseExisting: bool = Field(
+        default=False,
+        title="Reuse an existing chat",
+        description="For a group chat: answer with an existing group chat that has exactly these members "
+        "(and this topic, when one is given) instead of creating another.",
     )
 
     @field_validator("topic")
@@ -221,7 +223,7 @@ class ChatMember(Member):
 
 
 class ChatSpec(_Strict):
-    """The request normalised: one form, chat type decided, every rule of CONTRACT §1 checked."""
+    """The request normalised: one form, chat type decided, every rule of docs/api.md checked."""
 
     model_config = ConfigDict(strict=False)
 
@@ -229,6 +231,7 @@ class ChatSpec(_Strict):
     topic: str | None
     members: tuple[ChatMember, ...]
     app: TeamsApp | None = None
+    reuseExisting: bool = False
 
     def fingerprint(self) -> str:
         """Same chat asked for, same fingerprint: whatever form, member order or email case."""
@@ -241,7 +244,7 @@ class ChatSpec(_Strict):
         app = self.app.model_dump() if self.app else None
         if app:
             app["teamsAppId"] = app["teamsAppId"].lower()
-        canonical = json.dumps([self.chatType, self.topic, members, app], sort_keys=True)
+        canonical = json.dumps([self.chatType, self.topic, members, app, self.reuseExisting], sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -261,6 +264,7 @@ def parse_chat_request(payload: Any) -> ChatSpec:
         topic=request.topic,
         members=members,
         app=request.apps[0] if request.apps else None,
+        reuseExisting=request.reuseExisting,
     )
 
 

@@ -2,7 +2,7 @@
 so that the documents and the code cannot drift apart:
 
 - OpenAPI 3.1 (`GET /api/openapi.json`) for any caller: JSON Schema 2020-12 straight from pydantic,
-  unions included, and every status of CONTRACT §1;
+  unions included, and every status of docs/api.md;
 - Swagger 2.0 (`GET /api/swagger.json`, and `connector/apiDefinition.swagger.json` with
   `connector/apiProperties.json`) as Power Platform custom connectors import it. Swagger 2.0 has no
   unions, so the connector takes the form simplest in a flow: `emails` and `guests` as strings

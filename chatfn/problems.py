@@ -1,4 +1,4 @@
-"""Every way a request can fail, as the RFC 9457 problem the caller gets (CONTRACT §1).
+"""Every way a request can fail, as the RFC 9457 problem the caller gets (docs/api.md).
 
 A `Failure` is what the workflow records when a step fails (plain data, so it survives the trip
 through durable history); `problem_for` turns it into the answer. Problems never carry a stack

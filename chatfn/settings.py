@@ -1,16 +1,26 @@
-"""The app settings of CONTRACT §2, read from the environment once per worker and typed."""
+"""The app settings of docs/api.md ("Settings"), read from the environment once per worker and typed.
+
+Each default is written once, as the field's default; `from_env` falls back to it.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+MAX_SECONDS = 86_400.0
 
 CredentialKind = Literal["managed_identity", "default"]
+CallerAuth = Literal["key", "entra"]
+
+# Azure Tables: 3 to 63 letters and digits, starting with a letter.
+_TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
 
 class SettingsError(ValueError):
@@ -25,34 +35,101 @@ class Settings:
     sync_wait_seconds: float = 20.0
     poll_interval_seconds: float = 5.0
     operation_deadline_seconds: float = 600.0
+    # The origin callers reach the app at: Location, statusUrl and the API descriptions use it.
+    public_origin: str | None = None
+    caller_auth: CallerAuth = "key"
+    idempotency_table: str = "chatfnrequests"
+    idempotency_ttl_hours: float = 24.0
+    history_retention_days: float = 7.0
+    # The storage account, as the Functions host names it: a connection string, or identity-based.
+    storage_connection_string: str | None = None
+    table_service_uri: str | None = None
+    storage_client_id: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        credential = env.get("CHATFN_CREDENTIAL", "managed_identity")
-        if credential not in ("managed_identity", "default"):
-            raise SettingsError("CHATFN_CREDENTIAL must be 'managed_identity' or 'default'")
+        defaults = cls()
+        public_origin = _origin(env, "CHATFN_PUBLIC_ORIGIN") or _website_origin(env)
         return cls(
-            graph_base_url=env.get("GRAPH_BASE_URL", DEFAULT_GRAPH_BASE_URL).rstrip("/"),
+            graph_base_url=env.get("GRAPH_BASE_URL", defaults.graph_base_url).rstrip("/"),
             azure_client_id=env.get("AZURE_CLIENT_ID") or None,
-            credential=credential,  # type: ignore[arg-type]  # checked just above
-            sync_wait_seconds=_seconds(env, "CHATFN_SYNC_WAIT_SECONDS", 20.0),
-            poll_interval_seconds=_seconds(env, "CHATFN_POLL_INTERVAL_SECONDS", 5.0),
-            operation_deadline_seconds=_seconds(env, "CHATFN_OPERATION_DEADLINE_SECONDS", 600.0),
+            credential=_choice(
+                env, "CHATFN_CREDENTIAL", defaults.credential, ("managed_identity", "default")
+            ),
+            sync_wait_seconds=_number(env, "CHATFN_SYNC_WAIT_SECONDS", defaults.sync_wait_seconds),
+            poll_interval_seconds=_number(
+                env, "CHATFN_POLL_INTERVAL_SECONDS", defaults.poll_interval_seconds
+            ),
+            operation_deadline_seconds=_number(
+                env, "CHATFN_OPERATION_DEADLINE_SECONDS", defaults.operation_deadline_seconds
+            ),
+            public_origin=public_origin,
+            caller_auth=_choice(env, "CHATFN_CALLER_AUTH", defaults.caller_auth, ("key", "entra")),
+            idempotency_table=_table_name(env, "CHATFN_IDEMPOTENCY_TABLE", defaults.idempotency_table),
+            idempotency_ttl_hours=_number(
+                env, "CHATFN_IDEMPOTENCY_TTL_HOURS", defaults.idempotency_ttl_hours, low=1 / 60, high=24 * 30
+            ),
+            history_retention_days=_number(
+                env, "CHATFN_HISTORY_RETENTION_DAYS", defaults.history_retention_days, low=1 / 24, high=365
+            ),
+            storage_connection_string=env.get("AzureWebJobsStorage") or None,
+            table_service_uri=env.get("AzureWebJobsStorage__tableServiceUri") or None,
+            storage_client_id=env.get("AzureWebJobsStorage__clientId") or None,
         )
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _choice(env: Mapping[str, str], name: str, default: Any, allowed: tuple[str, ...]) -> Any:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}")
+    return value
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, *, low: float = 0.0, high: float = MAX_SECONDS
+) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not 0 <= value < 86_400:
-        raise SettingsError(f"{name} must be between 0 and 86400 seconds")
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:  # NaN fails both comparisons, so it is refused too
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}")
     return value
+
+
+def _table_name(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    if not _TABLE_NAME.fullmatch(value):
+        raise SettingsError(f"{name} must be 3 to 63 letters and digits, starting with a letter")
+    return value
+
+
+def _origin(env: Mapping[str, str], name: str) -> str | None:
+    """An origin (`https://host[:port]`), with nothing after it: no path, query, user or password."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise SettingsError(f"{name} must be an origin such as https://chats.contoso.com, not {raw!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _website_origin(env: Mapping[str, str]) -> str | None:
+    """In Azure, the platform's own host name (`WEBSITE_HOSTNAME`), over HTTPS."""
+    host = (env.get("WEBSITE_HOSTNAME") or "").strip()
+    return f"https://{host}" if host else None
 
 
 @functools.cache

@@ -161,7 +161,7 @@ def _step(
 
 
 def chat_result(request_id: str, chat: Chat) -> dict[str, Any]:
-    """The result of CONTRACT §1, as plain JSON data: it travels through durable history."""
+    """The result of docs/api.md, as plain JSON data: it travels through durable history."""
     return ChatResult(
         requestId=request_id,
         status="succeeded",

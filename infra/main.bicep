@@ -70,7 +70,7 @@ param maximumInstanceCount int = 40
 ])
 param storageSkuName string = 'Standard_ZRS'
 
-// The Microsoft Graph application permissions the code needs (graph-notes.md, Identity):
+// The Microsoft Graph application permissions the code needs (docs/graph.md, Identity):
 // Chat.Create to create chats, Chat.ReadBasic.All to poll the async operation of a chat created
 // with installedApps, User.Read.All to resolve guests' emails to object ids.
 var graphAppRoleValues = [

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-SEED_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "graph-examples" / "seed-examples.json"
-if not SEED_EXAMPLES.exists():  # a checkout that is not beside shared/ carries its own copy
-    SEED_EXAMPLES = Path(__file__).parent / "data" / "seed-examples.json"
+# Graph's reference requests and answers for POST /chats (docs/graph.md): golden data.
+SEED_EXAMPLES = Path(__file__).parent / "data" / "seed-examples.json"
 
 # Example 6's guest id on the reference page is not a GUID; the emulator's directory holds this one.
 EXAMPLE_6_GUEST_ID = "8ba98af6-7fc2-4eb2-c7f2-aef9f21fd98a"
@@ -21,7 +20,7 @@ def seed_examples() -> dict[int, dict[str, Any]]:
 
 
 def reference_body(number: int) -> dict[str, Any]:
-    """The reference request body, with example 6's slip mended (see graph-notes.md)."""
+    """The reference request body, with example 6's slip mended (see docs/graph.md)."""
     body = seed_examples()[number]["request"]
     if number == 6:
         text = json.dumps(body).replace("8ba98gf6-7fc2-4eb2-c7f2-aef9f21fd98g", EXAMPLE_6_GUEST_ID)

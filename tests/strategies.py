@@ -1,4 +1,4 @@
-"""Hypothesis strategies for `POST /api/chats` bodies (CONTRACT §1).
+"""Hypothesis strategies for `POST /api/chats` bodies (docs/api.md).
 
 A chat is drawn first as what it asks for (`AskedChat`: members, topic, type, app), from users the
 Graph emulator knows: its default directory and users a test adds through `POST /_emulator/users`.
@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 from hypothesis import strategies as st
 
+from chatfn.contract import MAX_MEMBERS, MAX_TOPIC
 from chatfn.emulator.directory import HOME_TENANT, PARTNER_TENANT, TEAMS_APPS, default_users
-from chatfn.models import MAX_MEMBERS, MAX_TOPIC, AppPermission, ChatRequest, Member, TeamsApp
+from chatfn.models import AppPermission, ChatRequest, Member, TeamsApp
 
 Kind = Literal["member", "guest", "federated"]
 ChatType = Literal["oneOnOne", "group"]

@@ -29,7 +29,7 @@ from tests.apphost import AppHost
 SETTINGS = {
     "generation": {"max-examples": 100},
     "checks": {
-        # The contract (CONTRACT §1), not a lapse: function keys are checked by the Azure Functions
+        # The contract (docs/api.md), not a lapse: function keys are checked by the Azure Functions
         # host, and the local host, as Core Tools, does not check them.
         "ignored_auth": {"enabled": False},
         # Schema-valid requests that the app must still refuse, each documented in the documents:

@@ -1,4 +1,4 @@
-"""The function app over HTTP, on the local host, against the emulator (CONTRACT §1)."""
+"""The function app over HTTP, on the local host, against the emulator (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The request model: both forms of CONTRACT §1 normalise alike, and every broken rule names its field."""
+"""The request model: both forms of docs/api.md normalise alike, and every broken rule names its field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Properties of the request model, over generated requests (CONTRACT §1):
+"""Properties of the request model, over generated requests (docs/api.md):
 
 1. any valid request, in either form, becomes a Graph body the emulator accepts, and the chat it records
    has exactly the members asked for, with their roles;

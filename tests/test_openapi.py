@@ -23,7 +23,7 @@ ORIGIN = "https://chatfn-test.azurewebsites.net"
 
 REQUEST_MODELS: list[type[BaseModel]] = [ChatRequest, Member, TeamsApp, AppPermission]
 ANSWER_MODELS: list[type[BaseModel]] = [ChatResult, ChatResultMember, RunningRequest, ProblemDetails, Health]
-# CONTRACT §1: every status each operation can answer.
+# docs/api.md: every status each operation can answer.
 CREATE_STATUSES = {"201", "202", "400", "409", "413", "415", "422", "500", "502", "503", "504"}
 STATUS_STATUSES = {"200", "202", "404", "422", "500", "502", "503", "504"}
 

@@ -1,4 +1,4 @@
-"""App settings (CONTRACT §2): defaults, parsing, and errors that name the variable."""
+"""App settings (docs/api.md, Settings): defaults, parsing, and errors that name the variable."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def test_a_guest_upn_is_percent_encoded() -> None:
 
 
 def test_binds_name_graph_even_when_requests_go_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CONTRACT §2: binds identify objects; GRAPH_BASE_URL only says where requests go."""
+    """docs/api.md (Settings): binds identify objects; GRAPH_BASE_URL only says where requests go."""
     monkeypatch.setenv("GRAPH_BASE_URL", "http://127.0.0.1:1/v1.0")
     spec = parse_chat_request(EQUIVALENT_REQUESTS[3])
     body = chat_body(spec, _bound_as_given(spec))

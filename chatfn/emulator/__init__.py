@@ -1,4 +1,4 @@
-"""A local stand-in for Microsoft Graph and the managed identity endpoint (CONTRACT §3); never deployed."""
+"""A local stand-in for Microsoft Graph and the managed identity endpoint (docs/emulator.md); not deployed."""
 
 from chatfn.emulator.server import Emulator
 

@@ -1,6 +1,6 @@
 """The emulated tenant's directory: users known by (tenant, object id), and the Teams app catalog.
 
-The default data is fixed so that the seven reference examples of graph-notes.md succeed and tests
+The default data is fixed so that the seven reference examples of docs/graph.md succeed and tests
 elsewhere can name these users and apps.
 """
 

@@ -1,6 +1,6 @@
 """The Graph surface under /v1.0: chats, their async operations and users, with Graph's checks.
 
-Validation follows the shared graph-notes.md: the body's shape first (400), then member counts and
+Validation follows docs/graph.md: the body's shape first (400), then member counts and
 topic (400), then directory and catalog lookups (404), then the role rules and duplicates (400).
 """
 

@@ -108,7 +108,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // On Flex Consumption the language and its version live in functionAppConfig.runtime: the
       // FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION app settings are not allowed.
       appSettings: [
-        // Read by the chatfn code (CONTRACT §2).
+        // Read by the chatfn code (docs/api.md, Settings).
         {
           name: 'AZURE_CLIENT_ID' // azure-identity's ManagedIdentityCredential picks the user-assigned identity
           value: identityClientId
@@ -210,5 +210,5 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
 
 output name string = functionApp.name
 
-@description('Base URL of the HTTP API (CONTRACT §1).')
+@description('Base URL of the HTTP API (docs/api.md).')
 output apiBaseUrl string = 'https://${functionApp.properties.defaultHostName}/api'

@@ -1,4 +1,4 @@
-"""POST and GET /v1.0/chats: the reference examples and every rule of graph-notes.md the emulator enforces."""
+"""POST and GET /v1.0/chats: the reference examples and every rule of docs/graph.md the emulator enforces."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from .conftest import GRAPH_MODULE, INFRA, ROOT, BicepDoc
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
-# The Microsoft Graph application permissions of graph-notes.md (Identity) and CONTRACT.
+# The Microsoft Graph application permissions of docs/graph.md (Identity) and docs/api.md.
 GRAPH_APP_ROLES = ["Chat.Create", "Chat.ReadBasic.All", "User.Read.All"]
 
 # Built-in Azure roles the identity holds, by their fixed role definition ids.
@@ -41,8 +41,8 @@ BROAD_ROLE_DEFINITIONS = {
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor (redundant beside Owner)",
 }
 
-# CONTRACT §2: every app setting the code reads, with its default.
-CONTRACT_SETTINGS = {
+# docs/api.md (Settings): every app setting the code reads, with its default.
+DOCUMENTED_SETTINGS = {
     "GRAPH_BASE_URL": "https://graph.microsoft.com/v1.0",
     "AZURE_CLIENT_ID": None,
     "CHATFN_SYNC_WAIT_SECONDS": 20,
@@ -303,11 +303,11 @@ def test_telemetry_uses_entra_auth(parsed: dict[str, BicepDoc]) -> None:
 
 def test_every_contract_setting_is_wired_with_its_default(parsed: dict[str, BicepDoc]) -> None:
     settings = app_settings(parsed)
-    assert set(CONTRACT_SETTINGS) <= set(settings)
+    assert set(DOCUMENTED_SETTINGS) <= set(settings)
     params = main_params(parsed)
     module = function_app_module_params(parsed)
     for setting, param in SETTING_PARAMETERS.items():
-        assert params[param]["default"] == CONTRACT_SETTINGS[setting], setting
+        assert params[param]["default"] == DOCUMENTED_SETTINGS[setting], setting
         assert module[param] == param, f"main.bicep does not pass {param} to the function app"
     for setting in (
         "CHATFN_SYNC_WAIT_SECONDS",
@@ -329,7 +329,7 @@ def test_every_setting_chatfn_settings_reads_is_set(parsed: dict[str, BicepDoc])
         and isinstance(node.value, str)
         and re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+", node.value)
     }
-    assert set(CONTRACT_SETTINGS) <= names, "chatfn/settings.py no longer reads what CONTRACT §2 names"
+    assert set(DOCUMENTED_SETTINGS) <= names, "chatfn/settings.py no longer reads what docs/api.md names"
     assert names <= set(app_settings(parsed)), f"not set by the template: {names - set(app_settings(parsed))}"
 
 
