@@ -1,15 +1,26 @@
 """chatfn's Azure Functions app: routes, triggers and the durable client. Bindings only; the logic
-is in `chatfn.endpoints` (HTTP answers) and `chatfn.workflow` (the orchestration and its steps)."""
+is in `chatfn.endpoints` (HTTP answers), `chatfn.workflow` (the orchestration for Graph's 202) and
+`chatfn.housekeeping` (the daily purge)."""
 
+import logging
 from collections.abc import Generator
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from chatfn import endpoints, workflow
+from chatfn import endpoints, housekeeping, workflow
+from chatfn.settings import get_settings
 
-app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+# With Entra ID, App Service authentication signs callers in: a function key on top would make
+# callers need both, so the functions are anonymous to the Functions host (docs/api.md, Signing in).
+CALLER_AUTH = get_settings().caller_auth
+logging.getLogger(__name__).info(
+    "chatfn: callers sign in with %s", "Microsoft Entra ID" if CALLER_AUTH == "entra" else "function keys"
+)
+app = df.DFApp(
+    http_auth_level=func.AuthLevel.ANONYMOUS if CALLER_AUTH == "entra" else func.AuthLevel.FUNCTION
+)
 
 
 @app.route(route="chats", methods=["POST"])
@@ -18,8 +29,8 @@ async def post_chats(req: func.HttpRequest, client: df.DurableOrchestrationClien
     return await endpoints.post_chats(req, client)
 
 
-# Anonymous on purpose: Power Automate follows Location without the function key. The request id in
-# the URL is unguessable, so the URL itself is the capability (as the Durable extension's own are).
+# Anonymous on purpose: Power Automate follows Location without the caller's credentials. The request
+# id in the URL is 128 random bits, so the URL itself is the capability (as the Durable extension's are).
 @app.route(route="chats/requests/{requestId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @app.durable_client_input(client_name="client")
 async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -43,18 +54,8 @@ def swagger_json(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @app.orchestration_trigger(context_name="context")
-def create_chat(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
-    return workflow.create_chat(context)
-
-
-@app.activity_trigger(input_name="spec")
-async def resolve_members(spec: dict[str, Any]) -> dict[str, Any]:
-    return await workflow.resolve_members_activity(spec)
-
-
-@app.activity_trigger(input_name="body")
-async def send_chat(body: dict[str, Any]) -> dict[str, Any]:
-    return await workflow.send_chat_activity(body)
+def follow_operation(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    return workflow.follow_operation(context)
 
 
 @app.activity_trigger(input_name="location")
@@ -65,3 +66,10 @@ async def read_operation(location: str) -> dict[str, Any]:
 @app.activity_trigger(input_name="chatId")
 async def read_chat(chatId: str) -> dict[str, Any]:  # the binding's name
     return await workflow.read_chat_activity(chatId)
+
+
+# Daily at 03:17 UTC: finished orchestrations and expired idempotency records past their retention.
+@app.timer_trigger(schedule="0 17 3 * * *", arg_name="timer", run_on_startup=False)
+@app.durable_client_input(client_name="client")
+async def purge_history(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    await housekeeping.purge(client)

@@ -75,7 +75,7 @@ async def through_chatfn(emulator: Emulator, chats: int, concurrency: int) -> tu
         )
 
         async def create() -> None:
-            await graph.create_chat(GROUP_BODY)
+            await graph.create_chat(GROUP_BODY, replay_safe=False)
 
         seconds = await _run(chats, concurrency, create)
     return seconds, _stats(emulator)

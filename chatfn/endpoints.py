@@ -1,71 +1,100 @@
 """The HTTP answers of docs/api.md, as plain functions that `function_app.py` binds to routes.
 
-`POST /api/chats` checks everything before it starts anything: a 400 (or 409, 413, 415) never starts
-an orchestration and never reaches Graph. It then waits a little for the result, and answers 201, the
-problem, or 202 with a `Location` to `GET /api/chats/requests/{requestId}` that callers follow.
+`POST /api/chats` checks everything before it starts anything: a 400 (or 401, 403, 409, 413, 415)
+reaches neither Graph nor storage. A request with an `Idempotency-Key` then claims its record
+(`chatfn.idempotency`); the chat is made on the direct path (`chatfn.chats`), answered 201 at once when
+Graph answers 201, and only Graph's 202 starts the orchestration (`chatfn.workflow`), which the trigger
+waits on a little before answering 202 with a `Location` to `GET /api/chats/requests/{requestId}`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import math
 import re
 import uuid
-import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
-from chatfn import __version__
+from chatfn import __version__, contract
 from chatfn.answers import Health, RunningRequest
-from chatfn.errors import FieldError, InvalidRequest
+from chatfn.callers import Caller, CallerRefused, caller_of
+from chatfn.chats import Accepted, open_chat
+from chatfn.errors import FieldError, InvalidRequest, StorageError
+from chatfn.idempotency import Claimed, IdempotencyRecord, RecordState
 from chatfn.models import ChatSpec, parse_chat_request
-from chatfn.problems import PROBLEM_JSON, Problem, invalid_request
-from chatfn.settings import get_settings
-from chatfn.workflow import ORCHESTRATOR, WorkflowInput
+from chatfn.problems import Problem, StepFailed, invalid_request, problem_for
+from chatfn.results import OUTCOME, Failed, Succeeded, chat_result
+from chatfn.runtime import graph_client, idempotency_store
+from chatfn.settings import Settings, get_settings
+from chatfn.workflow import ORCHESTRATOR, OperationJob, Progress
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
-# Power Automate gives up on a synchronous answer after 120 s: never hold a caller near that.
-MAX_PREFER_WAIT = 60.0
-RUNNING_RETRY_AFTER = 2
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
-_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+# A request still on the direct path (a repeat waiting on its key) is usually done within seconds.
+DIRECT_RETRY_AFTER = 2
 _RUNNING = {"Pending", "Running", "ContinuedAsNew", "Suspended"}
+_DELTA_SECONDS = re.compile(r"\d{1,9}")  # RFC 7240's wait is delta-seconds: digits only
+_NO_STORE = {contract.CACHE_CONTROL_HEADER: "no-store"}
 
-# Requests that share an idempotency key wait for each other within a worker, so that one starts the
-# orchestration and the others find it; across workers the Durable extension refuses the second start.
-_key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A request that passed every check: what it asks, who asks, and how long it may wait."""
+
+    spec: ChatSpec
+    caller: Caller
+    key: str | None
+    wait: float
 
 
 async def post_chats(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    checked = _checked_request(req)
+    settings = get_settings()
+    checked = _checked_request(req, settings)
     if isinstance(checked, Problem):
         return problem_response(checked)
-    spec, key, wait = checked
-    request_id = request_id_for(key)
-    lock = _key_locks.setdefault(request_id, asyncio.Lock())
-    async with lock:
-        conflict = await _start_once(client, request_id, spec)
-    if conflict is not None:
-        return problem_response(conflict)
-    return await _answer(req, client, request_id, wait, success_status=201)
+    request_id = uuid.uuid4().hex  # 128 random bits, whatever the key
+    started = _now()
+    if checked.key is None:
+        return await _run(client, checked, request_id, started, record=None)
+    try:
+        claim = await idempotency_store().claim(
+            checked.caller.scope, checked.key, checked.spec.fingerprint(), request_id, started
+        )
+    except StorageError as exc:
+        log.error("request %s: %s", request_id, exc)
+        return problem_response(_STORAGE_FAILED)
+    if isinstance(claim, Claimed):
+        return await _run(client, checked, request_id, started, record=claim.record)
+    return await _follow(client, checked, claim.record)
 
 
 async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     request_id = req.route_params.get("requestId", "")
-    if not _REQUEST_ID.match(request_id) or not _exists(await client.get_status(request_id)):
-        return problem_response(
-            Problem(404, "unknown-request", "No such request", "No chat request has this id.")
-        )
-    return await _answer(req, client, request_id, 0.0, success_status=200)
+    if not contract.REQUEST_ID.fullmatch(request_id):
+        return problem_response(_UNKNOWN_REQUEST)
+    status = await client.get_status(request_id)
+    if status.runtime_status is not None:
+        return await _await_orchestration(client, request_id, 0.0, success_status=200)
+    try:
+        record = await idempotency_store().find_request(request_id)
+    except StorageError as exc:
+        log.error("request %s: %s", request_id, exc)
+        return problem_response(_STORAGE_FAILED)
+    if record is None:
+        return problem_response(_UNKNOWN_REQUEST)
+    if record.state is RecordState.COMPLETED and record.outcome is not None:
+        return outcome_response(record.outcome, success_status=200)
+    if record.lease_expired(_now()):
+        return problem_response(_ABANDONED)
+    return _accepted(request_id, stage="creating chat", retry_after=DIRECT_RETRY_AFTER)
 
 
 def health(req: func.HttpRequest) -> func.HttpResponse:
@@ -73,50 +102,258 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def openapi_json(req: func.HttpRequest) -> func.HttpResponse:
-    """The OpenAPI 3.1 document, its server the URL this request came to."""
+    """The OpenAPI 3.1 document, its server the app's public origin."""
     from chatfn import openapi  # imported on first use: a cold start does not pay for it
 
-    return func.HttpResponse(openapi.openapi_json(_origin(req)), mimetype="application/json")
+    return func.HttpResponse(openapi.openapi_json(_public_origin()), mimetype=contract.JSON)
 
 
 def swagger_json(req: func.HttpRequest) -> func.HttpResponse:
-    """The Swagger 2.0 document, for a Power Platform custom connector of this very host."""
+    """The Swagger 2.0 document, for a Power Platform custom connector of this very app."""
     from chatfn import openapi
 
-    return func.HttpResponse(openapi.swagger_json(_origin(req)), mimetype="application/json")
-
-
-def request_id_for(idempotency_key: str | None) -> str:
-    """The orchestration's id: derived from the idempotency key, else new. Unguessable either way
-    (when keys are random, as they should be), since it is also the status URL callers hold."""
-    if idempotency_key is None:
-        return uuid.uuid4().hex
-    return hashlib.sha256(f"chatfn-idempotency:{idempotency_key}".encode()).hexdigest()[:32]
+    return func.HttpResponse(openapi.swagger_json(_public_origin()), mimetype=contract.JSON)
 
 
 def problem_response(problem: Problem) -> func.HttpResponse:
-    headers = {}
+    headers = dict(_NO_STORE)
     if problem.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(problem.retry_after)))
+        headers[contract.RETRY_AFTER_HEADER] = str(max(1, math.ceil(problem.retry_after)))
     return func.HttpResponse(
-        json.dumps(problem.body()), status_code=problem.status, headers=headers, mimetype=PROBLEM_JSON
+        json.dumps(problem.body()),
+        status_code=problem.status,
+        headers=headers,
+        mimetype=contract.PROBLEM_JSON,
     )
 
 
-def _checked_request(req: func.HttpRequest) -> Problem | tuple[ChatSpec, str | None, float]:
-    """The request's spec, idempotency key and wait, or the problem that stops it here."""
+def outcome_response(outcome: Succeeded | Failed, success_status: int) -> func.HttpResponse:
+    """How a request ended, as its answer: the result (200 when an existing chat was reused), or the
+    problem, rendered here and nowhere else."""
+    if isinstance(outcome, Failed):
+        return problem_response(problem_for(outcome.failure))
+    status = 200 if outcome.result.reused else success_status
+    return _json_response(outcome.result.model_dump(mode="json"), status)
+
+
+# --- POST: the request's own work ------------------------------------------------------------------
+
+
+async def _run(
+    client: df.DurableOrchestrationClient,
+    checked: CheckedRequest,
+    request_id: str,
+    started: datetime,
+    record: IdempotencyRecord | None,
+    look_first: bool = False,
+) -> func.HttpResponse:
+    """Make the chat (the direct path), then settle the record: complete it, hand it to the
+    orchestration, or release it when Graph surely made nothing."""
+    try:
+        made = await open_chat(checked.spec, graph_client(), attempt_started=started, look_first=look_first)
+    except StepFailed as failed:
+        outcome: Succeeded | Failed = Failed(failure=failed.failure)
+        log.warning("request %s failed at %s", request_id, failed.failure.step)
+        if record is not None:
+            await _settle(record, None if failed.failure.createdNothing else outcome)
+        return outcome_response(outcome, success_status=201)
+    if isinstance(made, Accepted):
+        return await _start_orchestration(client, checked, request_id, made, record)
+    outcome = Succeeded(result=chat_result(request_id, made.chat, made.reused))
+    if record is not None:
+        await _settle(record, outcome)
+    log.info("request %s answered on the direct path", request_id)
+    return outcome_response(outcome, success_status=201)
+
+
+async def _start_orchestration(
+    client: df.DurableOrchestrationClient,
+    checked: CheckedRequest,
+    request_id: str,
+    accepted: Accepted,
+    record: IdempotencyRecord | None,
+) -> func.HttpResponse:
+    settings = get_settings()
+    job = OperationJob(
+        requestId=request_id,
+        location=accepted.location,
+        pollIntervalSeconds=settings.poll_interval_seconds,
+        operationDeadlineSeconds=settings.operation_deadline_seconds,
+    )
+    await client.start_new(ORCHESTRATOR, request_id, job.model_dump(mode="json"))
+    log.info("request %s: Graph answered 202, following its operation", request_id)
+    if record is not None:
+        try:
+            handed = await idempotency_store().hand_over(record)
+        except StorageError as exc:
+            handed = None
+            log.error("request %s: %s", request_id, exc)
+        if handed is None:
+            log.error("request %s: its idempotency record changed under it", request_id)
+    return await _await_orchestration(client, request_id, checked.wait, success_status=201)
+
+
+async def _settle(record: IdempotencyRecord, outcome: Succeeded | Failed | None) -> None:
+    """Record the outcome for repeats of the key, or release the key when `outcome` is None. A failure
+    here leaves the record running: once its lease runs out, a repeat looks for the chat first."""
+    store = idempotency_store()
+    try:
+        if outcome is None:
+            await store.release(record)
+        elif await store.complete(record, outcome) is None:
+            log.error("request %s: its idempotency record changed under it", record.request_id)
+    except StorageError as exc:
+        log.error("request %s: %s", record.request_id, exc)
+
+
+# --- POST: a repeat of a key ----------------------------------------------------------------------
+
+
+async def _follow(
+    client: df.DurableOrchestrationClient, checked: CheckedRequest, record: IdempotencyRecord
+) -> func.HttpResponse:
+    """Answer a repeat of a key as the first request answers: at once when it has ended, else after
+    waiting on its record like it (then 202 to the same status URL). A record whose worker died is
+    taken over: the chat that attempt may have made is looked for before anything is sent."""
+    if record.fingerprint != checked.spec.fingerprint():
+        return problem_response(_KEY_REUSED)
+    store = idempotency_store()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + checked.wait
+    pause = 0.05
+    try:
+        while True:
+            if record.state is RecordState.COMPLETED and record.outcome is not None:
+                return outcome_response(record.outcome, success_status=201)
+            if record.state is RecordState.ASYNC:
+                wait = max(0.0, deadline - loop.time())
+                return await _await_orchestration(client, record.request_id, wait, success_status=201)
+            now = _now()
+            if record.lease_expired(now):
+                taken = await store.take_over(record, now)
+                if taken is not None:
+                    log.warning("request %s: its worker stopped; carrying it on", taken.request_id)
+                    return await _run(
+                        client, checked, taken.request_id, taken.attempt_started, taken, look_first=True
+                    )
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                await store.point_to(record)
+                return _accepted(record.request_id, stage="creating chat", retry_after=DIRECT_RETRY_AFTER)
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.5)
+            latest = await store.get(record.partition)
+            if latest is None or latest.request_id != record.request_id:
+                # The first request failed before Graph made anything and released the key: start over.
+                return await post_chats_again(client, checked)
+            record = latest
+    except StorageError as exc:
+        log.error("request %s: %s", record.request_id, exc)
+        return problem_response(_STORAGE_FAILED)
+
+
+async def post_chats_again(
+    client: df.DurableOrchestrationClient, checked: CheckedRequest
+) -> func.HttpResponse:
+    """Claim a key again after its holder released it, as a new request would."""
+    assert checked.key is not None  # only repeats of a key come here
+    request_id = uuid.uuid4().hex
+    started = _now()
+    claim = await idempotency_store().claim(
+        checked.caller.scope, checked.key, checked.spec.fingerprint(), request_id, started
+    )
+    if isinstance(claim, Claimed):
+        return await _run(client, checked, request_id, started, record=claim.record)
+    return await _follow(client, checked, claim.record)
+
+
+# --- waiting on the orchestration -------------------------------------------------------------------
+
+
+async def _await_orchestration(
+    client: df.DurableOrchestrationClient, request_id: str, wait: float, success_status: int
+) -> func.HttpResponse:
+    """The orchestration's outcome if it ends within `wait` seconds, else 202 to follow."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    pause = 0.05
+    while True:
+        status = await client.get_status(request_id)
+        runtime_status = status.runtime_status.value if status.runtime_status is not None else ""
+        if runtime_status not in _RUNNING:
+            return _orchestration_answer(request_id, status, success_status)
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return _accepted_from(request_id, status)
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.5)
+
+
+def _orchestration_answer(
+    request_id: str, status: DurableOrchestrationStatus, success_status: int
+) -> func.HttpResponse:
+    output = json.loads(status.output) if isinstance(status.output, str) else status.output
+    if status.runtime_status is not None and status.runtime_status.value == "Completed" and output:
+        return outcome_response(OUTCOME.validate_python(output), success_status)
+    log.error("request %s: its orchestration ended %s", request_id, status.runtime_status)
+    return problem_response(
+        Problem(
+            500,
+            "internal-error",
+            "chatfn failed unexpectedly",
+            f"The request ended in an unexpected state; quote request id {request_id} to support.",
+        )
+    )
+
+
+def _accepted_from(request_id: str, status: DurableOrchestrationStatus) -> func.HttpResponse:
+    """202 for a running orchestration: its Retry-After is when Graph is next asked."""
+    progress = Progress.model_validate(status.custom_status) if status.custom_status else None
+    if progress is None:
+        return _accepted(request_id, stage="starting", retry_after=1)
+    retry_after = 1
+    if progress.nextPollAt is not None:
+        retry_after = max(1, math.ceil((progress.nextPollAt - _now()).total_seconds()))
+    return _accepted(request_id, stage=progress.stage, retry_after=retry_after, polls=progress.polls)
+
+
+def _accepted(request_id: str, *, stage: str, retry_after: int, polls: int = 0) -> func.HttpResponse:
+    status_url = f"{_public_origin()}{contract.status_path(request_id)}"
+    body = RunningRequest(
+        requestId=request_id, status="running", statusUrl=status_url, stage=stage, polls=polls
+    )
+    headers = {contract.LOCATION_HEADER: status_url, contract.RETRY_AFTER_HEADER: str(retry_after)}
+    return _json_response(body.model_dump(mode="json"), 202, headers=headers)
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+
+def _checked_request(req: func.HttpRequest, settings: Settings) -> Problem | CheckedRequest:
+    """The checked request, or the problem that stops it here."""
+    try:
+        caller = caller_of(req.headers, settings.caller_auth)
+    except CallerRefused as refused:
+        title = "Sign-in required" if refused.status == 401 else "Not allowed to create chats"
+        return Problem(refused.status, "caller-refused", title, refused.detail)
     body = req.get_body()
-    if len(body) > MAX_BODY_BYTES:
-        return Problem(413, "body-too-large", "The body is too large", f"At most {MAX_BODY_BYTES} bytes.")
-    content_type = req.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    if len(body) > contract.MAX_BODY_BYTES:
         return Problem(
-            415, "unsupported-media-type", "The body must be JSON", "Send Content-Type: application/json."
+            413, "body-too-large", "The body is too large", f"At most {contract.MAX_BODY_BYTES} bytes."
+        )
+    content_type = req.headers.get("Content-Type", contract.JSON).split(";")[0].strip().lower()
+    if content_type != contract.JSON and not content_type.endswith("+json"):
+        return Problem(
+            415, "unsupported-media-type", "The body must be JSON", f"Send Content-Type: {contract.JSON}."
         )
     errors: list[FieldError] = []
-    key = req.headers.get("Idempotency-Key")
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
-        errors.append(FieldError("Idempotency-Key", "must be 1 to 200 visible ASCII characters"))
+    key = req.headers.get(contract.IDEMPOTENCY_KEY_HEADER)
+    if key is not None and "," in key:  # Azure joins a repeated header with commas
+        errors.append(FieldError(contract.IDEMPOTENCY_KEY_HEADER, "give the header once, without commas"))
+    elif key is not None and not contract.IDEMPOTENCY_KEY.fullmatch(key):
+        errors.append(
+            FieldError(contract.IDEMPOTENCY_KEY_HEADER, "must be 1 to 200 visible ASCII characters")
+        )
     try:
         payload = json.loads(body)
     except ValueError as exc:
@@ -129,59 +366,46 @@ def _checked_request(req: func.HttpRequest) -> Problem | tuple[ChatSpec, str | N
         errors.extend(exc.errors)
     if errors:
         return invalid_request(errors)
-    return spec, key, _wait_seconds(req.headers.get("Prefer"))
+    wait = wait_seconds(req.headers.get(contract.PREFER_HEADER), settings.sync_wait_seconds)
+    return CheckedRequest(spec, caller, key, wait)
 
 
-def _wait_seconds(prefer: str | None) -> float:
-    """RFC 7240: `respond-async` answers at once, `wait=N` waits up to N seconds (capped)."""
-    wait = get_settings().sync_wait_seconds
+def wait_seconds(prefer: str | None, default: float) -> float:
+    """How long to wait for Graph's operation (RFC 7240): `respond-async` alone answers at once,
+    `wait=N` (delta-seconds, digits only; parameters after `;` ignored) waits up to N (capped)."""
+    wait: float | None = None
+    respond_async = False
     for preference in (prefer or "").split(","):
-        name, _, value = preference.strip().partition("=")
-        if name.lower() == "respond-async":
-            return 0.0
-        if name.lower() == "wait":
-            try:
-                wait = float(value.strip().strip('"'))
-            except ValueError:
-                continue
-    return max(0.0, min(wait, MAX_PREFER_WAIT))
+        name, _, value = preference.split(";", 1)[0].partition("=")
+        name, value = name.strip().lower(), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        if name == "respond-async":
+            respond_async = True
+        elif name == "wait" and _DELTA_SECONDS.fullmatch(value):
+            wait = float(value)
+    if wait is None:
+        wait = 0.0 if respond_async else default
+    return max(0.0, min(wait, contract.MAX_PREFER_WAIT))
 
 
-async def _start_once(
-    client: df.DurableOrchestrationClient, request_id: str, spec: ChatSpec
-) -> Problem | None:
-    """Start the orchestration unless this id has one to follow; a 409 problem if it holds another body.
+# --- small parts ----------------------------------------------------------------------------------
 
-    A repeat of a request that failed before Graph created anything starts it over: that is what a
-    caller's retry policy (Power Automate's, on a 503) expects of the same idempotency key.
-    """
-    fingerprint = spec.fingerprint()
-    status = await client.get_status(request_id, show_input=True)
-    if _exists(status):
-        if _input_of(status).get("fingerprint") != fingerprint:
-            return _KEY_REUSED
-        if not _created_nothing(status):
-            log.info("request %s repeated with its idempotency key", request_id)
-            return None
-        log.info("request %s failed before Graph created a chat: starting it over", request_id)
-    settings = get_settings()
-    workflow_input = WorkflowInput(
-        requestId=request_id,
-        fingerprint=fingerprint,
-        spec=spec,
-        pollIntervalSeconds=settings.poll_interval_seconds,
-        operationDeadlineSeconds=settings.operation_deadline_seconds,
+
+def _public_origin() -> str:
+    """The origin callers reach the app at (`CHATFN_PUBLIC_ORIGIN`), never the request's Host header;
+    without one, status URLs are relative to wherever the caller called."""
+    return get_settings().public_origin or ""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, headers={**_NO_STORE, **(headers or {})}, mimetype=contract.JSON
     )
-    try:
-        await client.start_new(ORCHESTRATOR, request_id, workflow_input.model_dump(mode="json"))
-    except Exception:
-        # Another worker started it between our look and our start: follow that one.
-        status = await client.get_status(request_id, show_input=True)
-        if not _exists(status):
-            raise
-        return _KEY_REUSED if _input_of(status).get("fingerprint") != fingerprint else None
-    log.info("request %s started", request_id)
-    return None
 
 
 _KEY_REUSED = Problem(
@@ -190,104 +414,18 @@ _KEY_REUSED = Problem(
     "The idempotency key was used for another request",
     "This Idempotency-Key already belongs to a request with another body; use a new key.",
 )
-
-
-async def _answer(
-    req: func.HttpRequest,
-    client: df.DurableOrchestrationClient,
-    request_id: str,
-    wait: float,
-    success_status: int,
-) -> func.HttpResponse:
-    """The final answer if the request ends within `wait` seconds, else 202 to follow."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    pause = 0.05
-    while True:
-        status = await client.get_status(request_id)
-        runtime_status = _runtime_status(status)
-        if runtime_status not in _RUNNING:
-            return _final_answer(request_id, status, success_status)
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return _accepted(req, request_id, status.custom_status)
-        await asyncio.sleep(min(pause, remaining))
-        pause = min(pause * 2, 0.5)
-
-
-def _final_answer(
-    request_id: str, status: DurableOrchestrationStatus, success_status: int
-) -> func.HttpResponse:
-    outcome = _outcome_of(status)
-    if outcome is not None:
-        if outcome["status"] == "succeeded":
-            return _json_response(outcome["result"], success_status)
-        return problem_response(Problem.from_dict(outcome["problem"]))
-    log.error("request %s ended %s", request_id, _runtime_status(status))
-    return problem_response(
-        Problem(
-            500,
-            "internal-error",
-            "chatfn failed unexpectedly",
-            f"The request ended in an unexpected state; quote request id {request_id} to support.",
-        )
-    )
-
-
-def _accepted(req: func.HttpRequest, request_id: str, custom_status: Any) -> func.HttpResponse:
-    status_url = f"{_origin(req)}/api/chats/requests/{request_id}"
-    progress = custom_status if isinstance(custom_status, dict) else {}
-    body = RunningRequest(
-        requestId=request_id,
-        status="running",
-        statusUrl=status_url,
-        stage=progress.get("stage", "starting"),
-        polls=progress.get("polls", 0),
-    )
-    return _json_response(
-        body.model_dump(mode="json"),
-        202,
-        headers={"Location": status_url, "Retry-After": str(RUNNING_RETRY_AFTER)},
-    )
-
-
-def _origin(req: func.HttpRequest) -> str:
-    """Scheme and host the request came to; never its query, which may hold the `code` key."""
-    url = urlsplit(req.url)
-    return f"{url.scheme}://{url.netloc}"
-
-
-def _json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps(body), status_code=status, headers=headers or {}, mimetype="application/json"
-    )
-
-
-def _runtime_status(status: DurableOrchestrationStatus) -> str:
-    runtime_status = status.runtime_status
-    return runtime_status.value if runtime_status is not None else ""
-
-
-def _exists(status: DurableOrchestrationStatus) -> bool:
-    return status.runtime_status is not None
-
-
-def _outcome_of(status: DurableOrchestrationStatus) -> dict[str, Any] | None:
-    """What `workflow.create_chat` returned, once it completed; None for any other ending."""
-    if _runtime_status(status) != "Completed":
-        return None
-    output = json.loads(status.output) if isinstance(status.output, str) else status.output
-    return output if isinstance(output, dict) else None
-
-
-def _created_nothing(status: DurableOrchestrationStatus) -> bool:
-    """A request that ended in a failure before Graph created anything (see `Failure.created_nothing`)."""
-    outcome = _outcome_of(status)
-    return outcome is not None and outcome.get("createdNothing") is True
-
-
-def _input_of(status: DurableOrchestrationStatus) -> dict[str, Any]:
-    data = status.input_
-    if isinstance(data, str):
-        data = json.loads(data)
-    return data if isinstance(data, dict) else {}
+_UNKNOWN_REQUEST = Problem(404, "unknown-request", "No such request", "No chat request has this id.")
+_STORAGE_FAILED = Problem(
+    503,
+    "storage-unavailable",
+    "chatfn's storage is unavailable",
+    "The idempotency record could not be read or written, so nothing was sent to Graph; try again.",
+    retry_after=5.0,
+)
+_ABANDONED = Problem(
+    502,
+    "outcome-unknown",
+    "The request stopped before it ended, and the chat may exist",
+    "Send the same request with the same Idempotency-Key: chatfn looks for the chat this request may "
+    "have made before it makes one.",
+)

@@ -4,6 +4,7 @@ ChatfnError
 ├── InvalidRequest          the caller's request breaks a rule; nothing was sent to Graph
 ├── MemberNotFound          a guest's email matches no user of the directory
 ├── IdentityError           the function's own identity could not get a token for Graph
+├── StorageError            the idempotency records could not be read or written
 └── GraphError              Graph answered with an error, or not at all
     ├── GraphClientError    4xx: retrying cannot help
     │   ├── GraphBadRequest (400)  GraphUnauthorized (401)  GraphForbidden (403)
@@ -50,6 +51,10 @@ class MemberNotFound(ChatfnError):
 
 class IdentityError(ChatfnError):
     """The credential failed: the managed identity is missing, misconfigured or refused."""
+
+
+class StorageError(ChatfnError):
+    """Azure Table storage failed under the idempotency records: nothing is sent to Graph without them."""
 
 
 class GraphError(ChatfnError):
@@ -119,7 +124,12 @@ class GraphUnavailable(GraphTransientError):
 
 
 class GraphConnectionError(GraphTransientError):
-    pass
+    """No answer. `sent` says whether the request may have reached Graph: a connection that was never
+    made (refused, connect timeout) carried nothing; one that broke after sending may have."""
+
+    def __init__(self, message: str, *, sent: bool, attempts: int = 1) -> None:
+        super().__init__(message, attempts=attempts)
+        self.sent = sent
 
 
 _BY_STATUS: dict[int, type[GraphError]] = {

@@ -1,8 +1,9 @@
-"""The async Microsoft Graph client: the four calls chatfn makes, with tokens, retries and typed errors.
+"""The async Microsoft Graph client: the calls chatfn makes, with tokens, retries and typed errors.
 
 One `GraphClient` (one credential, one `httpx.AsyncClient`) serves a whole worker; see `chatfn.runtime`.
 Every call carries a `client-request-id`; 429, 503, 504 and dropped connections are retried as
-`RetryPolicy` says; any other error answer raises the matching `GraphError` at once.
+`RetryPolicy` says; any other error answer raises the matching `GraphError` at once. A call that is not
+safe to replay (`POST /chats` of a group chat) is retried only when Graph surely did not act on it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -19,7 +20,7 @@ from urllib.parse import quote
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chatfn import __version__
 from chatfn.errors import (
@@ -29,9 +30,14 @@ from chatfn.errors import (
     IdentityError,
     graph_error_class,
 )
+from chatfn.outcome import PostOutcome, outcome_of
 from chatfn.retry import RetryPolicy, parse_retry_after
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Graph's list limits for a user's chats: `$top` at most 50; `$expand=members` returns at most 25
+# members per chat (a known issue), so larger chats need their members read on their own.
+MAX_PAGE = 50
+MAX_EXPANDED_MEMBERS = 25
 USER_AGENT = f"chatfn/{__version__}"
 
 log = logging.getLogger(__name__)
@@ -92,6 +98,16 @@ class Chat(_GraphModel):
     members: list[ChatMemberInfo] = []
 
 
+class _ChatPage(_GraphModel):
+    value: list[Chat] = []
+    nextLink: str | None = Field(default=None, alias="@odata.nextLink")
+
+
+class _MemberPage(_GraphModel):
+    value: list[ChatMemberInfo] = []
+    nextLink: str | None = Field(default=None, alias="@odata.nextLink")
+
+
 class GraphClient:
     """Microsoft Graph for chat creation. Create one per worker and share it; it is safe across tasks."""
 
@@ -119,9 +135,15 @@ class GraphClient:
         await self._http.aclose()
         await self._credential.close()
 
-    async def create_chat(self, body: Mapping[str, Any]) -> CreatedChat | AcceptedOperation:
-        """`POST /chats`: the chat (201), or the operation to poll when Graph installs an app (202)."""
-        response = await self._send("POST", f"{self.base_url}/chats", json=body)
+    async def create_chat(
+        self, body: Mapping[str, Any], *, replay_safe: bool
+    ) -> CreatedChat | AcceptedOperation:
+        """`POST /chats`: the chat (201), or the operation to poll when Graph installs an app (202).
+
+        `replay_safe` is true for a one-on-one chat (Graph returns the existing one); for a group chat,
+        a failure whose outcome is unknown is raised, not retried: a second POST could make a second chat.
+        """
+        response = await self._send("POST", f"{self.base_url}/chats", json=body, replay_safe=replay_safe)
         if response.status_code == 202:
             location = response.headers.get("Location")
             if not location:
@@ -140,6 +162,37 @@ class GraphClient:
         url = f"{self.base_url}/chats/{quote(chat_id, safe='')}"
         response = await self._send("GET", url, params={"$expand": "members"})
         return Chat.model_validate(response.json())
+
+    async def group_chats_of(self, user_id: str, with_member: str | None = None) -> AsyncIterator[Chat]:
+        """`GET /users/{id}/chats`: the user's group chats (with `with_member` in them, when given),
+        members expanded, page after page. Members past the 25 Graph expands are not in `members`."""
+        clauses = ["chatType eq 'group'"]
+        if with_member is not None:
+            clauses.append(
+                "members/any(o: o/microsoft.graph.aadUserConversationMember/userId eq "
+                f"{odata_string(with_member)})"
+            )
+        url: str | None = f"{self.base_url}/users/{quote(user_id, safe='')}/chats"
+        params: dict[str, str] | None = {
+            "$filter": " and ".join(clauses),
+            "$expand": "members",
+            "$top": str(MAX_PAGE),
+        }
+        while url is not None:
+            page = _ChatPage.model_validate((await self._send("GET", url, params=params)).json())
+            for chat in page.value:
+                yield chat
+            url, params = (self._absolute(page.nextLink), None) if page.nextLink else (None, None)
+
+    async def members_of(self, chat_id: str) -> list[ChatMemberInfo]:
+        """`GET /chats/{id}/members`: every member, for chats larger than an expansion shows."""
+        members: list[ChatMemberInfo] = []
+        url: str | None = f"{self.base_url}/chats/{quote(chat_id, safe='')}/members"
+        while url is not None:
+            page = _MemberPage.model_validate((await self._send("GET", url)).json())
+            members.extend(page.value)
+            url = self._absolute(page.nextLink) if page.nextLink else None
+        return members
 
     async def find_user_ids_by_mail(self, mail: str) -> list[str]:
         """Object ids of the users whose `mail` is this address (a guest's UPN is not its email)."""
@@ -164,8 +217,10 @@ class GraphClient:
         *,
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
+        replay_safe: bool = True,
     ) -> httpx.Response:
-        """One logical call: retried on what Graph calls transient, raised as a `GraphError` otherwise."""
+        """One logical call: retried on what Graph calls transient, raised as a `GraphError` otherwise.
+        A call that is not `replay_safe` is retried only when Graph surely did not act on it."""
         client_request_id = str(uuid.uuid4())
         waited = 0.0
         attempt = 0
@@ -181,7 +236,9 @@ class GraphClient:
                 response = await self._http.request(method, url, json=json, params=params, headers=headers)
             except httpx.TransportError as exc:
                 error: GraphError = GraphConnectionError(
-                    f"no answer from Graph: {type(exc).__name__}", attempts=attempt
+                    f"no answer from Graph: {type(exc).__name__}",
+                    sent=not isinstance(exc, _NEVER_SENT),
+                    attempts=attempt,
                 )
                 status: int | None = None
             else:
@@ -192,6 +249,8 @@ class GraphClient:
                 error = _error_from(response, attempt)
                 _log_call(method, url, response, attempt, started, client_request_id)
             if not isinstance(error, GraphTransientError):
+                raise error
+            if not replay_safe and outcome_of(error) is not PostOutcome.NOT_CREATED:
                 raise error
             delay = self._retry.next_delay(attempt, waited, error.retry_after)
             if delay is None:
@@ -215,6 +274,10 @@ class GraphClient:
             # azure-identity's messages say what is misconfigured and never include a token.
             raise IdentityError(f"the function's identity got no token for Graph: {exc.message}") from None
         return token.token
+
+
+# Transport failures before the request could leave: nothing reached Graph.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def odata_string(value: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from chatfn.answers import ProblemDetails
-from chatfn.errors import FieldError
+from chatfn.errors import ChatfnError, FieldError, GraphError, IdentityError, MemberNotFound
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_ROOT = "urn:chatfn:problem:"
@@ -66,12 +66,18 @@ class Problem:
 
 
 class Failure(BaseModel):
-    """What went wrong in one step of the workflow, as data."""
+    """What went wrong in one step of a request, as data: it is stored (idempotency records, durable
+    history) and rendered as a problem only at the HTTP edge.
+
+    `createdNothing` is the verdict of `chatfn.outcome` (or of the search for the chat): true when Graph
+    surely made no chat, so the request may start over under the same idempotency key.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     kind: Literal["member_not_found", "graph", "identity", "operation_failed", "deadline"]
     step: Step
+    createdNothing: bool
     message: str = ""
     status: int | None = None
     code: str | None = None
@@ -80,14 +86,40 @@ class Failure(BaseModel):
     field: str | None = None
     email: str | None = None
 
-    @property
-    def created_nothing(self) -> bool:
-        """Graph surely made no chat: the members were never sent, or Graph refused the POST (4xx,
-        429 included). Such a request may be started over under the same idempotency key."""
-        if self.step == "resolve":
-            return True
-        refused = self.status is not None and 400 <= self.status < 500
-        return self.step == "create" and (self.kind == "identity" or refused)
+
+class StepFailed(Exception):
+    """A step failed for good; carries the failure the request answers with."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def failure_from(error: ChatfnError, step: Step, *, created_nothing: bool) -> Failure:
+    """The failure an error of chatfn's stands for."""
+    if isinstance(error, MemberNotFound):
+        return Failure(
+            kind="member_not_found",
+            step=step,
+            createdNothing=True,
+            field=error.field,
+            email=error.email,
+            message=error.reason,
+        )
+    if isinstance(error, IdentityError):
+        return Failure(kind="identity", step=step, createdNothing=created_nothing, message=str(error))
+    if isinstance(error, GraphError):
+        return Failure(
+            kind="graph",
+            step=step,
+            createdNothing=created_nothing,
+            status=error.status,
+            code=error.code or None,
+            message=error.message,
+            requestId=error.request_id,
+            retryAfter=error.retry_after,
+        )
+    return Failure(kind="graph", step=step, createdNothing=created_nothing, message=str(error))
 
 
 def invalid_request(errors: list[FieldError]) -> Problem:
@@ -130,7 +162,19 @@ def problem_for(failure: Failure) -> Problem:
             502,
             "operation-failed",
             "Teams could not finish creating the chat",
-            f"Graph's asynchronous operation failed: {failure.message}",
+            f"Graph's asynchronous operation ended without success: {failure.message}",
+            graph_error=graph_error,
+        )
+    if not failure.createdNothing and failure.step == "create":
+        # Never "try again" while the chat may exist: without an idempotency key, a retry could
+        # make a second chat. With the key, a repeat looks for this attempt's chat first.
+        return Problem(
+            502,
+            "outcome-unknown",
+            "Microsoft Graph failed, and the chat may exist",
+            "Graph failed after the chat was sent and chatfn could not find out whether it was made. "
+            "Send the same request with the same Idempotency-Key to find out; without one, check Teams "
+            f"before sending it again. Graph said: {failure.message}",
             graph_error=graph_error,
         )
     return _graph_problem(failure, graph_error)

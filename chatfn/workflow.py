@@ -1,12 +1,14 @@
-"""The story of one request: resolve the members, create the chat, wait for Teams, read the chat.
+"""The orchestration for Graph's 202: wait for Teams to finish setting the chat up, then read the chat.
 
-`create_chat` is the orchestrator. It is deterministic: its time comes from
-`context.current_utc_datetime`, its settings from its input, and all I/O happens in the four
-activities below it. While Graph's operation runs, it sleeps on durable timers, so nothing is billed.
+The HTTP trigger has already created the chat (`chatfn.chats`); Graph answered 202 because an app is
+being installed. `follow_operation` polls the `teamsAsyncOperation` on durable timers, so nothing is
+billed while it waits, and ends with the request's outcome (`chatfn.results`). It is deterministic: its
+settings travel in its input, its time comes from `context.current_utc_datetime`, and its I/O happens
+in the two activities below it.
 
-Activities answer `{"ok": true, "value": ...}`, or `{"ok": false, "failure": ...}` when retrying cannot
-help (Graph refused the request). A transient failure (throttling, Graph unavailable, no answer)
-raises `TransientFailure`, which the orchestrator retries with bounded durable retries.
+Activities answer a `StepAnswer` (the value, or the failure when retrying cannot help). A transient
+failure (throttling, Graph unavailable, no answer) raises `TransientFailure`, which the orchestrator
+retries with bounded durable retries. Neither activity changes anything in Graph, so a retry is safe.
 """
 
 from __future__ import annotations
@@ -14,26 +16,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Generator
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Generic, Literal, TypeVar
 
 import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
-from chatfn.answers import ChatResult, ChatResultMember
-from chatfn.errors import GraphError, GraphTransientError, IdentityError, MemberNotFound
-from chatfn.graph import AcceptedOperation, Chat
-from chatfn.models import ChatSpec
-from chatfn.problems import Failure, Step, problem_for
-from chatfn.resolve import resolve_members
+from chatfn.errors import ChatfnError, GraphTransientError
+from chatfn.graph import AsyncOperation, Chat
+from chatfn.problems import Failure, Step, StepFailed, failure_from
+from chatfn.results import Failed, Succeeded, chat_result
 from chatfn.runtime import graph_client
-from chatfn.translate import ResolvedMember, chat_body
 
 log = logging.getLogger(__name__)
 
-ORCHESTRATOR = "create_chat"
-RESOLVE_MEMBERS = "resolve_members"
-SEND_CHAT = "send_chat"
+ORCHESTRATOR = "follow_operation"
 READ_OPERATION = "read_operation"
 READ_CHAT = "read_chat"
 
@@ -41,26 +38,38 @@ READ_CHAT = "read_chat"
 ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
 # Microsoft's guidance for Teams operations: check about every 30 seconds.
 MAX_POLL_INTERVAL = 30.0
+# The statuses a teamsAsyncOperation can have that mean "not yet"; any other ends the wait.
+_PENDING = ("notStarted", "inProgress")
+
+T = TypeVar("T")
 
 
-class WorkflowInput(BaseModel):
-    """The orchestration's input: the request and the settings, fixed when it starts."""
+class OperationJob(BaseModel):
+    """The orchestration's input: what to follow, and the settings fixed when it started."""
 
     model_config = ConfigDict(frozen=True)
 
     requestId: str
-    fingerprint: str
-    spec: ChatSpec
+    location: str
     pollIntervalSeconds: float
     operationDeadlineSeconds: float
 
 
-class StepFailed(Exception):
-    """A step failed for good; carries the failure the orchestrator answers with."""
+class Progress(BaseModel):
+    """The orchestration's custom status: what a 202 reports, and when Graph is next asked."""
 
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
+    model_config = ConfigDict(frozen=True)
+
+    stage: Literal["waiting for Teams", "reading chat"]
+    polls: int
+    nextPollAt: datetime | None = None
+
+
+class StepAnswer(BaseModel, Generic[T]):
+    """An activity's answer: its value, or the failure that retrying cannot mend."""
+
+    value: T | None = None
+    failure: Failure | None = None
 
 
 class TransientFailure(Exception):
@@ -84,67 +93,67 @@ class TransientFailure(Exception):
                 return Failure.model_validate(data)
             except ValueError:
                 pass
-        return Failure(kind="graph", step=step, message="an activity failed unexpectedly")
+        return Failure(
+            kind="graph", step=step, createdNothing=False, message="an activity failed unexpectedly"
+        )
 
 
 # --- the orchestrator ---------------------------------------------------------------------------
 
 
-def create_chat(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
-    request = WorkflowInput.model_validate(context.get_input())
+def follow_operation(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Wait for Teams, read the chat, and return the request's outcome."""
+    job = OperationJob.model_validate(context.get_input())
     try:
-        context.set_custom_status({"stage": "resolving members", "polls": 0})
-        members = yield from _step(context, RESOLVE_MEMBERS, "resolve", request.spec.model_dump(mode="json"))
-
-        context.set_custom_status({"stage": "creating chat", "polls": 0})
-        body = chat_body(request.spec, [ResolvedMember(**member) for member in members])
-        created = yield from _step(context, SEND_CHAT, "create", body)
-
-        chat_id = created.get("chatId") or (yield from _wait_for_teams(context, request, created["location"]))
-
-        context.set_custom_status({"stage": "reading chat", "polls": 0})
-        chat = yield from _step(context, READ_CHAT, "read", chat_id)
+        chat_id = yield from _wait_for_teams(context, job)
+        context.set_custom_status(Progress(stage="reading chat", polls=0).model_dump(mode="json"))
+        answer = yield from _step(context, READ_CHAT, "read", chat_id)
+        chat = Chat.model_validate(answer)
     except StepFailed as failed:
-        return {
-            "status": "failed",
-            "problem": problem_for(failed.failure).to_dict(),
-            "createdNothing": failed.failure.created_nothing,
-        }
-    return {"status": "succeeded", "result": chat_result(request.requestId, Chat.model_validate(chat))}
+        return Failed(failure=failed.failure).model_dump(mode="json")
+    return Succeeded(result=chat_result(job.requestId, chat)).model_dump(mode="json")
 
 
-def _wait_for_teams(
-    context: df.DurableOrchestrationContext, request: WorkflowInput, location: str
-) -> Generator[Any, Any, str]:
+def _wait_for_teams(context: df.DurableOrchestrationContext, job: OperationJob) -> Generator[Any, Any, str]:
     """Poll Graph's teamsAsyncOperation on durable timers until it ends or its deadline passes."""
-    deadline = context.current_utc_datetime + timedelta(seconds=request.operationDeadlineSeconds)
-    interval = request.pollIntervalSeconds
-    wait: float = interval
+    deadline = context.current_utc_datetime + timedelta(seconds=job.operationDeadlineSeconds)
+    interval = job.pollIntervalSeconds
+    wait = interval
     polls = 0
     while True:
         now = context.current_utc_datetime
         if now >= deadline:
             raise StepFailed(
-                Failure(kind="deadline", step="poll", message=f"still running after {polls} checks")
+                Failure(
+                    kind="deadline",
+                    step="poll",
+                    createdNothing=False,
+                    message=f"still running after {polls} checks",
+                )
             )
-        context.set_custom_status({"stage": "waiting for Teams", "polls": polls})
-        yield context.create_timer(min(now + timedelta(seconds=wait), deadline))
-        operation = yield from _step(context, READ_OPERATION, "poll", location)
+        next_poll = min(now + timedelta(seconds=wait), deadline)
+        progress = Progress(stage="waiting for Teams", polls=polls, nextPollAt=next_poll)
+        context.set_custom_status(progress.model_dump(mode="json"))
+        yield context.create_timer(next_poll)
+        operation = AsyncOperation.model_validate(
+            (yield from _step(context, READ_OPERATION, "poll", job.location))
+        )
         polls += 1
-        if operation["status"] == "succeeded":
-            return str(operation["targetResourceId"])
-        if operation["status"] == "failed":
-            error = operation.get("error") or {}
+        if operation.status == "succeeded":
+            return str(operation.targetResourceId)
+        if operation.status not in _PENDING:  # failed, invalid, or a status Graph adds later
+            error = operation.error
             raise StepFailed(
                 Failure(
                     kind="operation_failed",
                     step="poll",
-                    code=error.get("code"),
-                    message=error.get("message") or "the operation failed",
+                    createdNothing=False,
+                    code=error.code if error else None,
+                    message=(error.message if error else None) or f"the operation ended {operation.status}",
                 )
             )
-        interval = min(interval * 2, max(MAX_POLL_INTERVAL, request.pollIntervalSeconds))
-        wait = operation.get("retryAfter") or interval
+        interval = min(interval * 2, max(MAX_POLL_INTERVAL, job.pollIntervalSeconds))
+        wait = operation.retryAfter if operation.retryAfter is not None else interval
 
 
 def _step(
@@ -155,92 +164,31 @@ def _step(
         answer = yield context.call_activity_with_retry(activity, ACTIVITY_RETRY, payload)
     except Exception as exc:  # the SDK raises a bare Exception once the retries are spent
         raise StepFailed(TransientFailure.failure_in(str(exc), step)) from None
-    if not answer["ok"]:
-        raise StepFailed(Failure.model_validate(answer["failure"]))
-    return answer["value"]
-
-
-def chat_result(request_id: str, chat: Chat) -> dict[str, Any]:
-    """The result of docs/api.md, as plain JSON data: it travels through durable history."""
-    return ChatResult(
-        requestId=request_id,
-        status="succeeded",
-        chatId=chat.id,
-        chatType=chat.chatType,
-        topic=chat.topic,
-        webUrl=chat.webUrl,
-        createdDateTime=chat.createdDateTime,
-        members=[
-            ChatResultMember(email=m.email, userId=m.userId, role=m.roles[0] if m.roles else "owner")
-            for m in chat.members
-        ],
-    ).model_dump(mode="json")
+    parsed = StepAnswer[Any].model_validate(answer)
+    if parsed.failure is not None:
+        raise StepFailed(parsed.failure)
+    return parsed.value
 
 
 # --- the activities -----------------------------------------------------------------------------
 
 
-async def resolve_members_activity(spec: dict[str, Any]) -> dict[str, Any]:
-    async def run() -> Any:
-        members = await resolve_members(ChatSpec.model_validate(spec), graph_client())
-        return [{"key": m.key, "guest": m.guest, "tenant_id": m.tenant_id} for m in members]
-
-    return await _activity("resolve", run())
-
-
-async def send_chat_activity(body: dict[str, Any]) -> dict[str, Any]:
-    async def run() -> Any:
-        created = await graph_client().create_chat(body)
-        if isinstance(created, AcceptedOperation):
-            return {"location": created.location}
-        return {"chatId": created.id}
-
-    return await _activity("create", run())
-
-
 async def read_operation_activity(location: str) -> dict[str, Any]:
-    async def run() -> Any:
-        return (await graph_client().get_operation(location)).model_dump(mode="json")
-
-    return await _activity("poll", run())
+    return await _activity("poll", graph_client().get_operation(location))
 
 
 async def read_chat_activity(chat_id: str) -> dict[str, Any]:
-    async def run() -> Any:
-        return (await graph_client().get_chat(chat_id)).model_dump(mode="json")
-
-    return await _activity("read", run())
+    return await _activity("read", graph_client().get_chat(chat_id))
 
 
-async def _activity(step: Step, work: Awaitable[Any]) -> dict[str, Any]:
+async def _activity(step: Step, work: Awaitable[BaseModel]) -> dict[str, Any]:
     """Run an activity's work: its value, a permanent failure as data, or `TransientFailure` raised."""
     try:
-        return {"ok": True, "value": await work}
-    except MemberNotFound as exc:
-        failure = Failure(
-            kind="member_not_found", step=step, field=exc.field, email=exc.email, message=exc.reason
-        )
-    except IdentityError as exc:
-        log.error("step %s: %s", step, exc)
-        failure = Failure(kind="identity", step=step, message=str(exc))
-    except GraphError as exc:
-        failure = Failure(
-            kind="graph",
-            step=step,
-            status=exc.status,
-            code=exc.code or None,
-            message=exc.message,
-            requestId=exc.request_id,
-            retryAfter=exc.retry_after,
-        )
-        log.warning(
-            "step %s: Graph %s %s after %d attempt(s), request-id %s",
-            step,
-            exc.status or "no answer",
-            exc.code,
-            exc.attempts,
-            exc.request_id,
-        )
+        value = await work
+    except ChatfnError as exc:
+        failure = failure_from(exc, step, created_nothing=False)
+        log.warning("step %s: %s", step, exc)
         if isinstance(exc, GraphTransientError):
             raise TransientFailure(failure) from None
-    return {"ok": False, "failure": json.loads(failure.model_dump_json())}
+        return StepAnswer[Any](failure=failure).model_dump(mode="json")
+    return StepAnswer[Any](value=value.model_dump(mode="json")).model_dump(mode="json")

@@ -7,8 +7,8 @@ import pytest
 
 from chatfn.emulator import Emulator
 from chatfn.errors import MemberNotFound
+from chatfn.members import resolve_members
 from chatfn.models import parse_chat_request
-from chatfn.resolve import resolve_members
 from chatfn.translate import ResolvedMember
 from tests.graphs import graph_for
 
