@@ -28,6 +28,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
+    AzureError,
     HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
@@ -198,8 +199,8 @@ class IdempotencyStore:
             async for entity in query:
                 await self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
                 deleted += 1
-        except HttpResponseError as exc:
-            raise StorageError(f"purging idempotency records failed: {exc.reason}") from None
+        except AzureError as exc:
+            raise StorageError(f"purging idempotency records failed: {type(exc).__name__}") from None
         return deleted
 
     async def _replace(self, current: IdempotencyRecord, new: IdempotencyRecord) -> IdempotencyRecord | None:
@@ -235,6 +236,8 @@ class IdempotencyStore:
             if exc.status_code == 412:  # ETag mismatch: the SDK does not give it a class of its own
                 raise ResourceModifiedError(message=exc.message, response=exc.response) from None
             raise StorageError(f"the idempotency store failed: {exc.reason or type(exc).__name__}") from None
+        except AzureError as exc:  # no answer at all
+            raise StorageError(f"the idempotency store did not answer: {type(exc).__name__}") from None
 
 
 def _entity(record: IdempotencyRecord) -> dict[str, Any]:
@@ -249,7 +252,7 @@ def _entity(record: IdempotencyRecord) -> dict[str, Any]:
         "ExpiresAt": record.expires_at,
     }
     if record.outcome is not None:
-        # Compressed: a 250-member result is larger than a table's string property allows.
+        # Compressed: a 250-member result with long addresses can outgrow a string property (32K chars).
         entity["Outcome"] = zlib.compress(OUTCOME.dump_json(record.outcome))
     return entity
 

@@ -60,3 +60,80 @@ def test_values_are_read_and_typed() -> None:
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_new_settings_default_as_documented() -> None:
+    settings = Settings.from_env({})
+    assert settings.public_origin is None
+    assert settings.caller_auth == "key"
+    assert settings.idempotency_table == "chatfnrequests"
+    assert (settings.idempotency_ttl_hours, settings.history_retention_days) == (24.0, 7.0)
+    assert (settings.storage_connection_string, settings.table_service_uri) == (None, None)
+
+
+def test_every_default_is_the_fields_own() -> None:
+    """Defaults are written once, on the dataclass: from_env of an empty environment equals them."""
+    assert Settings.from_env({}) == Settings()
+
+
+@pytest.mark.parametrize("value", ["0", "86400", "0.0"])
+def test_seconds_accept_both_ends(value: str) -> None:
+    assert Settings.from_env({"CHATFN_SYNC_WAIT_SECONDS": value}).sync_wait_seconds == float(value)
+
+
+@pytest.mark.parametrize("value", ["-0.001", "86400.001", "nan", "inf"])
+def test_seconds_refuse_past_either_end(value: str) -> None:
+    with pytest.raises(SettingsError, match="CHATFN_SYNC_WAIT_SECONDS"):
+        Settings.from_env({"CHATFN_SYNC_WAIT_SECONDS": value})
+
+
+def test_the_public_origin_comes_from_the_setting_or_the_platform() -> None:
+    assert Settings.from_env({"WEBSITE_HOSTNAME": "app.azurewebsites.net"}).public_origin == (
+        "https://app.azurewebsites.net"
+    )
+    both = {"WEBSITE_HOSTNAME": "app.azurewebsites.net", "CHATFN_PUBLIC_ORIGIN": "https://chats.contoso.com/"}
+    assert Settings.from_env(both).public_origin == "https://chats.contoso.com"
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "chats.contoso.com",
+        "ftp://chats.contoso.com",
+        "https://user:pw@chats.contoso.com",
+        "https://chats.contoso.com/api",
+        "https://chats.contoso.com?x=1",
+        "https://",
+    ],
+)
+def test_a_public_origin_is_an_origin_and_nothing_more(origin: str) -> None:
+    with pytest.raises(SettingsError, match="CHATFN_PUBLIC_ORIGIN"):
+        Settings.from_env({"CHATFN_PUBLIC_ORIGIN": origin})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CHATFN_CALLER_AUTH", "both"),
+        ("CHATFN_IDEMPOTENCY_TABLE", "chat-requests"),
+        ("CHATFN_IDEMPOTENCY_TABLE", "1table"),
+        ("CHATFN_IDEMPOTENCY_TTL_HOURS", "0"),
+        ("CHATFN_HISTORY_RETENTION_DAYS", "366"),
+    ],
+)
+def test_a_bad_new_value_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_the_storage_connection_is_read_as_the_functions_host_names_it() -> None:
+    settings = Settings.from_env(
+        {
+            "AzureWebJobsStorage__tableServiceUri": "https://acct.table.core.windows.net",
+            "AzureWebJobsStorage__clientId": "0b5f6c3e-2f37-4b36-9d4c-6c7d0a0e9f11",
+            "CHATFN_CALLER_AUTH": "entra",
+        }
+    )
+    assert settings.table_service_uri == "https://acct.table.core.windows.net"
+    assert settings.storage_client_id == "0b5f6c3e-2f37-4b36-9d4c-6c7d0a0e9f11"
+    assert settings.caller_auth == "entra"
