@@ -1,0 +1,135 @@
+"""Finding a group chat with exactly these members (and topic) in Graph's lists, on the emulator:
+`/users/{id}/chats` as Graph serves it (paging, the 25 expanded members, eventual consistency)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from chatfn.emulator import Emulator
+from chatfn.existing import Wanted, find_latest, find_made_since
+from chatfn.graph import CreatedChat
+from chatfn.models import ChatMember, ChatSpec
+from chatfn.translate import ResolvedMember, chat_body
+from tests.graphs import graph_for
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]
+
+ALEX = "82fe7758-5bb3-4f0d-a43f-e555fd399c6f"
+JACOB = "8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca"
+LYNNE = "3626a173-f2bc-4883-bcf7-01514c3bfb82"
+MEGAN = "82af01c5-f7cc-4a2e-a728-3a5df21afd9d"
+PARTNER_TENANT = "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"
+
+
+def _members(*ids: str) -> list[ResolvedMember]:
+    return [ResolvedMember(key=user_id) for user_id in ids]
+
+
+def _spec(topic: str | None, ids: list[str]) -> ChatSpec:
+    members = tuple(ChatMember(userId=user_id, field=f"members[{i}]") for i, user_id in enumerate(ids))
+    return ChatSpec(chatType="group", topic=topic, members=members)
+
+
+async def _make(emulator: Emulator, topic: str | None, ids: list[str]) -> str:
+    async with graph_for(emulator) as graph:
+        created = await graph.create_chat(chat_body(_spec(topic, ids), _members(*ids)), replay_safe=False)
+    assert isinstance(created, CreatedChat)
+    return created.id
+
+
+def _wanted(topic: str | None, *ids: str) -> Wanted:
+    wanted = Wanted.of(_members(*ids), topic)
+    assert wanted is not None
+    return wanted
+
+
+def test_a_chat_of_other_tenants_members_only_cannot_be_searched() -> None:
+    federated = [
+        ResolvedMember(key=ALEX, tenant_id=PARTNER_TENANT),
+        ResolvedMember(key=MEGAN, tenant_id=PARTNER_TENANT),
+    ]
+    assert Wanted.of(federated, "T") is None
+    mixed = Wanted.of([federated[0], ResolvedMember(key=JACOB.upper())], "T")
+    assert mixed is not None
+    assert mixed.searcher == JACOB, "the in-tenant member's list is searched; ids compare in lower case"
+
+
+async def test_only_exactly_these_members_and_this_topic_match(emulator: Emulator) -> None:
+    wanted_id = await _make(emulator, "Incident", [ALEX, JACOB, LYNNE])
+    await _make(emulator, "Incident", [ALEX, JACOB])  # a subset
+    await _make(emulator, "Incident", [ALEX, JACOB, LYNNE, MEGAN])  # a superset
+    await _make(emulator, "Other", [ALEX, JACOB, LYNNE])  # another topic
+    async with graph_for(emulator) as graph:
+        found = await find_latest(graph, _wanted("Incident", LYNNE, JACOB, ALEX))
+        any_topic = await find_latest(graph, _wanted(None, ALEX, JACOB, LYNNE))
+    assert found is not None
+    assert found.id == wanted_id
+    assert any_topic is not None, "without a topic, any topic matches"
+
+
+async def test_of_several_matches_the_latest_is_found(emulator: Emulator) -> None:
+    ids = [await _make(emulator, "Twice", [ALEX, JACOB]) for _ in range(2)]
+    async with graph_for(emulator) as graph:
+        found = await find_latest(graph, _wanted("Twice", ALEX, JACOB))
+    assert found is not None
+    assert found.id == ids[-1]
+
+
+async def test_chats_made_before_the_attempt_began_do_not_count(emulator: Emulator) -> None:
+    await _make(emulator, "Old", [ALEX, JACOB])
+    async with graph_for(emulator) as graph:
+        recent = await find_latest(
+            graph, _wanted("Old", ALEX, JACOB), since=datetime.now(UTC) - timedelta(seconds=5)
+        )
+        later = await find_latest(
+            graph, _wanted("Old", ALEX, JACOB), since=datetime.now(UTC) + timedelta(minutes=5)
+        )
+    assert recent is not None
+    assert later is None
+
+
+async def test_a_chat_larger_than_graph_expands_is_compared_whole(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """Graph expands at most 25 members per chat in a list; the rest are read on their own."""
+    users = [
+        {"id": str(uuid.uuid4()), "userPrincipalName": f"big{i}@contoso.com", "mail": f"big{i}@contoso.com"}
+        for i in range(30)
+    ]
+    control.post("/users", json=users).raise_for_status()
+    ids = [user["id"] for user in users]
+    big = await _make(emulator, "Big", ids)
+    await _make(emulator, "Big", [*ids[:29], ALEX])  # the same first 25, another 30th
+    async with graph_for(emulator) as graph:
+        found = await find_latest(graph, _wanted("Big", *ids))
+    assert found is not None
+    assert found.id == big
+    member_reads = [r for r in control.get("/requests").json() if r["path"].endswith("/members")]
+    assert member_reads, "the whole member list was read"
+
+
+async def test_many_chats_are_read_page_by_page(emulator: Emulator, control: httpx.Client) -> None:
+    for i in range(60):
+        await _make(emulator, f"Page {i}", [ALEX, JACOB])
+    async with graph_for(emulator) as graph:
+        found = await find_latest(graph, _wanted("Page 0", ALEX, JACOB))
+    assert found is not None
+    lists = [r for r in control.get("/requests").json() if r["path"].endswith(f"/users/{ALEX}/chats")]
+    assert len(lists) >= 2, "more than one page of at most 50"
+
+
+async def test_a_chat_that_lists_late_is_found_by_looking_again(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    control.post("/consistency", json={"listDelaySeconds": 1.5}).raise_for_status()
+    began = datetime.now(UTC)
+    made = await _make(emulator, "Late", [ALEX, JACOB])
+    async with graph_for(emulator) as graph:
+        assert await find_latest(graph, _wanted("Late", ALEX, JACOB), since=began) is None, "not listed yet"
+        found = await find_made_since(graph, _wanted("Late", ALEX, JACOB), began)
+    assert found is not None
+    assert found.id == made
