@@ -20,7 +20,7 @@ from chatfn.graph import AcceptedOperation, Chat, ChatMemberInfo, CreatedChat, G
 from chatfn.members import resolve_members
 from chatfn.models import ChatSpec
 from chatfn.outcome import PostOutcome, outcome_of
-from chatfn.problems import Step, StepFailed, failure_from
+from chatfn.problems import Failure, Step, StepFailed, failure_from
 from chatfn.translate import ResolvedMember, chat_body
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,9 @@ async def open_chat(
         found = await _step("create", find_latest(graph, wanted), created_nothing=not look_first)
         if found is not None:
             return Made(await _step("read", graph.get_chat(found.id), created_nothing=False), reused=True)
-    if wanted is not None and look_first:
+    if look_first and spec.chatType == "group":
+        if wanted is None:  # nothing to search, and sending again could make a second chat
+            raise StepFailed(_unknown("the earlier attempt's chat cannot be looked for"))
         found = await _step("create", find_made_since(graph, wanted, attempt_started), created_nothing=False)
         if found is not None:
             log.info("adopted the chat an earlier attempt made")
@@ -120,6 +122,10 @@ async def _read_new(graph: GraphClient, created: CreatedChat, members: list[Reso
                 for m in members
             ],
         )
+
+
+def _unknown(message: str) -> Failure:
+    return Failure(kind="graph", step="create", createdNothing=False, message=message)
 
 
 async def _step(step: Step, work: Awaitable[T], *, created_nothing: bool) -> T:

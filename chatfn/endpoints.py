@@ -17,7 +17,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -155,7 +155,7 @@ async def _run(
         outcome: Succeeded | Failed = Failed(failure=failed.failure)
         log.warning("request %s failed at %s", request_id, failed.failure.step)
         if record is not None:
-            await _settle(record, None if failed.failure.createdNothing else outcome)
+            await _settle(record, None if failed.failure.createdNothing else "unknown")
         return outcome_response(outcome, success_status=201)
     if isinstance(made, Accepted):
         return await _start_orchestration(client, checked, request_id, made, record)
@@ -193,13 +193,16 @@ async def _start_orchestration(
     return await _await_orchestration(client, request_id, checked.wait, success_status=201)
 
 
-async def _settle(record: IdempotencyRecord, outcome: Succeeded | Failed | None) -> None:
-    """Record the outcome for repeats of the key, or release the key when `outcome` is None. A failure
-    here leaves the record running: once its lease runs out, a repeat looks for the chat first."""
+async def _settle(record: IdempotencyRecord, outcome: Succeeded | Literal["unknown"] | None) -> None:
+    """Record the result for repeats of the key; release the key when Graph surely made nothing (None);
+    or, when Graph may have made the chat ("unknown"), end the lease so that the next repeat looks for it.
+    A storage failure here leaves the record running: once its lease runs out, the same happens."""
     store = idempotency_store()
     try:
         if outcome is None:
             await store.release(record)
+        elif outcome == "unknown":
+            await store.let_go(record, _now())
         elif await store.complete(record, outcome) is None:
             log.error("request %s: its idempotency record changed under it", record.request_id)
     except StorageError as exc:

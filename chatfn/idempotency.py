@@ -9,6 +9,8 @@ workers, one wins). The record then moves, by ETag-conditional writes only:
     RUNNING --release---> (deleted)     Graph surely made nothing: the key may start over
     RUNNING --take_over-> RUNNING       the lease ran out (its worker died): another worker carries on,
                                         looking first for the chat that attempt may have made
+    RUNNING --let_go----> RUNNING       the outcome is unknown: the lease ends now, so the next repeat
+                                        of the key carries the request on the same way
 
 The key's partition is a hash of the caller's scope and the key, so one caller's key can never find
 another caller's record, and keys (which may be guessable) are never stored. A record expires after
@@ -153,6 +155,10 @@ class IdempotencyStore:
     async def take_over(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
         """Carry on a request whose worker died: a new lease, the same request id and attempt start."""
         return await self._replace(record, replace(record, lease_until=now + LEASE))
+
+    async def let_go(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
+        """End the lease now: Graph may have made the chat, and the next repeat should find out."""
+        return await self._replace(record, replace(record, lease_until=now))
 
     async def release(self, record: IdempotencyRecord) -> None:
         """Forget the key (Graph made nothing), unless another worker changed the record first."""

@@ -119,6 +119,10 @@ async def test_without_a_searchable_member_the_outcome_stays_unknown(
         await _open(emulator, federated)
     assert failed.value.failure.createdNothing is False
     assert _posts(control) == 1, "never sent again while the chat may exist"
+    with pytest.raises(StepFailed) as again:
+        await _open(emulator, federated, look_first=True)
+    assert again.value.failure.createdNothing is False
+    assert _posts(control) == 1, "a repeat of the key does not send it again either"
 
 
 async def test_reuse_existing_answers_the_chat_found(emulator: Emulator, control: httpx.Client) -> None:

@@ -165,3 +165,16 @@ async def test_storage_that_does_not_answer_is_a_storage_error() -> None:
     with pytest.raises(StorageError):
         await store.claim("s", "k", "fp", "r1", NOW)
     await store.aclose()
+
+
+async def test_letting_go_ends_the_lease_for_the_next_repeat(store: IdempotencyStore) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    later = NOW + timedelta(seconds=3)
+    let_go = await store.let_go(claimed.record, later)
+    assert let_go is not None
+    assert let_go.lease_expired(later)
+    assert let_go.state is RecordState.RUNNING
+    taken = await store.take_over(let_go, later)
+    assert taken is not None
+    assert (taken.request_id, taken.attempt_started) == ("r1", NOW)
