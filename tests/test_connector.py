@@ -217,3 +217,13 @@ def test_the_status_operation_is_internal_and_anonymous() -> None:
     get = connector.swagger_document()["paths"]["/chats/requests/{requestId}"]["get"]
     assert get["x-ms-visibility"] == "internal"
     assert "security" not in get or get["security"] == []
+
+
+def test_the_import_steps_name_every_file_of_the_connector() -> None:
+    steps = (ROOT / "docs" / "power-automate.md").read_text()
+    for path in sorted(CONNECTOR.rglob("*.*")):
+        assert str(path.relative_to(CONNECTOR)) in steps, (
+            f"docs/power-automate.md does not mention {path.name}"
+        )
+    for operation in (connector.CREATE_BY_EMAILS, connector.CREATE_WITH_MEMBERS):
+        assert operation in steps
