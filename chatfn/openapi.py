@@ -358,13 +358,18 @@ def openapi_json(origin: str) -> str:
     return dumps(openapi_document(origin))
 
 
+def swagger_document(host: str, scheme: str = "https") -> dict[str, Any]:
+    """The connector's Swagger 2.0 document for the app at `host` (chatfn.connector builds it)."""
+    from chatfn import connector  # it builds on this module's schemas
+
+    return connector.swagger_document(host, scheme)
+
+
 @functools.lru_cache(maxsize=8)
 def swagger_json(origin: str) -> str:
     """The connector's Swagger 2.0 document as served at `origin`, with that host and scheme."""
-    from chatfn import connector  # it builds on this module's schemas
-
     scheme, _, host = origin.partition("://")
-    return dumps(connector.swagger_document(host, scheme))
+    return dumps(swagger_document(host, scheme))
 
 
 def dumps(document: dict[str, Any]) -> str:
