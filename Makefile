@@ -40,10 +40,10 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(PY) -m bench.throughput
 
-# The Power Platform connector files in connector/, from the models; HOST=myapp.azurewebsites.net
-# writes your function app's host instead of the placeholder (then do not commit them).
+# The Power Platform connector files in connector/, from the models; CLIENT_ID=<guid> writes the Entra
+# ID app registration that OAuth connections sign in with (then do not commit them).
 connector: $(STAMP)
-	$(PY) -m chatfn.openapi --write connector $(if $(HOST),--host $(HOST))
+	$(PY) -m chatfn.openapi --write connector $(if $(CLIENT_ID),--client-id $(CLIENT_ID))
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) .pytest_cache .mypy_cache .ruff_cache

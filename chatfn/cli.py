@@ -121,24 +121,48 @@ class ChatBody:
         return self.options[max(owners, key=len)] if owners else None
 
 
+@dataclass(frozen=True)
+class ExternalMember:
+    """A user of another organisation: Graph knows them only by object id, with their tenant's id."""
+
+    user_id: str
+    tenant_id: str
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A resource-specific permission of the app, and whether the app uses it as itself or for a user."""
+
+    value: str
+    type: str = "application"
+
+
 def chat_body(
     members: Sequence[str],
     guests: Sequence[str],
     topic: str | None = None,
     chat_type: str | None = None,
     app: str | None = None,
-    permissions: Sequence[str] = (),
+    permissions: Sequence[Permission] = (),
+    external: Sequence[ExternalMember] = (),
+    reuse: bool = False,
 ) -> ChatBody:
     """The `members` form of the contract: a GUID is a `userId`, anything else an `email`."""
     entries: list[dict[str, Any]] = []
-    options = {"members": "--member/--guest", "Idempotency-Key": "--idempotency-key"}
+    options = {"members": "--member/--guest/--external", contract.IDEMPOTENCY_KEY_HEADER: "--idempotency-key"}
     for value in (member.strip() for member in members):
         options[f"members[{len(entries)}]"] = f"--member {value}"
-        entries.append({"userId": value} if contract.GUID.fullmatch(value) else {"email": value})
+        entries.append(_person(value))
     for value in (guest.strip() for guest in guests):
         options[f"members[{len(entries)}]"] = f"--guest {value}"
-        entries.append({"email": value, "guest": True})
+        entries.append({**_person(value), "guest": True})
+    for person in external:
+        options[f"members[{len(entries)}]"] = f"--external {person.user_id}@{person.tenant_id}"
+        entries.append({"userId": person.user_id, "tenantId": person.tenant_id})
     body: dict[str, Any] = {"members": entries}
+    if reuse:
+        body["reuseExisting"] = True
+        options["reuseExisting"] = "--reuse"
     if topic is not None:
         body["topic"] = topic
         options["topic"] = "--topic"
@@ -146,10 +170,23 @@ def chat_body(
         body["chatType"] = chat_type
         options["chatType"] = "--chat-type"
     if app is not None:
-        body["apps"] = [{"teamsAppId": app, "permissions": [{"value": value} for value in permissions]}]
+        body["apps"] = [{"teamsAppId": app, "permissions": [_permission(p) for p in permissions]}]
         options["apps[0].teamsAppId"] = f"--app {app}"
-        options.update({f"apps[0].permissions[{i}]": f"--permission {p}" for i, p in enumerate(permissions)})
+        options.update(
+            {f"apps[0].permissions[{i}]": f"--permission {p.value}" for i, p in enumerate(permissions)}
+        )
     return ChatBody(body, options)
+
+
+def _person(value: str) -> dict[str, Any]:
+    return {"userId": value} if contract.GUID.fullmatch(value) else {"email": value}
+
+
+def _permission(permission: Permission) -> dict[str, Any]:
+    """Only what differs from the app's default, so that the body says no more than the command."""
+    if permission.type == "application":
+        return {"value": permission.value}
+    return {"value": permission.value, "type": permission.type}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,8 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
         dest="guests",
         action="append",
         default=[],
-        metavar="EMAIL",
-        help="a guest user of the tenant, by email; joins with the guest role; repeat for each guest",
+        metavar="EMAIL_OR_ID",
+        help="a guest user of the tenant, by email or object id; joins with the guest role; repeatable",
+    )
+    chat.add_argument(
+        "-x",
+        "--external",
+        action="append",
+        default=[],
+        type=_external_member,
+        metavar="USER_ID@TENANT_ID",
+        help="a user of another organisation, by object id and tenant id (Graph cannot look up another "
+        "tenant's emails); joins as an owner; repeatable",
     )
     chat.add_argument("--topic", help="the chat's title (a group chat)")
     chat.add_argument(
@@ -198,8 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
         dest="permissions",
         action="append",
         default=[],
-        metavar="VALUE",
-        help="a resource-specific permission of --app, e.g. ChatMessage.Read.Chat; repeatable",
+        type=_permission_option,
+        metavar="VALUE[:delegated]",
+        help="a resource-specific permission of --app, e.g. ChatMessage.Read.Chat; ':delegated' when "
+        "the app uses it for a user (default: application); repeatable",
+    )
+    chat.add_argument(
+        "--reuse",
+        action="store_true",
+        help="answer with an existing group chat of exactly these members (and this topic) if there "
+        "is one, instead of creating another",
     )
     chat.add_argument(
         "--idempotency-key",
@@ -253,7 +308,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"python -m chatfn create: error: {error}", file=sys.stderr)
         return ExitCode.USAGE
-    request = chat_body(args.members, args.guests, args.topic, args.chat_type, args.app, args.permissions)
+    request = chat_body(
+        args.members,
+        args.guests,
+        args.topic,
+        args.chat_type,
+        args.app,
+        args.permissions,
+        args.external,
+        args.reuse,
+    )
     return create(
         endpoint,
         request,
@@ -283,8 +347,8 @@ def create(
     report = Report(request, idempotency_key, as_json, stdout, stderr)
     accepted: httpx.Response | None = None  # the latest 202, for a report if the wait ends before the chat
     headers = {
-        "Idempotency-Key": idempotency_key,
-        "Prefer": f"wait={wait}" if wait else "respond-async",
+        contract.IDEMPOTENCY_KEY_HEADER: idempotency_key,
+        contract.PREFER_HEADER: f"wait={wait}" if wait else "respond-async",
         **endpoint.key_headers(endpoint.chats_url),
     }
     progress.show("sending the request")
@@ -293,7 +357,7 @@ def create(
             answer = _send(
                 client, "POST", endpoint.chats_url, deadline, wait, json=request.body, headers=headers
             )
-            while answer.status_code == 202 and "Location" in answer.headers:
+            while answer.status_code == 202 and contract.LOCATION_HEADER in answer.headers:
                 accepted = answer
                 status = _json_or_none(answer)
                 status = status if isinstance(status, dict) else {}
@@ -301,8 +365,10 @@ def create(
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                time.sleep(min(retry_after_seconds(answer.headers.get("Retry-After")), remaining))
-                location = urljoin(str(answer.url), answer.headers["Location"])
+                time.sleep(
+                    min(retry_after_seconds(answer.headers.get(contract.RETRY_AFTER_HEADER)), remaining)
+                )
+                location = urljoin(str(answer.url), answer.headers[contract.LOCATION_HEADER])
                 answer = _send(client, "GET", location, deadline, 0, headers=endpoint.key_headers(location))
     except httpx.TransportError as error:
         progress.clear()
@@ -407,8 +473,8 @@ class Report:
         if isinstance(graph, dict):
             request_id = f" (request id {graph['requestId']})" if graph.get("requestId") else ""
             self._err(f"  Graph error: {graph.get('code')}{request_id}")
-        if "Retry-After" in answer.headers:
-            self._err(f"  try again after {answer.headers['Retry-After']} s")
+        if contract.RETRY_AFTER_HEADER in answer.headers:
+            self._err(f"  try again after {answer.headers[contract.RETRY_AFTER_HEADER]} s")
         return code
 
     def unfinished(self, accepted: httpx.Response | None, timeout: float) -> int:
@@ -490,6 +556,20 @@ def _idempotency_key(value: str) -> str:
     if not contract.IDEMPOTENCY_KEY.fullmatch(value):
         raise argparse.ArgumentTypeError("must be 1 to 200 visible ASCII characters, e.g. a UUID")
     return value
+
+
+def _external_member(value: str) -> ExternalMember:
+    user_id, _, tenant_id = value.strip().partition("@")
+    if not (contract.GUID.fullmatch(user_id) and contract.GUID.fullmatch(tenant_id)):
+        raise argparse.ArgumentTypeError("must be USER_ID@TENANT_ID, two GUIDs (object id and tenant id)")
+    return ExternalMember(user_id, tenant_id)
+
+
+def _permission_option(value: str) -> Permission:
+    name, _, kind = value.strip().partition(":")
+    if kind not in ("", "application", "delegated"):
+        raise argparse.ArgumentTypeError("the type after ':' must be application or delegated")
+    return Permission(name, kind or "application")
 
 
 def _wait_seconds(value: str) -> int:

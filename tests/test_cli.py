@@ -22,7 +22,17 @@ from typing import Any
 import httpx
 import pytest
 
-from chatfn.cli import Endpoint, ExitCode, chat_body, endpoint_from, main, retry_after_seconds
+from chatfn.cli import (
+    Endpoint,
+    ExitCode,
+    ExternalMember,
+    Permission,
+    chat_body,
+    endpoint_from,
+    main,
+    retry_after_seconds,
+)
+from chatfn.emulator.directory import PARTNER_TENANT
 from tests.apphost import ROOT, AppHost
 from tests.cases import EQUIVALENT_REQUESTS
 
@@ -32,6 +42,7 @@ ALEX_JACOB_CHAT = (
 JACOB_ID = "8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca"
 ALEX_ID = "82fe7758-5bb3-4f0d-a43f-e555fd399c6f"
 ANA_GUEST_ID = "8ba98af6-7fc2-4eb2-c7f2-aef9f21fd98a"
+BO_PARTNER_ID = "82af01c5-f7cc-4a2e-a728-3a5df21afd9d"
 FUNCTION_KEY = "s3cret-function-key-0123456789"
 GROUP = ["-m", "alex@contoso.com", "-m", "jacob@contoso.com", "-m", "lynne@contoso.com"]
 
@@ -203,7 +214,7 @@ def test_the_member_options_become_the_contracts_members_form() -> None:
         topic="T",
         chat_type="group",
         app=_APP["teamsAppId"],
-        permissions=["ChatMessage.Read.Chat"],
+        permissions=[Permission("ChatMessage.Read.Chat")],
     )
     assert request.body == {
         "members": [
@@ -218,8 +229,70 @@ def test_the_member_options_become_the_contracts_members_form() -> None:
     }
     assert request.option_for("members[3].email") == "--guest ana@fabrikam.com"
     assert request.option_for("apps[0].permissions[0].value") == "--permission ChatMessage.Read.Chat"
-    assert request.option_for("members") == "--member/--guest"
+    assert request.option_for("members") == "--member/--guest/--external"
     assert request.option_for("apps[0]") is None
+
+
+def test_other_organisations_guests_by_id_reuse_and_delegated_permissions_reach_the_body() -> None:
+    request = chat_body(
+        ["alex@contoso.com"],
+        [ANA_GUEST_ID],
+        app=_APP["teamsAppId"],
+        permissions=[Permission("ChatMessage.Read.Chat", "delegated"), Permission("Member.Read.Chat")],
+        external=[ExternalMember(BO_PARTNER_ID, PARTNER_TENANT)],
+        reuse=True,
+    )
+    assert request.body["members"] == [
+        {"email": "alex@contoso.com"},
+        {"userId": ANA_GUEST_ID, "guest": True},
+        {"userId": BO_PARTNER_ID, "tenantId": PARTNER_TENANT},
+    ]
+    assert request.body["reuseExisting"] is True
+    assert request.body["apps"][0]["permissions"] == [
+        {"value": "ChatMessage.Read.Chat", "type": "delegated"},
+        {"value": "Member.Read.Chat"},
+    ]
+    assert request.option_for("members[2].tenantId") == f"--external {BO_PARTNER_ID}@{PARTNER_TENANT}"
+    assert request.option_for("reuseExisting") == "--reuse"
+    assert "reuseExisting" not in chat_body(["a@contoso.com", "b@contoso.com"], []).body
+
+
+def test_a_member_of_another_organisation_joins_by_id_and_tenant(
+    chatfn_url: str, app_control: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(
+        capsys,
+        *("--topic", "Partners", "--reuse", "--json"),
+        *("-m", "alex@contoso.com", "-x", f"{BO_PARTNER_ID}@{PARTNER_TENANT}"),
+    )
+    assert result.code == ExitCode.CREATED, result.err
+    assert json.loads(result.out)["reused"] is False, "no chat of these members existed"
+    [chat] = app_control.get("/chats").json()
+    tenants = {member["userId"].lower(): member["tenantId"] for member in chat["members"]}
+    assert tenants[BO_PARTNER_ID] == PARTNER_TENANT
+    [post] = graph_requests(app_control, "POST", "/v1.0/chats")
+    [bound] = [m for m in post["body"]["members"] if BO_PARTNER_ID in m["user@odata.bind"]]
+    assert bound["tenantId"] == PARTNER_TENANT
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-x", "82af01c5-f7cc-4a2e-a728-3a5df21afd9d"],
+        ["-x", "bo@partner.com@4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"],
+        ["--app", "8e55a7b1-6766-4f0a-8610-ecacfe3d569a", "--permission", "ChatMessage.Read.Chat:user"],
+    ],
+)
+def test_a_wrong_external_member_or_permission_type_exits_2(
+    argv: list[str], chatfn_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["create", "-m", "alex@contoso.com", *argv])
+    assert exited.value.code == ExitCode.USAGE
+    assert (
+        "USER_ID@TENANT_ID" in capsys.readouterr().err
+        or "application or delegated" in capsys.readouterr().err
+    )
 
 
 # --- 202 followed to the end ---------------------------------------------------------------------------
