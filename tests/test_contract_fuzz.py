@@ -1,8 +1,8 @@
 """Contract fuzzing: schemathesis sends what the app's documents allow, and much they do not, to the
 local host and its Graph emulator, over every operation (100 generated examples each, besides the
 documents' examples and schemathesis's coverage cases), with its default checks: no 5xx, answers that
-match their schema, documented statuses, headers and content types. Each chat created or accepted
-is followed to its outcome.
+match their schema, documented statuses, headers and content types. Each chat
+accepted (202) is followed to its outcome.
 
 The documents are the ones the app serves (`openapi.openapi_document` and `swagger_document`, which
 tests/test_openapi.py checks against what the running app serves); they are loaded when the tests are
@@ -45,10 +45,12 @@ ANY_ORIGIN = "http://127.0.0.1"
 openapi_contract = schemathesis.openapi.from_dict(
     openapi.openapi_document(ANY_ORIGIN), config=SchemathesisConfig.from_dict(SETTINGS)
 )
+# "Create a chat with members" has a path of its own in the connector, which the connector platform's
+# routing policy sends to POST /api/chats: the app never sees it, and "Create a chat" covers the route.
 connector_contract = schemathesis.openapi.from_dict(
     openapi.swagger_document(ANY_ORIGIN.removeprefix("http://"), "http"),
     config=SchemathesisConfig.from_dict(SETTINGS),
-)
+).exclude(operation_id="CreateChatWithMembers")
 
 
 # `running_app` is set up once per operation on purpose: an operation's examples share the reset emulator.
@@ -67,7 +69,7 @@ def running_app(app_host: AppHost, api: httpx.Client) -> Iterator[str]:
 @once_per_operation
 def test_the_app_keeps_its_openapi_contract(case: Case, running_app: str) -> None:
     answer = case.call_and_validate(base_url=running_app)
-    if case.operation.label == "POST /chats" and answer.status_code in (201, 202):
+    if case.operation.label == "POST /chats" and answer.status_code == 202:
         _follow_to_the_outcome(openapi_contract, answer.json()["requestId"], running_app)
 
 
@@ -75,7 +77,7 @@ def test_the_app_keeps_its_openapi_contract(case: Case, running_app: str) -> Non
 @once_per_operation
 def test_the_app_keeps_its_connector_contract(case: Case, running_app: str) -> None:
     answer = case.call_and_validate(base_url=running_app)
-    if case.operation.label == "POST /chats" and answer.status_code in (201, 202):
+    if case.operation.label == "POST /chats" and answer.status_code == 202:
         _follow_to_the_outcome(connector_contract, answer.json()["requestId"], running_app)
 
 
