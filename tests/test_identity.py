@@ -69,6 +69,7 @@ async def test_a_user_assigned_identity_asks_for_its_client_id(
     emulator: Emulator, control: httpx.Client
 ) -> None:
     client_id = "0b5f6c3e-2f37-4b36-9d4c-6c7d0a0e9f11"
+    control.post("/identity", json={"clientIds": [client_id]}).raise_for_status()  # assigned to the app
     credential = graph_credential(Settings(azure_client_id=client_id))
     async with credential:
         await credential.get_token(GRAPH_SCOPE)

@@ -1,8 +1,5 @@
-"""The /_emulator control API: tests reset the emulator, shape its directory and inject faults.
-
-Input is validated strictly (unknown fields are a 400) so that a misspelt test setup fails loudly
-instead of silently testing the defaults.
-"""
+"""The /_emulator control API: tests reset the emulator, shape its directory, inject faults, read
+the request log, and set the knobs of settings_control. Input is validated strictly (control_input)."""
 
 from __future__ import annotations
 
@@ -10,65 +7,37 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from chatfn.emulator import settings_control
+from chatfn.emulator.control_input import ControlError, flag, number, one_or_many, only, text
 from chatfn.emulator.directory import HOME_TENANT, User, display_name_for
 from chatfn.emulator.messages import Request, Response, json_response
-from chatfn.emulator.state import FaultRule, OperationsConfig, State
+from chatfn.emulator.state import FaultRule, State
 
 PREFIX = "/_emulator"
 
 
-class ControlError(ValueError):
-    """Invalid control input, answered 400 with its message."""
-
-
-def _one_or_many(body: Any, what: str) -> list[dict[str, Any]]:
-    items = body if isinstance(body, list) else [body]
-    if not items or not all(isinstance(item, dict) for item in items):
-        raise ControlError(f"expected a {what} object or a non-empty list of them")
-    return items
-
-
-def _only(item: dict[str, Any], allowed: set[str], what: str) -> None:
-    unknown = sorted(set(item) - allowed)
-    if unknown:
-        raise ControlError(
-            f"unknown {what} field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
-
-
-def _text(item: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = item.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ControlError(f"'{name}' must be a non-empty string")
-    return value
-
-
-def _number(item: dict[str, Any], name: str, default: float | None) -> float | None:
-    value = item.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ControlError(f"'{name}' must be a number >= 0")
-    return value
-
-
 def _parse_user(item: dict[str, Any]) -> User:
-    _only(item, {"id", "userPrincipalName", "mail", "userType", "tenantId", "displayName"}, "user")
-    user_id = _text(item, "id") or ""
-    upn = _text(item, "userPrincipalName") or ""
-    mail = _text(item, "mail", required=False)
+    only(item, {"id", "userPrincipalName", "mail", "userType", "tenantId", "displayName"}, "user")
+    user_id = text(item, "id") or ""
+    upn = text(item, "userPrincipalName") or ""
+    mail = text(item, "mail", required=False)
     user_type = item.get("userType", "Member")
     if user_type not in ("Member", "Guest"):
         raise ControlError("'userType' must be 'Member' or 'Guest'")
-    tenant = _text(item, "tenantId", required=False) or HOME_TENANT
-    display_name = _text(item, "displayName", required=False) or display_name_for(upn, mail)
+    tenant = text(item, "tenantId", required=False) or HOME_TENANT
+    display_name = text(item, "displayName", required=False) or display_name_for(upn, mail)
     return User(user_id, upn, mail, user_type, tenant, display_name)
 
 
 def _parse_fault(item: dict[str, Any]) -> FaultRule:
-    _only(item, {"method", "path", "status", "retryAfter", "count", "probability", "delay", "drop"}, "fault")
+    only(
+        item,
+        {
+            "method", "path", "status", "retryAfter", "count", "probability", "delay", "drop",
+            "after", "code", "message", "body",
+        },
+        "fault",
+    )  # fmt: skip
     status = item.get("status")
     if status is not None and (
         isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
@@ -79,28 +48,38 @@ def _parse_fault(item: dict[str, Any]) -> FaultRule:
         raise ControlError("'count' must be an integer >= 1 (leave it out to fire forever)")
     retry_after = item.get("retryAfter")
     if retry_after is not None and not isinstance(retry_after, str):
-        retry_after = _number(item, "retryAfter", None)
-    probability = _number(item, "probability", 1.0)
+        retry_after = number(item, "retryAfter", None)
+    probability = number(item, "probability", 1.0)
     if probability is None or probability > 1:
         raise ControlError("'probability' must be between 0 and 1")
-    drop = item.get("drop", False)
-    if not isinstance(drop, bool):
-        raise ControlError("'drop' must be true or false")
+    drop = flag(item, "drop")
     if drop and status is not None:
         raise ControlError("a rule either drops the connection or answers with a status, not both")
-    delay = _number(item, "delay", 0.0) or 0.0
+    delay = number(item, "delay", 0.0) or 0.0
     if status is None and not drop and not delay:
         raise ControlError("a rule needs 'status', 'drop' or 'delay'")
-    method = _text(item, "method", required=False)
+    after = flag(item, "after")
+    if after and status is None and not drop:
+        raise ControlError("an 'after' rule needs 'status' or 'drop': what the client gets instead")
+    answer = {name: text(item, name, required=False) for name in ("code", "message", "body")}
+    if status is None and any(answer.values()):
+        raise ControlError("'code', 'message' and 'body' shape the answer of a rule with a 'status'")
+    if answer["body"] is not None and (answer["code"] or answer["message"]):
+        raise ControlError("'body' replaces the error JSON: give it or 'code'/'message', not both")
+    method = text(item, "method", required=False)
     return FaultRule(
         method=method.upper() if method else None,
-        path=_text(item, "path", required=False) or "",
+        path=text(item, "path", required=False) or "",
         status=status,
         retry_after=retry_after,
         count=count,
         probability=probability,
         delay=delay,
         drop=drop,
+        after=after,
+        code=answer["code"],
+        message=answer["message"],
+        body=answer["body"],
     )
 
 
@@ -120,7 +99,7 @@ def _list_users(state: State, _body: Any) -> Response:
 
 
 def _add_users(state: State, body: Any) -> Response:
-    users = [_parse_user(item) for item in _one_or_many(body, "user")]
+    users = [_parse_user(item) for item in one_or_many(body, "user")]
     for user in users:
         try:
             state.directory.put(user)
@@ -156,7 +135,7 @@ def _list_requests(state: State, _body: Any) -> Response:
 
 
 def _add_faults(state: State, body: Any) -> Response:
-    rules = [_parse_fault(item) for item in _one_or_many(body, "fault rule")]
+    rules = [_parse_fault(item) for item in one_or_many(body, "fault rule")]
     state.faults.extend(rules)
     return json_response(201, [_fault_json(rule) for rule in state.faults])
 
@@ -164,34 +143,6 @@ def _add_faults(state: State, body: Any) -> Response:
 def _clear_faults(state: State, _body: Any) -> Response:
     state.faults.clear()
     return json_response(200, [])
-
-
-def _set_identity(state: State, body: Any) -> Response:
-    if not isinstance(body, dict):
-        raise ControlError('expected {"roles": [...]}')
-    _only(body, {"roles"}, "identity")
-    roles = body.get("roles")
-    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-        raise ControlError("'roles' must be a list of strings")
-    state.roles = list(roles)
-    return json_response(200, {"roles": state.roles})
-
-
-def _set_operations(state: State, body: Any) -> Response:
-    """Fields left out keep their current value; /reset restores the defaults."""
-    if not isinstance(body, dict):
-        raise ControlError('expected {"polls": N, "result": "succeeded"|"failed", "retryAfter": null}')
-    _only(body, {"polls", "result", "retryAfter"}, "operations")
-    current = state.operations_config
-    polls = body.get("polls", current.polls)
-    if isinstance(polls, bool) or not isinstance(polls, int) or polls < 0:
-        raise ControlError("'polls' must be an integer >= 0")
-    result = body.get("result", current.result)
-    if result not in ("succeeded", "failed"):
-        raise ControlError("'result' must be 'succeeded' or 'failed'")
-    retry_after = _number(body, "retryAfter", current.retry_after)
-    state.operations_config = OperationsConfig(polls, result, retry_after)
-    return json_response(200, {"polls": polls, "result": result, "retryAfter": retry_after})
 
 
 def _stats(state: State, _body: Any) -> Response:
@@ -211,8 +162,10 @@ _HANDLERS: dict[str, dict[str, Callable[[State, Any], Response]]] = {
     "/chats": {"GET": _list_chats},
     "/requests": {"GET": _list_requests},
     "/faults": {"POST": _add_faults, "DELETE": _clear_faults},
-    "/identity": {"POST": _set_identity},
-    "/operations": {"POST": _set_operations},
+    "/identity": {"POST": settings_control.set_identity},
+    "/operations": {"POST": settings_control.set_operations},
+    "/throttle": {"POST": settings_control.set_throttle},
+    "/consistency": {"POST": settings_control.set_consistency},
     "/stats": {"GET": _stats},
 }
 

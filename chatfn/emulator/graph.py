@@ -1,4 +1,5 @@
-"""The Graph surface under /v1.0: chats, their async operations and users, with Graph's checks.
+"""The Graph surface under /v1.0: chats, their async operations and users, with Graph's checks;
+the chat lists are in chat_lists, their JSON in chat_json. Graph authorizes by the token's roles.
 
 Validation follows docs/graph.md: the body's shape first (400), then member counts and
 topic (400), then directory and catalog lookups (404), then the role rules and duplicates (400).
@@ -8,12 +9,22 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
+from chatfn.emulator import chat_lists
+from chatfn.emulator.chat_json import (
+    GRAPH_V1,
+    MEMBER_TYPE,
+    chat_entity,
+    chat_resource,
+    installed_app_json,
+    member_json,
+)
 from chatfn.emulator.directory import HOME_TENANT, User, catalog_app
 from chatfn.emulator.messages import (
     Request,
@@ -24,11 +35,10 @@ from chatfn.emulator.messages import (
     json_response,
     utc_now,
 )
-from chatfn.emulator.state import Chat, InstalledApp, Member, Operation, State
+from chatfn.emulator.refusals import GraphError, bad_request
+from chatfn.emulator.state import Chat, InstalledApp, Member, Operation, State, Token
 
-GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
-MEMBER_TYPE = "#microsoft.graph.aadUserConversationMember"
 MAX_GROUP_MEMBERS = 250
 
 CREATE_CHAT_ROLES = ("Chat.Create", "Chat.ReadWrite.All")
@@ -45,18 +55,6 @@ _APP_BIND = re.compile(
     r"https://graph\.microsoft\.com/v1\.0/appCatalogs/teamsApps/(?P<id>[^/?#]+)", re.IGNORECASE
 )
 _MAIL_FILTER = re.compile(r"\s*mail\s+eq\s+'(?P<literal>(?:[^']|'')*)'\s*", re.IGNORECASE)
-
-
-class GraphError(Exception):
-    """A refusal, answered in Graph's error shape."""
-
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
-
-
-def bad_request(message: str) -> GraphError:
-    return GraphError(400, message)
 
 
 def handle(state: State, request: Request) -> Response:
@@ -99,31 +97,34 @@ def _segments(path: str) -> list[tuple[str, str | None]]:
     return found
 
 
-def _authenticate(state: State, request: Request) -> None:
+def _authenticate(state: State, request: Request) -> Token:
     scheme, _, token = (request.header("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise GraphError(401, "Access token is empty.")
-    issued = state.tokens.get(token.strip())
+    issued = state.token_of(request)
     if issued is None:
         raise GraphError(401, "Access token validation failure.")
     if issued.resource.rstrip("/").lower() != GRAPH_RESOURCE:
         raise GraphError(401, "Access token validation failure. Invalid audience.")
     if issued.expires_on <= utc_now().timestamp():
         raise GraphError(401, "Lifetime validation failed, the token is expired.")
+    if issued.revoked:
+        raise GraphError(401, "Access token has been revoked.")
+    return issued
 
 
-def _authorize(state: State, needed: tuple[str, ...]) -> None:
-    """Roles are read from the current identity config, so a change applies to issued tokens too."""
-    if not set(needed) & set(state.roles):
+def _authorize(token: Token, needed: tuple[str, ...]) -> None:
+    """Graph reads the roles from the token, so a role granted or removed later needs a new token."""
+    if not set(needed) & set(token.roles):
         raise GraphError(
             403,
             f"Missing role permissions on the request. API requires one of '{', '.join(needed)}'. "
-            f"Roles on the request '{', '.join(state.roles)}'.",
+            f"Roles on the request '{', '.join(token.roles)}'.",
         )
 
 
 def _dispatch(state: State, request: Request) -> Response:
-    _authenticate(state, request)
+    token = _authenticate(state, request)
     segments = _segments(request.path)
     shape = tuple((name, key is not None) for name, key in segments)
     routes = [route for route in ROUTES if route.shape == shape]
@@ -132,7 +133,7 @@ def _dispatch(state: State, request: Request) -> Response:
     route = next((route for route in routes if route.method == request.method), None)
     if route is None:
         raise GraphError(405, f"The method {request.method} is not allowed on this resource.")
-    _authorize(state, route.roles)
+    _authorize(token, route.roles)
     return route.handler(state, request, [key for _, key in segments if key is not None])
 
 
@@ -330,11 +331,11 @@ def _create_chat(state: State, request: Request, _keys: list[str]) -> Response:
     if chat is None:
         now = utc_now()
         members = [Member(_membership_id(chat_id, user), user, list(roles)) for user, roles in resolved]
-        chat = Chat(chat_id, chat_type, topic, now, now, members)
+        chat = Chat(chat_id, chat_type, topic, now, now, members, time.monotonic() + state.list_delay_seconds)
         state.chats[chat_id] = chat
 
     if not apps:
-        return json_response(201, _chat_entity(chat))
+        return json_response(201, chat_entity(chat))
     now = utc_now()
     operation_id = "-".join(str(uuid.uuid4()) for _ in range(3))
     state.operations[operation_id] = Operation(
@@ -344,39 +345,6 @@ def _create_chat(state: State, request: Request, _keys: list[str]) -> Response:
 
 
 # --- GET chats and operations ------------------------------------------------------------------
-
-
-def _chat_entity(chat: Chat) -> dict[str, Any]:
-    """The chat as POST /chats answers it (the reference page's shape)."""
-    return {
-        "@odata.context": f"{GRAPH_V1}/$metadata#chats/$entity",
-        "id": chat.id,
-        "topic": chat.topic,
-        "createdDateTime": iso_millis(chat.created),
-        "lastUpdatedDateTime": iso_millis(chat.last_updated),
-        "chatType": chat.chat_type,
-    }
-
-
-def _member_json(member: Member) -> dict[str, Any]:
-    return {
-        "@odata.type": MEMBER_TYPE,
-        "id": member.membership_id,
-        "roles": member.roles,
-        "displayName": member.user.display_name,
-        "visibleHistoryStartDateTime": "0001-01-01T00:00:00Z",
-        "userId": member.user.id,
-        "email": member.user.mail,
-        "tenantId": member.user.tenant_id,
-    }
-
-
-def _installed_app_json(app: InstalledApp) -> dict[str, Any]:
-    return {
-        "id": app.installation_id,
-        "consentedPermissionSet": app.consented_permission_set,
-        "teamsApp": {"id": app.teams_app_id},
-    }
 
 
 def _expansions(request: Request) -> list[str]:
@@ -399,40 +367,43 @@ def _find_chat(state: State, chat_id: str) -> Chat:
 def _get_chat(state: State, request: Request, keys: list[str]) -> Response:
     chat = _find_chat(state, keys[0])
     expand = _expansions(request)
-    entity = _chat_entity(chat)
-    if expand:
-        entity["@odata.context"] = (
-            f"{GRAPH_V1}/$metadata#chats({','.join(f'{name}()' for name in expand)})/$entity"
-        )
-    entity.update(
-        webUrl=f"https://teams.microsoft.com/l/chat/{quote(chat.id, safe='')}/0?tenantId={HOME_TENANT}",
-        tenantId=HOME_TENANT,
-        onlineMeetingInfo=None,
-        viewpoint=None,
-    )
+    selection = f"({','.join(f'{name}()' for name in expand)})" if expand else ""
+    entity = {"@odata.context": f"{GRAPH_V1}/$metadata#chats{selection}/$entity", **chat_resource(chat)}
     if "members" in expand:
-        entity["members"] = [_member_json(member) for member in chat.members]
+        entity["members"] = [member_json(member) for member in chat.members]
     if "installedApps" in expand:
-        entity["installedApps"] = [_installed_app_json(app) for app in chat.installed_apps]
+        entity["installedApps"] = [installed_app_json(app) for app in chat.installed_apps]
     return json_response(200, entity)
 
 
 def _read_operation(state: State, operation: Operation) -> dict[str, str]:
-    """One read moves the operation on: `polls` reads answer inProgress, the next one the result."""
-    if operation.status in ("succeeded", "failed"):
+    """One read moves the operation on, by reads or by the time elapsed; its last status is final.
+
+    Graph's teamsAsyncOperationStatus: invalid, notStarted, inProgress, succeeded, failed
+    (https://learn.microsoft.com/en-us/graph/api/resources/teamsasyncoperation).
+    """
+    config = operation.config
+    if operation.finished:
         return {}
     operation.reads += 1
     operation.last_action = utc_now()
-    if operation.reads <= operation.config.polls:
-        operation.status = "inProgress"
-        retry_after = operation.config.retry_after
-        return {} if retry_after is None else {"Retry-After": str(retry_after)}
-    operation.status = operation.config.result
+    last = len(config.statuses) - 1
+    if config.complete_after_seconds is None:
+        step = min(operation.reads - 1, last)
+    elif config.complete_after_seconds <= 0:
+        step = last
+    else:
+        elapsed = time.monotonic() - operation.started
+        step = min(last, int(elapsed * last / config.complete_after_seconds))
+    operation.status = config.statuses[step]
+    if step < last:
+        return {} if config.retry_after is None else {"Retry-After": str(config.retry_after)}
+    operation.finished = True
     if operation.status == "succeeded":
         chat = state.chats[operation.chat_id]
         if all(app.teams_app_id != operation.app.teams_app_id for app in chat.installed_apps):
             chat.installed_apps.append(operation.app)
-        chat.last_updated = operation.last_action
+            chat.last_updated = operation.last_action
     return {}
 
 
@@ -442,7 +413,7 @@ def _get_operation(state: State, request: Request, keys: list[str]) -> Response:
     if operation is None or operation.chat_id != chat_id:
         raise GraphError(404, f"Operation '{operation_id}' was not found on chat '{chat_id}'.")
     headers = _read_operation(state, operation)
-    failed = operation.status == "failed"
+    failed = operation.status in ("failed", "invalid")
     body = {
         "@odata.context": f"{GRAPH_V1}/$metadata#chats('{quote(chat_id, safe='')}')/operations/$entity",
         "id": operation.id,
@@ -521,7 +492,9 @@ def _list_users(state: State, request: Request, _keys: list[str]) -> Response:
 ROUTES = (
     _Route((("chats", False),), "POST", CREATE_CHAT_ROLES, _create_chat),
     _Route((("chats", True),), "GET", READ_CHAT_ROLES, _get_chat),
+    _Route((("chats", True), ("members", False)), "GET", chat_lists.MEMBER_ROLES, chat_lists.chat_members),
     _Route((("chats", True), ("operations", True)), "GET", READ_CHAT_ROLES, _get_operation),
     _Route((("users", False),), "GET", READ_USER_ROLES, _list_users),
     _Route((("users", True),), "GET", READ_USER_ROLES, _get_user),
+    _Route((("users", True), ("chats", False)), "GET", READ_CHAT_ROLES, chat_lists.user_chats),
 )

@@ -1,7 +1,9 @@
-"""HTTP plumbing: a threaded stdlib server on 127.0.0.1, fault injection, the request log, `Emulator`.
+"""HTTP plumbing: a threaded stdlib server on 127.0.0.1, fault injection, throttling, the request
+log, `Emulator`.
 
-Faults are applied here, before any surface sees the request (so before auth), because they stand for
-the network and Graph's front door failing, not for Graph's own answers.
+Faults are applied here, around the surfaces (a fault fires before auth, or with `after` once the
+request was carried out), because they stand for the network and Graph's front door failing, not for
+Graph's own answers. Throttling too is the front door's: it counts every Graph call of an app.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from chatfn.emulator import control, graph, identity
+from chatfn.emulator.faults import fault_response
 from chatfn.emulator.messages import Request, Response, graph_error, json_response
-from chatfn.emulator.state import FaultRule, State
+from chatfn.emulator.state import State
 
 DEFAULT_IDENTITY_HEADER = "chatfn-local"
 HOST = "127.0.0.1"
@@ -62,18 +65,36 @@ class _Server(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
+def _is_graph(path: str) -> bool:
+    return path == "/v1.0" or path.startswith("/v1.0/")
+
+
 def _route(state: State, request: Request) -> Response:
-    if request.path == "/msi/token":
+    if request.path == identity.PATH:
         return identity.handle(state, request)
-    if request.path == "/v1.0" or request.path.startswith("/v1.0/"):
-        return graph.handle(state, request)
+    if _is_graph(request.path):
+        return _throttled(state, request) or graph.handle(state, request)
     return json_response(404, {"error": f"nothing is served at {request.path}"})
 
 
-def _fault_response(request: Request, rule: FaultRule, status: int) -> Response:
-    headers = {} if rule.retry_after is None else {"Retry-After": str(rule.retry_after)}
+def _throttled(state: State, request: Request) -> Response | None:
+    """429 when the app's bucket is empty, saying in Retry-After when a token is free again.
+
+    Graph throttles per app (the token's client); https://learn.microsoft.com/en-us/graph/throttling
+    """
+    with state.lock:
+        if state.throttle is None:
+            return None
+        token = state.token_of(request)
+        wait = state.throttle.take(token.client_id if token is not None else "")
+    if wait is None:
+        return None
     return graph_error(
-        request, status, f"Injected fault: {status} for {request.method} {request.path}.", None, headers
+        request,
+        429,
+        "Too many requests: the application's request rate for this tenant is over its limit.",
+        "TooManyRequests",
+        {"Retry-After": f"{wait:g}"},
     )
 
 
@@ -130,21 +151,31 @@ class _Handler(BaseHTTPRequestHandler):
         rule = state.take_fault(request)
         if rule is not None and rule.delay:
             time.sleep(rule.delay)
-        if rule is not None and rule.drop:
-            # No answer at all: the client sees the connection closed under its request.
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+        if rule is not None and not rule.after and rule.drop:
+            self._drop()
             return
         try:
-            if rule is not None and rule.status is not None:
-                response = _fault_response(request, rule, rule.status)
+            if rule is not None and not rule.after and rule.status is not None:
+                response = fault_response(request, rule, rule.status)
             else:
                 response = _route(state, request)
         except Exception:
             _log.exception("emulator failed on %s %s", request.method, request.path)
             response = graph_error(request, 500, "The emulator failed on this request.")
+        if rule is not None and rule.after:
+            # Carried out (the chat exists), yet the client gets the failure, as Graph sometimes does.
+            if rule.drop:
+                self._drop()
+                return
+            if rule.status is not None:
+                response = fault_response(request, rule, rule.status)
         state.settle_request(entry, response.status)
         self._write(response)
+
+    def _drop(self) -> None:
+        """No answer at all: the client sees the connection closed under its request."""
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     def _write(self, response: Response) -> None:
         self.send_response(response.status)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from chatfn.emulator.directory import Directory, User, default_users
 from chatfn.emulator.messages import Request, iso_micros, utc_now
+from chatfn.emulator.throttle import TokenBucket
 
 DEFAULT_ROLES = ("Chat.Create", "Chat.ReadBasic.All", "User.Read.All")
+# Managed identity tokens last about 24 h and keep the roles they were issued with; a role change
+# reaches an app only with a new token. https://learn.microsoft.com/en-us/entra/identity/
+# managed-identities-azure-resources/managed-identity-best-practice-recommendations
+DEFAULT_TOKEN_LIFETIME_SECONDS = 86399
 
 _random = random.SystemRandom()
 
@@ -38,15 +44,20 @@ class Chat:
     created: datetime
     last_updated: datetime
     members: list[Member]
+    listed_from: float  # time.monotonic() from which lists show the chat (Graph's lists lag behind)
     installed_apps: list[InstalledApp] = field(default_factory=list)
+
+
+OPERATION_STATUSES = ("invalid", "notStarted", "inProgress", "succeeded", "failed")
 
 
 @dataclass(frozen=True)
 class OperationsConfig:
-    """How the next async operations behave: `polls` reads answer inProgress, then `result`."""
+    """How the next async operations progress through `statuses`: one step per read, or spread over
+    `complete_after_seconds` when that is set; the last status is where an operation stays."""
 
-    polls: int = 2
-    result: str = "succeeded"
+    statuses: tuple[str, ...] = ("inProgress", "inProgress", "succeeded")
+    complete_after_seconds: float | None = None
     retry_after: float | None = None
 
 
@@ -58,8 +69,10 @@ class Operation:
     config: OperationsConfig
     created: datetime
     last_action: datetime
+    started: float = field(default_factory=time.monotonic)
     status: str = "notStarted"
     reads: int = 0
+    finished: bool = False  # reached its last status: later reads change nothing
 
 
 @dataclass
@@ -72,12 +85,31 @@ class FaultRule:
     probability: float = 1.0
     delay: float = 0.0
     drop: bool = False
+    after: bool = False  # carry the request out first, then fail it
+    code: str | None = None
+    message: str | None = None
+    body: str | None = None  # raw text answered instead of an error JSON
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """The managed identity as Azure holds it: its app roles, the user-assigned identities the app
+    has (the system-assigned one is always there), and how long new tokens last."""
+
+    roles: tuple[str, ...] = DEFAULT_ROLES
+    client_ids: tuple[str, ...] = ()
+    token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS
 
 
 @dataclass(frozen=True)
 class Token:
+    """An issued token; like a real one it carries the roles held when it was issued."""
+
     resource: str
     expires_on: int  # epoch seconds
+    roles: tuple[str, ...]
+    client_id: str
+    revoked: bool = False
 
 
 class State:
@@ -90,13 +122,18 @@ class State:
         self.reset()
 
     def reset(self) -> None:
+        """Back to the defaults; issued tokens stay valid (revoked ones too become valid again), so a
+        client that caches its token, as azure-identity does, works across tests."""
         with self.lock:
+            self.tokens = {token: replace(issued, revoked=False) for token, issued in self.tokens.items()}
             self.directory = Directory(default_users())
             self.chats: dict[str, Chat] = {}
             self.operations: dict[str, Operation] = {}
             self.faults: list[FaultRule] = []
-            self.roles: list[str] = list(DEFAULT_ROLES)
+            self.identity = IdentityConfig()
             self.operations_config = OperationsConfig()
+            self.throttle: TokenBucket | None = None
+            self.list_delay_seconds = 0.0
             self.requests: list[dict[str, Any]] = []
             self.connections = 0
             self.token_requests = 0
@@ -143,9 +180,21 @@ class State:
                 self.graph_requests += 1
         return entry
 
-    def issue_token(self, token: str, resource: str, expires_on: int) -> None:
+    def issue_token(self, token: str, issued: Token) -> None:
         with self.lock:
-            self.tokens[token] = Token(resource, expires_on)
+            self.tokens[token] = issued
+
+    def revoke_tokens(self) -> None:
+        with self.lock:
+            self.tokens = {token: replace(issued, revoked=True) for token, issued in self.tokens.items()}
+
+    def token_of(self, request: Request) -> Token | None:
+        """The issued token a request's `Authorization: Bearer` header carries, if any."""
+        scheme, _, token = (request.header("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        with self.lock:
+            return self.tokens.get(token.strip())
 
     def settle_request(self, entry: dict[str, Any], status: int | None) -> None:
         with self.lock:

@@ -74,8 +74,8 @@ def test_reset_restores_everything(graph: httpx.Client, control: httpx.Client) -
     assert control.get("/chats").json() == []
     assert control.get("/requests").json() == []
     assert control.post("/operations", json={}).json() == {
-        "polls": 2,
-        "result": "succeeded",
+        "statuses": ["inProgress", "inProgress", "succeeded"],
+        "completeAfterSeconds": None,
         "retryAfter": None,
     }
 

@@ -143,3 +143,77 @@ def test_invalid_rule_is_400(control: httpx.Client, rule: Any) -> None:
     answer = control.post("/faults", json=rule)
     assert answer.status_code == 400
     assert answer.json()["error"]
+
+
+def test_an_after_fault_makes_the_chat_then_answers_504(graph: httpx.Client, control: httpx.Client) -> None:
+    """Graph can carry a request out and still answer 504, so a blind retry makes a second group chat
+    (https://learn.microsoft.com/en-us/graph/errors: 504 GatewayTimeout)."""
+    _faults(control, {"method": "POST", "path": "/v1.0/chats", "status": 504, "after": True, "count": 1})
+    answer = graph.post("/chats", json=group(ADELE, MEGAN))
+    assert answer.status_code == 504
+    assert error_of(answer)["code"] == "GatewayTimeout"
+    assert len(control.get("/chats").json()) == 1, "the chat was made before the 504"
+    assert [entry["status"] for entry in control.get("/requests").json()[1:]] == [504]
+
+
+def test_an_after_drop_makes_the_chat_then_cuts_the_connection(
+    graph: httpx.Client, control: httpx.Client
+) -> None:
+    _faults(control, {"method": "POST", "path": "/v1.0/chats", "drop": True, "after": True, "count": 1})
+    with pytest.raises(httpx.TransportError):
+        graph.post("/chats", json=group(ADELE, MEGAN))
+    assert len(control.get("/chats").json()) == 1
+    assert graph.post("/chats", json=group(ADELE, MEGAN)).status_code == 201
+    assert len(control.get("/chats").json()) == 2, "a blind retry makes a second group chat"
+
+
+def test_a_fault_before_the_request_makes_nothing(graph: httpx.Client, control: httpx.Client) -> None:
+    _faults(control, {"method": "POST", "path": "/v1.0/chats", "status": 504, "count": 1})
+    assert graph.post("/chats", json=group(ADELE, MEGAN)).status_code == 504
+    assert control.get("/chats").json() == []
+
+
+def test_code_and_message_shape_the_graph_error(graph: httpx.Client, control: httpx.Client) -> None:
+    rule = {"path": "/v1.0/users", "status": 503, "code": "UnknownError", "message": "Backend unavailable."}
+    _faults(control, rule)
+    error = error_of(graph.get(f"/users/{ADELE}"))
+    assert (error["code"], error["message"]) == ("UnknownError", "Backend unavailable.")
+
+
+def test_a_raw_body_is_answered_as_is(graph: httpx.Client, control: httpx.Client) -> None:
+    page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    _faults(control, {"path": "/v1.0/chats", "status": 502, "body": page, "retryAfter": 1})
+    answer = graph.post("/chats", json=group(ADELE, MEGAN))
+    assert answer.status_code == 502
+    assert answer.text == page
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert answer.headers["Retry-After"] == "1"
+
+
+def test_faults_on_the_identity_endpoint_answer_in_its_own_shape(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """App Service's identity endpoint answers errors as {"statusCode", "message"}, not Graph's shape."""
+    _faults(control, {"path": "/msi/token", "status": 500, "message": "Identity endpoint busy.", "count": 1})
+    with client() as http:
+        answer = http.get(
+            emulator.identity_endpoint,
+            params={"resource": "https://graph.microsoft.com", "api-version": "2019-08-01"},
+            headers={"X-IDENTITY-HEADER": emulator.identity_header},
+        )
+    assert answer.status_code == 500
+    assert answer.json() == {"statusCode": 500, "message": "Identity endpoint busy."}
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"path": "/v1.0/chats", "delay": 0.1, "after": True},
+        {"path": "/v1.0/chats", "drop": True, "code": "X"},
+        {"path": "/v1.0/chats", "status": 502, "body": "<html/>", "message": "both"},
+        {"path": "/v1.0/chats", "status": 502, "after": "yes"},
+        {"path": "/v1.0/chats", "status": 502, "body": 5},
+    ],
+)
+def test_inconsistent_answer_fields_are_400(control: httpx.Client, rule: dict[str, Any]) -> None:
+    assert control.post("/faults", json=rule).status_code == 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -155,3 +156,66 @@ def test_malformed_app_bind_is_refused(graph: httpx.Client) -> None:
     answer = graph.post("/chats", json=body)
     assert answer.status_code == 400
     assert "teamsApp@odata.bind" in error_of(answer)["message"]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "installed"),
+    [
+        (["notStarted", "inProgress", "succeeded"], True),
+        (["notStarted", "failed"], False),
+        (["inProgress", "invalid"], False),
+        (["succeeded"], True),
+    ],
+)
+def test_statuses_progress_one_per_read_and_the_last_decides(
+    graph: httpx.Client, control: httpx.Client, statuses: list[str], installed: bool
+) -> None:
+    """Any sequence of teamsAsyncOperationStatus values
+    (https://learn.microsoft.com/en-us/graph/api/resources/teamsasyncoperation)."""
+    control.post("/operations", json={"statuses": statuses}).raise_for_status()
+    location, _, _ = _start(graph, _with_app(group(ADELE, MEGAN)))
+    seen = [graph.get(location).json() for _ in range(len(statuses) + 1)]
+    assert [operation["status"] for operation in seen] == [*statuses, statuses[-1]]
+    assert seen[-1]["attemptsCount"] == len(statuses), "reads after the end change nothing"
+    assert (seen[-1]["error"] is None) == (statuses[-1] == "succeeded")
+    assert bool(control.get("/chats").json()[0]["installedApps"]) is installed
+
+
+def test_statuses_progress_by_time(graph: httpx.Client, control: httpx.Client) -> None:
+    body = {"statuses": ["notStarted", "inProgress", "succeeded"], "completeAfterSeconds": 1.2}
+    control.post("/operations", json=body | {"retryAfter": 0.1}).raise_for_status()
+    started = time.monotonic()
+    location, _, _ = _start(graph, _with_app(group(ADELE, MEGAN)))
+    first, again = graph.get(location), graph.get(location)
+    assert time.monotonic() - started < 0.6, "the machine is too slow for this test's timing"
+    assert [first.json()["status"], again.json()["status"]] == ["notStarted", "notStarted"]
+    assert first.headers["Retry-After"] == "0.1"
+    time.sleep(max(0.0, started + 0.75 - time.monotonic()))
+    assert graph.get(location).json()["status"] == "inProgress"
+    time.sleep(max(0.0, started + 1.3 - time.monotonic()))
+    final = graph.get(location)
+    assert final.json()["status"] == "succeeded"
+    assert "Retry-After" not in final.headers
+    assert control.get("/chats").json()[0]["installedApps"] != []
+
+
+def test_legacy_polls_and_result_are_a_sequence_of_statuses(control: httpx.Client) -> None:
+    assert control.post("/operations", json={"polls": 1, "result": "failed"}).json()["statuses"] == [
+        "inProgress",
+        "failed",
+    ]
+    assert control.post("/operations", json={"polls": 0}).json()["statuses"] == ["failed"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"statuses": []},
+        {"statuses": ["running"]},
+        {"statuses": ["succeeded"], "polls": 1},
+        {"completeAfterSeconds": -1},
+        {"statuses": "succeeded"},
+    ],
+)
+def test_invalid_operation_settings_are_400(control: httpx.Client, body: dict[str, Any]) -> None:
+    assert control.post("/operations", json=body).status_code == 400

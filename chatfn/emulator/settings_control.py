@@ -1,0 +1,94 @@
+"""The /_emulator knobs that shape how Graph and the identity behave: the managed identity, async
+operations, throttling and list consistency. Fields left out keep their value; /reset restores all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatfn.emulator.control_input import ControlError, an_object, flag, number, strings
+from chatfn.emulator.messages import Response, json_response
+from chatfn.emulator.state import OPERATION_STATUSES, IdentityConfig, OperationsConfig, State
+from chatfn.emulator.throttle import TokenBucket
+
+
+def _identity_json(config: IdentityConfig) -> dict[str, Any]:
+    return {
+        "roles": list(config.roles),
+        "clientIds": list(config.client_ids),
+        "tokenLifetimeSeconds": config.token_lifetime_seconds,
+    }
+
+
+def set_identity(state: State, body: Any) -> Response:
+    """Roles and lifetime apply to tokens issued from now on; `revokeTokens` ends the issued ones."""
+    fields = an_object(body, "identity", {"roles", "clientIds", "tokenLifetimeSeconds", "revokeTokens"})
+    current = state.identity
+    roles = strings(fields, "roles") if "roles" in fields else current.roles
+    client_ids = strings(fields, "clientIds") if "clientIds" in fields else current.client_ids
+    lifetime = fields.get("tokenLifetimeSeconds", current.token_lifetime_seconds)
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime < 1:
+        raise ControlError("'tokenLifetimeSeconds' must be an integer >= 1")
+    if flag(fields, "revokeTokens"):
+        state.revoke_tokens()
+    state.identity = IdentityConfig(roles, client_ids, lifetime)
+    return json_response(200, _identity_json(state.identity))
+
+
+def _operations_json(config: OperationsConfig) -> dict[str, Any]:
+    return {
+        "statuses": list(config.statuses),
+        "completeAfterSeconds": config.complete_after_seconds,
+        "retryAfter": config.retry_after,
+    }
+
+
+def _statuses(fields: dict[str, Any], current: tuple[str, ...]) -> tuple[str, ...]:
+    """`statuses` as given, or the legacy form: `polls` reads inProgress, then `result`."""
+    if "statuses" in fields:
+        if "polls" in fields or "result" in fields:
+            raise ControlError("give either 'statuses' or 'polls'/'result', not both")
+        statuses = strings(fields, "statuses")
+        if not statuses or any(status not in OPERATION_STATUSES for status in statuses):
+            raise ControlError(f"'statuses' must be a non-empty list of: {', '.join(OPERATION_STATUSES)}")
+        return statuses
+    polls = fields.get("polls", len(current) - 1)
+    if isinstance(polls, bool) or not isinstance(polls, int) or polls < 0:
+        raise ControlError("'polls' must be an integer >= 0")
+    result = fields.get("result", current[-1])
+    if result not in ("succeeded", "failed"):
+        raise ControlError("'result' must be 'succeeded' or 'failed'")
+    return ("inProgress",) * polls + (result,)
+
+
+def set_operations(state: State, body: Any) -> Response:
+    fields = an_object(
+        body, "operations", {"statuses", "completeAfterSeconds", "polls", "result", "retryAfter"}
+    )
+    current = state.operations_config
+    statuses = _statuses(fields, current.statuses)
+    complete_after = number(fields, "completeAfterSeconds", current.complete_after_seconds)
+    retry_after = number(fields, "retryAfter", current.retry_after)
+    state.operations_config = OperationsConfig(statuses, complete_after, retry_after)
+    return json_response(200, _operations_json(state.operations_config))
+
+
+def set_throttle(state: State, body: Any) -> Response:
+    """`{"rps": N, "burst": M}` turns the per-app bucket on; `{"rps": null}` turns it off."""
+    fields = an_object(body, "throttle", {"rps", "burst"})
+    rps = number(fields, "rps", None)
+    if rps is None:
+        state.throttle = None
+        return json_response(200, {"rps": None, "burst": None})
+    burst = number(fields, "burst", rps)
+    if not rps or burst is None or burst < 1:
+        raise ControlError("'rps' must be > 0 and 'burst' >= 1")
+    state.throttle = TokenBucket(rps, burst)
+    return json_response(200, {"rps": rps, "burst": burst})
+
+
+def set_consistency(state: State, body: Any) -> Response:
+    """`listDelaySeconds`: how long a new chat stays out of `/users/{id}/chats`, as Graph's lists lag."""
+    fields = an_object(body, "consistency", {"listDelaySeconds"})
+    delay = number(fields, "listDelaySeconds", state.list_delay_seconds)
+    state.list_delay_seconds = delay or 0.0
+    return json_response(200, {"listDelaySeconds": state.list_delay_seconds})
