@@ -1,20 +1,22 @@
 // chatfn: an Azure Functions app (Flex Consumption, Linux, Python 3.11, Durable Functions) that
 // creates Microsoft Teams chats through Microsoft Graph with its user-assigned managed identity.
 //
-// Scope: resource group. `azd up` asks for (or creates) the resource group; without azd:
-//   az deployment group create --resource-group <rg> --template-file infra/main.bicep \
-//     --parameters environmentName=<name>
-// See docs/deploy.md for both paths, the directory role the Graph grants need, and teardown.
+// Scope: subscription, as the official Flex Consumption azd templates deploy: this file creates
+// the resource group, so `azd up` needs no resource-group-scope (beta) support. Without azd:
+//   az deployment sub create --location <region> --template-file infra/main.bicep \
+//     --parameters environmentName=<name> location=<region>
+// See docs/deploy.md for both paths, the Graph grant an administrator makes, and teardown.
 //
 // Resources, each from a module with one job:
 //   modules/identity.bicep          user-assigned managed identity (the app's only identity)
 //   modules/monitoring.bicep        Log Analytics + Application Insights (Entra ID auth only)
 //   modules/storage.bicep           storage account (no shared keys) + deployment container
 //   modules/rbac.bicep              the identity's storage and telemetry roles, nothing broader
-//   modules/function-app.bicep      Flex Consumption plan + function app, every app setting
-//   modules/graph-permissions.bicep the identity's Microsoft Graph app roles (optional)
+//   modules/api-registration.bicep  callerAuth=entra only: the API's Entra app and its Chats.Create role
+//   modules/function-app.bicep      Flex Consumption plan + function app, every app setting, auth
+//   modules/graph-permissions.bicep opt-in: the identity's Microsoft Graph app roles
 
-targetScope = 'resourceGroup'
+targetScope = 'subscription'
 
 @minLength(1)
 @maxLength(64)
@@ -22,16 +24,26 @@ targetScope = 'resourceGroup'
 param environmentName string
 
 @minLength(1)
-@description('Azure region of every resource; it must offer Flex Consumption.')
+@description('Azure region of the resource group and every resource; it must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
 @metadata({
   azd: {
     type: 'location'
   }
 })
-param location string = resourceGroup().location
+param location string
 
-@description('Grant the identity its Microsoft Graph app roles in this deployment. Needs a directory role that may grant them (Privileged Role Administrator or Global Administrator); set false otherwise and have an administrator run infra/scripts/grant-graph-permissions.sh.')
-param grantGraphPermissions bool = true
+@description('Name of the resource group to create or reuse. Empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Grant the identity its Microsoft Graph app roles in this deployment. Off by default: it needs Privileged Role Administrator, which a Contributor lacks; an administrator runs infra/scripts/grant-graph-permissions.sh instead (docs/deploy.md).')
+param grantGraphPermissions bool = false
+
+@description('How callers authenticate: key (a function key) or entra (a Microsoft Entra token holding the app role Chats.Create). entra creates an app registration, so the deployer must be allowed to register applications.')
+@allowed([
+  'key'
+  'entra'
+])
+param callerAuth string = 'key'
 
 @description('GRAPH_BASE_URL app setting: where Graph requests go.')
 param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
@@ -48,6 +60,19 @@ param pollIntervalSeconds int = 5
 @minValue(1)
 param operationDeadlineSeconds int = 600
 
+@description('CHATFN_PUBLIC_ORIGIN app setting: the origin callers reach the app at, behind a gateway (https://chats.contoso.com). Empty: the app\'s own https://<WEBSITE_HOSTNAME>.')
+param publicOrigin string = ''
+
+@description('CHATFN_IDEMPOTENCY_TTL_HOURS app setting: how long an Idempotency-Key is remembered.')
+@minValue(1)
+@maxValue(720)
+param idempotencyTtlHours int = 24
+
+@description('CHATFN_HISTORY_RETENTION_DAYS app setting: finished orchestrations and expired idempotency records older than this are purged daily.')
+@minValue(1)
+@maxValue(365)
+param historyRetentionDays int = 7
+
 @description('Memory of each function instance, in MB.')
 @allowed([
   512
@@ -61,34 +86,47 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Redundancy of the storage account.')
+@description('Always-ready instances of the durable group (orchestrators, activities): 1 removes the cold start of Durable work, at the price of one instance billed around the clock. 0: scale from zero.')
+@minValue(0)
+@maxValue(3)
+param durableAlwaysReadyInstances int = 0
+
+@description('Redundancy of the storage account. Standard_LRS works in every region; Standard_ZRS and Standard_GZRS only where the region has availability zones.')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
   'Standard_GRS'
   'Standard_GZRS'
 ])
-param storageSkuName string = 'Standard_ZRS'
+param storageSkuName string = 'Standard_LRS'
 
 // The Microsoft Graph application permissions the code needs (docs/graph.md, Identity):
 // Chat.Create to create chats, Chat.ReadBasic.All to poll the async operation of a chat created
-// with installedApps, User.Read.All to resolve guests' emails to object ids.
+// with installedApps, User.Read.All to resolve members' emails to object ids.
 var graphAppRoleValues = [
   'Chat.Create'
   'Chat.ReadBasic.All'
   'User.Read.All'
 ]
 
-var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName, location))
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
   application: 'chatfn'
 }
 var functionAppName = 'func-chatfn-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
+var entraCallers = (callerAuth == 'entra')
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  location: location
+  tags: tags
+}
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
+  scope: rg
   params: {
     name: 'id-chatfn-${resourceToken}'
     location: location
@@ -98,6 +136,7 @@ module identity 'modules/identity.bicep' = {
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
+  scope: rg
   params: {
     logAnalyticsName: 'log-chatfn-${resourceToken}'
     applicationInsightsName: 'appi-chatfn-${resourceToken}'
@@ -108,6 +147,7 @@ module monitoring 'modules/monitoring.bicep' = {
 
 module storage 'modules/storage.bicep' = {
   name: 'storage'
+  scope: rg
   params: {
     name: 'stchatfn${resourceToken}'
     location: location
@@ -119,6 +159,7 @@ module storage 'modules/storage.bicep' = {
 
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
+  scope: rg
   params: {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
@@ -126,8 +167,19 @@ module rbac 'modules/rbac.bicep' = {
   }
 }
 
+module apiRegistration 'modules/api-registration.bicep' = if (entraCallers) {
+  name: 'api-registration'
+  scope: rg
+  params: {
+    uniqueName: 'chatfn-api-${resourceToken}'
+    displayName: 'chatfn API (${environmentName})'
+    identifierUri: 'api://${tenant().tenantId}/chatfn-${resourceToken}'
+  }
+}
+
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
+  scope: rg
   // The host starts as soon as the app exists: give it its storage roles first.
   dependsOn: [
     rbac
@@ -146,30 +198,47 @@ module functionApp 'modules/function-app.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
     graphBaseUrl: graphBaseUrl
     syncWaitSeconds: syncWaitSeconds
     pollIntervalSeconds: pollIntervalSeconds
     operationDeadlineSeconds: operationDeadlineSeconds
+    publicOrigin: publicOrigin
+    idempotencyTtlHours: idempotencyTtlHours
+    historyRetentionDays: historyRetentionDays
+    callerAuth: callerAuth
+    apiClientId: entraCallers ? apiRegistration.outputs.clientId : ''
+    apiIdentifierUri: entraCallers ? apiRegistration.outputs.identifierUri : ''
   }
 }
 
 module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermissions) {
   name: 'graph-permissions'
+  scope: rg
   params: {
     principalId: identity.outputs.principalId
     appRoleValues: graphAppRoleValues
   }
 }
 
-// Outputs: azd stores them in the environment (.azure/<env>/.env); the CLI shows them in
-// `az deployment group show --query properties.outputs`.
+// Outputs: azd stores them in the environment (.azure/<env>/.env) and prints none of them; read
+// them with `azd env get-value NAME`. AZURE_FUNCTION_NAME and SERVICE_API_NAME are the names the
+// official Flex Consumption azd templates give the app.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
-output AZURE_RESOURCE_GROUP string = resourceGroup().name
-output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = functionApp.outputs.name
+output SERVICE_API_NAME string = functionApp.outputs.name
 output CHATFN_API_URL string = functionApp.outputs.apiBaseUrl
 output CHATFN_IDENTITY_RESOURCE_ID string = identity.outputs.resourceId
 output CHATFN_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output CHATFN_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output CHATFN_GRAPH_APP_ROLES array = graphAppRoleValues
 output CHATFN_GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions
+output CHATFN_CALLER_AUTH string = callerAuth
+@description('callerAuth=entra: the application id URI callers ask tokens for (empty with keys).')
+output CHATFN_API_IDENTIFIER_URI string = entraCallers ? apiRegistration.outputs.identifierUri : ''
+@description('callerAuth=entra: object id of the API\'s service principal, the resourceId of an app role assignment (empty with keys).')
+output CHATFN_API_PRINCIPAL_ID string = entraCallers ? apiRegistration.outputs.servicePrincipalId : ''
+@description('callerAuth=entra: id of the app role Chats.Create (empty with keys).')
+output CHATFN_API_APP_ROLE_ID string = entraCallers ? apiRegistration.outputs.chatsCreateRoleId : ''

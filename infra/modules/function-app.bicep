@@ -1,7 +1,12 @@
 // The Flex Consumption plan and the function app on it (Linux, Python 3.11), locked down: HTTPS
 // only, TLS 1.2 at least, FTP and basic-auth publishing off. Its one identity is the user-assigned
 // managed identity, used for host storage, the deployment package and Application Insights; the
-// app code uses it for Microsoft Graph through AZURE_CLIENT_ID.
+// app code uses it for Microsoft Graph through AZURE_CLIENT_ID. With callerAuth=entra, App Service
+// authentication requires a Microsoft Entra token for the API.
+//
+// Flex Consumption refuses or ignores many site properties and app settings of the other plans
+// (https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations):
+// none is set here, and tests/infra/test_flex_rules.py holds the templates to that list.
 
 @description('Name of the function app (at most 32 characters, so that its host id stays unique).')
 @maxLength(32)
@@ -53,6 +58,11 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Always-ready instances of the durable group (0: none). Durable Functions on Flex Consumption: https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan')
+@minValue(0)
+@maxValue(3)
+param durableAlwaysReadyInstances int = 0
+
 @description('GRAPH_BASE_URL: where the app sends Microsoft Graph requests.')
 param graphBaseUrl string
 
@@ -64,6 +74,53 @@ param pollIntervalSeconds int
 
 @description('CHATFN_OPERATION_DEADLINE_SECONDS: when an unfinished async operation becomes a 504.')
 param operationDeadlineSeconds int
+
+@description('CHATFN_PUBLIC_ORIGIN: the origin callers reach the app at; empty means https://<WEBSITE_HOSTNAME>.')
+param publicOrigin string = ''
+
+@description('CHATFN_IDEMPOTENCY_TTL_HOURS: how long an Idempotency-Key is remembered.')
+param idempotencyTtlHours int
+
+@description('CHATFN_HISTORY_RETENTION_DAYS: age at which finished orchestrations and expired records are purged.')
+param historyRetentionDays int
+
+@description('CHATFN_CALLER_AUTH: key (function keys) or entra (App Service authentication, below).')
+@allowed([
+  'key'
+  'entra'
+])
+param callerAuth string
+
+@description('callerAuth=entra: client id of the API\'s app registration (modules/api-registration.bicep).')
+param apiClientId string = ''
+
+@description('callerAuth=entra: its application id URI, the audience callers ask tokens for.')
+param apiIdentifierUri string = ''
+
+// The API refuses bodies over 64 KiB (docs/api.md), but only after the Functions host has buffered
+// them; the host's own limit (default 100 MB) is set to twice that, so a bigger body is refused at
+// the door with 413 before it fills memory (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, in bytes:
+// https://learn.microsoft.com/azure/azure-functions/functions-app-settings#functions_request_body_size_limit).
+var requestBodySizeLimitBytes = 131072 // 128 KiB: twice what the API accepts
+
+// The Durable docs' Flex Consumption advice: an always-ready instance for the `durable` group
+// (orchestrators, activities, entities) removes its cold start; billed even when idle, so none
+// unless asked for.
+var alwaysReady = (durableAlwaysReadyInstances > 0) ? [ { name: 'durable', instanceCount: durableAlwaysReadyInstances } ] : []
+
+// The idempotency records' table in the host storage account (Table service, same identity and
+// Storage Table Data Contributor role as Durable Functions' history).
+var idempotencyTableName = 'chatfnrequests'
+
+// Paths that stay anonymous in entra mode (docs/api.md): the status URL (unguessable, followed by
+// Power Automate without credentials), health, and the API descriptions. A trailing /* matches
+// every path below (https://learn.microsoft.com/azure/app-service/configure-authentication-file-based).
+var anonymousPaths = [
+  '/api/chats/requests/*'
+  '/api/health'
+  '/api/openapi.json'
+  '/api/swagger.json'
+]
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225:Zone redundancy of a Flex Consumption plan is offered only in some regions and fails the deployment elsewhere; a region-independent template leaves it off.
@@ -81,8 +138,9 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222:A public API by design: Power Automate flows and other callers reach it over the internet, and every route but /api/health requires a function key.
-  // checkov:skip=CKV_AZURE_17:Callers (Power Automate's HTTP action, scripts) authenticate with function keys; requiring client certificates would shut them out.
+  // checkov:skip=CKV_AZURE_222:A public API by design: Power Automate flows and other callers reach it over the internet, and POST /api/chats requires a function key or (callerAuth=entra) an Entra token with the Chats.Create role.
+  // checkov:skip=CKV_AZURE_17:Callers (Power Automate's HTTP action, scripts, services) authenticate with function keys or Entra tokens; requiring client certificates would shut them out.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption refuses siteConfig.ftpsState (deprecations list: FTPS not supported, deployment fails); FTP is off through the ftp basicPublishingCredentialsPolicies resource (allow false) below.
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero on demand and has no fixed worker count to set; a minimum would need paid always-ready instances for no gain in correctness (Durable state lives in storage).
   // checkov:skip=CKV_AZURE_213:App Service health check manages a fixed pool of instances; on Flex Consumption the platform adds and removes instances with demand. GET /api/health exists for probes from outside (docs/deploy.md).
   name: name
@@ -102,7 +160,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption refuses it ("FTPS not supported"); FTP is off through the
+      // ftp basicPublishingCredentialsPolicies below.
       http20Enabled: true
       remoteDebuggingEnabled: false
       // On Flex Consumption the language and its version live in functionAppConfig.runtime: the
@@ -132,6 +191,30 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'CHATFN_CREDENTIAL' // chatfn/settings.py: Graph tokens from the managed identity, never a developer login
           value: 'managed_identity'
+        }
+        {
+          name: 'CHATFN_PUBLIC_ORIGIN'
+          value: publicOrigin
+        }
+        {
+          name: 'CHATFN_CALLER_AUTH' // the app makes its HTTP functions anonymous behind App Service authentication only in entra mode
+          value: callerAuth
+        }
+        {
+          name: 'CHATFN_IDEMPOTENCY_TABLE'
+          value: idempotencyTableName
+        }
+        {
+          name: 'CHATFN_IDEMPOTENCY_TTL_HOURS'
+          value: string(idempotencyTtlHours)
+        }
+        {
+          name: 'CHATFN_HISTORY_RETENTION_DAYS'
+          value: string(historyRetentionDays)
+        }
+        {
+          name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT'
+          value: string(requestBodySizeLimitBytes)
         }
         // Identity-based host storage, also used by Durable Functions' Azure Storage backend: no
         // connection string, only the service URIs and which identity to use.
@@ -180,6 +263,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        alwaysReady: alwaysReady
       }
       runtime: {
         name: 'python'
@@ -205,6 +289,56 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// callerAuth=entra: a Microsoft Entra token for the API is required on every path but the
+// anonymous ones; Entra issues one only to principals assigned the app role Chats.Create
+// (api-registration.bicep). The app trusts X-MS-CLIENT-PRINCIPAL only in this mode.
+resource authentication 'Microsoft.Web/sites/config@2024-04-01' = if (callerAuth == 'entra') {
+  // checkov applies its Microsoft.Web/sites checks to this sites/config child as if it were a site; the site itself (functionApp) is checked for each of them, so they are skipped here:
+  // checkov:skip=CKV_AZURE_13:This resource IS the App Service authentication (authsettingsV2, requireAuthentication true); checkov looks for the older siteConfig form on it.
+  // checkov:skip=CKV_AZURE_222:A site check misapplied to this authsettingsV2 child; public network access is a property of the site, suppressed and justified on functionApp.
+  // checkov:skip=CKV_AZURE_63:A site check misapplied to this authsettingsV2 child; HTTP logging does not exist on Flex Consumption, where Application Insights collects request telemetry.
+  // checkov:skip=CKV_AZURE_65:A site check misapplied to this authsettingsV2 child; detailed error pages would show callers internals, and the API answers RFC 9457 problems.
+  // checkov:skip=CKV_AZURE_66:A site check misapplied to this authsettingsV2 child; failed request tracing is an IIS feature, absent on Linux Flex Consumption (Application Insights instead).
+  // checkov:skip=CKV_AZURE_80:A site check misapplied to this authsettingsV2 child; the app runs Python 3.11 (functionAppConfig.runtime), no .NET Framework.
+  // checkov:skip=CKV_AZURE_88:A site check misapplied to this authsettingsV2 child; Flex Consumption has no Azure Files content share (the package is in a blob container).
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: anonymousPaths
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: apiClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          // v2 tokens carry the client id as audience; the URI is kept for v1 callers.
+          allowedAudiences: [
+            apiClientId
+            apiIdentifierUri
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false // bearer tokens only: no sessions, nothing stored
+      }
+    }
   }
 }
 

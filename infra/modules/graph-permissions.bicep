@@ -1,12 +1,12 @@
 // Grants Microsoft Graph application permissions (app roles) to the function app's managed
-// identity, with the Microsoft Graph Bicep extension. Kept in a module of its own: only this file
-// needs the extension (declared in ../bicepconfig.json), main.bicep deploys it only when
-// grantGraphPermissions is true, and the checks can lint every other file with tools that do not
-// know the `extension` statement.
+// identity, with the Microsoft Graph Bicep extension. Opt-in (main.bicep's grantGraphPermissions,
+// azd variable CHATFN_GRANT_GRAPH): kept in a module of its own so that only this file needs the
+// extension (declared in ../bicepconfig.json) and the checks can lint every other file with tools
+// that do not know the `extension` statement.
 //
 // Whoever deploys this needs a directory role that may grant app roles of Microsoft Graph
-// (Privileged Role Administrator or Global Administrator). Without one, deploy with
-// grantGraphPermissions=false and have an administrator run scripts/grant-graph-permissions.sh.
+// (Privileged Role Administrator or Global Administrator). Without one, deploy without it and
+// have an administrator run scripts/grant-graph-permissions.sh (docs/deploy.md).
 
 extension microsoftGraphV1
 
@@ -24,12 +24,19 @@ resource microsoftGraph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: microsoftGraphAppId
 }
 
-// Each app role is found by its value among the application (not delegated) roles that Graph's
-// service principal publishes, never by a hard-coded id.
+// Application permission value -> app role id, built once from the roles Graph's service
+// principal publishes (application roles only, not delegated scopes of the same name), never
+// from hard-coded ids; as the Graph extension's managed-identity sample does, outside any loop.
+var applicationRoleIds = toObject(
+  filter(microsoftGraph.appRoles, appRole => contains(appRole.allowedMemberTypes, 'Application')),
+  appRole => appRole.value,
+  appRole => appRole.id
+)
+
 resource appRoleAssignments 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for appRoleValue in appRoleValues: {
   principalId: principalId
   resourceId: microsoftGraph.id
-  appRoleId: filter(microsoftGraph.appRoles, appRole => (appRoleValue == appRole.value) && contains(appRole.allowedMemberTypes, 'Application'))[0].id
+  appRoleId: applicationRoleIds[appRoleValue]
 }]
 
 @description('The app role values granted.')

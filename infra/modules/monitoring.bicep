@@ -1,6 +1,8 @@
-// Log Analytics workspace and a workspace-based Application Insights that accepts telemetry only
-// with a Microsoft Entra token (local auth off): the app authenticates with its managed identity
-// (APPLICATIONINSIGHTS_AUTHENTICATION_STRING), so the connection string alone cannot ingest.
+// Log Analytics workspace and a workspace-based Application Insights, both with local auth off:
+// telemetry is accepted only with a Microsoft Entra token (the app authenticates with its managed
+// identity, APPLICATIONINSIGHTS_AUTHENTICATION_STRING), so the connection string alone cannot
+// ingest, and the workspace's shared keys cannot read or write it
+// (https://learn.microsoft.com/azure/azure-monitor/logs/azure-ad-authentication-logs).
 
 @description('Name of the Log Analytics workspace.')
 param logAnalyticsName string
@@ -28,6 +30,9 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
       name: 'PerGB2018'
     }
     retentionInDays: retentionInDays
+    features: {
+      disableLocalAuth: true
+    }
   }
 }
 

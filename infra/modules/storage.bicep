@@ -17,19 +17,19 @@ param tags object = {}
 @description('Blob container that holds the deployment package.')
 param deploymentContainerName string
 
-@description('Redundancy of the account. Zone-redundant by default; Standard_LRS is cheaper where zones are not offered.')
+@description('Redundancy of the account. Standard_LRS by default: it exists in every region, while zone-redundant SKUs fail where the region has no availability zones.')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
   'Standard_GRS'
   'Standard_GZRS'
 ])
-param skuName string = 'Standard_ZRS'
+param skuName string = 'Standard_LRS'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35:The app has no virtual network integration, so it reaches this account over the public endpoint; a deny-by-default firewall would lock the Functions host out. Access needs an Entra identity holding a data role (shared keys are off), which is the control here.
   // checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35: public network access is needed without a virtual network; anonymous blob access and shared keys are both off.
-  // checkov:skip=CKV_AZURE_206:Zone-redundant by default (Standard_ZRS). The account holds only Durable Functions' working state and the deployment package, which a redeploy restores; geo-replication would not keep the app running in another region.
+  // checkov:skip=CKV_AZURE_206:Locally redundant by default so the first deployment succeeds in every region (storageSkuName selects ZRS/GZRS where zones exist). The account holds only Durable working state, idempotency records and the deployment package; geo-replication would not keep the app running in another region.
   name: name
   location: location
   tags: tags

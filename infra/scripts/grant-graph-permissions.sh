@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Grant chatfn's managed identity the Microsoft Graph application permissions it needs:
 # Chat.Create, Chat.ReadBasic.All and User.Read.All (the same list as graphAppRoleValues in
-# infra/main.bicep). For an administrator to run when the deployment was made with
-# grantGraphPermissions=false. Idempotent: roles already granted are left as they are.
+# infra/main.bicep). For an administrator to run after a deployment without the opt-in grant
+# (CHATFN_GRANT_GRAPH, the default path). Idempotent: roles already granted are left as they are.
 #
 # Needs the Azure CLI, signed in (`az login`) to the tenant as a user with a directory role that
 # may grant app roles of Microsoft Graph: Privileged Role Administrator or Global Administrator.

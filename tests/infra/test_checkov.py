@@ -1,7 +1,7 @@
 """checkov's Bicep checks over infra/: none fails, and each suppression is justified where it is made.
 
-The Graph module is left out (its `extension` statement is beyond checkov's bundled parser) and is
-held to its promises by test_templates.py instead.
+The Graph extension's modules are left out (their `extension` statement is beyond checkov's bundled
+parser) and are held to their promises by test_templates.py and test_caller_auth.py instead.
 """
 
 from __future__ import annotations
@@ -16,19 +16,33 @@ from .conftest import INFRA
 EXPECTED_SUPPRESSIONS = {
     ("CKV_AZURE_35", "Microsoft.Storage/storageAccounts.storage"),  # firewall: no VNet integration
     ("CKV_AZURE_59", "Microsoft.Storage/storageAccounts.storage"),  # public endpoint: same reason
-    ("CKV_AZURE_206", "Microsoft.Storage/storageAccounts.storage"),  # ZRS, not geo-replicated
+    ("CKV_AZURE_206", "Microsoft.Storage/storageAccounts.storage"),  # LRS by default: every region
     ("CKV_AZURE_225", "Microsoft.Web/serverfarms.plan"),  # zone redundancy is regional
     ("CKV_AZURE_222", "Microsoft.Web/sites.functionApp"),  # a public API with function keys
     ("CKV_AZURE_17", "Microsoft.Web/sites.functionApp"),  # callers use keys, not client certs
     ("CKV_AZURE_212", "Microsoft.Web/sites.functionApp"),  # Flex scales from zero
     ("CKV_AZURE_213", "Microsoft.Web/sites.functionApp"),  # health check is for fixed pools
+    ("CKV_AZURE_78", "Microsoft.Web/sites.functionApp"),  # Flex refuses ftpsState; FTP policy off
+    # Site checks that checkov misapplies to the authsettingsV2 child resource.
+    *(
+        (check, "Microsoft.Web/sites/config.authentication")
+        for check in (
+            "CKV_AZURE_13",
+            "CKV_AZURE_222",
+            "CKV_AZURE_63",
+            "CKV_AZURE_65",
+            "CKV_AZURE_66",
+            "CKV_AZURE_80",
+            "CKV_AZURE_88",
+        )
+    ),
 }
 
 # Checks that carry the issue's promises; each must run and pass.
 MUST_PASS = {
     ("CKV_AZURE_70", "Microsoft.Web/sites.functionApp"),  # HTTPS only
     ("CKV_AZURE_145", "Microsoft.Web/sites.functionApp"),  # function app minimum TLS 1.2
-    ("CKV_AZURE_78", "Microsoft.Web/sites.functionApp"),  # FTP deployments disabled
+    ("CKV_AZURE_56", "Microsoft.Web/sites/config.authentication"),  # Entra ID authentication
     ("CKV_AZURE_71", "Microsoft.Web/sites.functionApp"),  # managed identity
     ("CKV_AZURE_3", "Microsoft.Storage/storageAccounts.storage"),  # secure transfer
     ("CKV_AZURE_44", "Microsoft.Storage/storageAccounts.storage"),  # storage minimum TLS 1.2

@@ -16,15 +16,13 @@ from pathlib import Path
 import pytest
 
 from .conftest import INFRA, infra_tool
+from .documented import GRAPH_APP_ROLE_IDS
 
 SCRIPT = INFRA / "scripts" / "grant-graph-permissions.sh"
 PRINCIPAL = "2b7c3a0e-1111-4c4c-9d9d-000000000001"
 GRAPH_SP = "5f1e0c1d-2222-4b4b-8e8e-000000000002"
-ROLE_IDS = {
-    "Chat.Create": "d9c48af6-9ad9-47ad-82c3-63757137b9af",
-    "Chat.ReadBasic.All": "b2e060da-3baf-4687-9611-f4ebc0f0cbde",
-    "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
-}
+# Graph publishes its app roles with the documented ids; the stand-in `az` answers with them.
+ROLE_IDS = GRAPH_APP_ROLE_IDS
 
 # A stand-in for the Azure CLI: enough of `az rest` and `az identity show` for the script.
 FAKE_AZ = r"""#!{python}

@@ -1,8 +1,9 @@
 """The deployment's promises, checked on pycep-parser's reading of infra/*.bicep.
 
 A locked-down function app (HTTPS only, TLS 1.2, FTP off), on Flex Consumption with Python 3.11,
-whose one user-assigned identity reaches storage without keys, holds only the roles it needs,
-and is granted the Graph app roles the code uses; every app setting the code reads is wired.
+deployed the way azd expects (subscription scope, its outputs and service tag), whose one
+user-assigned identity reaches storage without keys, holds only the roles it needs, and can be
+granted the Graph app roles the code uses; every app setting the code reads is wired.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import Any
 
 import pytest
 
+from chatfn.contract import MAX_BODY_BYTES
+
 from .conftest import GRAPH_MODULE, INFRA, ROOT, BicepDoc
+from .documented import (
+    BUILT_IN_ROLE_IDS,
+    FLEX_MAX_QUEUE_POLLING_SECONDS,
+    GRAPH_APP_ROLE_IDS,
+    PLATFORM_SETTINGS,
+)
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -24,21 +33,24 @@ GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 # The Microsoft Graph application permissions of docs/graph.md (Identity) and docs/api.md.
 GRAPH_APP_ROLES = ["Chat.Create", "Chat.ReadBasic.All", "User.Read.All"]
 
-# Built-in Azure roles the identity holds, by their fixed role definition ids.
-EXPECTED_ROLE_DEFINITIONS = {
-    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",  # Storage Blob Data Owner (host storage, leases, package)
-    "974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor (Durable queues)
-    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",  # Storage Table Data Contributor (Durable history)
-    "3913510d-42f4-4e42-8a64-420c390055eb",  # Monitoring Metrics Publisher (App Insights, Entra auth)
+# The built-in Azure roles the identity holds (documented.py names the source of the ids):
+# host storage, leases and the package; Durable queues; Durable history and idempotency records;
+# Application Insights with Entra auth.
+NEEDED_ROLES = {
+    "Storage Blob Data Owner",
+    "Storage Queue Data Contributor",
+    "Storage Table Data Contributor",
+    "Monitoring Metrics Publisher",
 }
-# Roles far broader than the app needs; none may appear anywhere in infra/.
-BROAD_ROLE_DEFINITIONS = {
-    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
-    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
-    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
-    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
-    "81a9662b-bebf-436f-a333-f67b29880f12": "Storage Account Key Operator Service Role",
-    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor (redundant beside Owner)",
+# Roles far broader than the app needs (Blob Data Contributor is redundant beside Owner); none may
+# appear anywhere in infra/.
+BROAD_ROLES = {
+    "Owner",
+    "Contributor",
+    "User Access Administrator",
+    "Storage Account Contributor",
+    "Storage Account Key Operator Service Role",
+    "Storage Blob Data Contributor",
 }
 
 # docs/api.md (Settings): every app setting the code reads, with its default.
@@ -48,6 +60,10 @@ DOCUMENTED_SETTINGS = {
     "CHATFN_SYNC_WAIT_SECONDS": 20,
     "CHATFN_POLL_INTERVAL_SECONDS": 5,
     "CHATFN_OPERATION_DEADLINE_SECONDS": 600,
+    "CHATFN_PUBLIC_ORIGIN": "",
+    "CHATFN_CALLER_AUTH": "key",
+    "CHATFN_IDEMPOTENCY_TTL_HOURS": 24,
+    "CHATFN_HISTORY_RETENTION_DAYS": 7,
 }
 # main.bicep's parameter for each tunable setting.
 SETTING_PARAMETERS = {
@@ -55,6 +71,17 @@ SETTING_PARAMETERS = {
     "CHATFN_SYNC_WAIT_SECONDS": "syncWaitSeconds",
     "CHATFN_POLL_INTERVAL_SECONDS": "pollIntervalSeconds",
     "CHATFN_OPERATION_DEADLINE_SECONDS": "operationDeadlineSeconds",
+    "CHATFN_PUBLIC_ORIGIN": "publicOrigin",
+    "CHATFN_CALLER_AUTH": "callerAuth",
+    "CHATFN_IDEMPOTENCY_TTL_HOURS": "idempotencyTtlHours",
+    "CHATFN_HISTORY_RETENTION_DAYS": "historyRetentionDays",
+}
+NUMERIC_SETTINGS = {
+    "CHATFN_SYNC_WAIT_SECONDS",
+    "CHATFN_POLL_INTERVAL_SECONDS",
+    "CHATFN_OPERATION_DEADLINE_SECONDS",
+    "CHATFN_IDEMPOTENCY_TTL_HOURS",
+    "CHATFN_HISTORY_RETENTION_DAYS",
 }
 
 
@@ -145,18 +172,41 @@ def test_every_bicep_file_parses(parsed: dict[str, BicepDoc]) -> None:
         "modules/rbac.bicep",
         "modules/function-app.bicep",
         "modules/graph-permissions.bicep",
+        "modules/api-registration.bicep",
     }
     assert expected <= set(parsed)
     for file, doc in parsed.items():
         assert doc.get("resources") or doc.get("modules"), f"{file} declares nothing"
 
 
-def test_main_is_resource_group_scoped_and_modules_exist(parsed: dict[str, BicepDoc]) -> None:
+def test_main_is_subscription_scoped_and_creates_the_resource_group(parsed: dict[str, BicepDoc]) -> None:
+    """As the official Flex Consumption azd templates do: azd's resource-group scope is still beta."""
     main = parsed["main.bicep"]
-    assert main["globals"]["scope"]["value"] == "resourceGroup"
+    assert main["globals"]["scope"]["value"] == "subscription"
+    group = main["resources"]["rg"]
+    assert group["type"] == "Microsoft.Resources/resourceGroups"
+    assert resource_body(group)["tags"] == "tags"
     for name, module in main["modules"].items():
         assert module["type"] == "local", f"{name}: registry modules cannot be checked here"
         assert (INFRA / module["detail"]["path"]).is_file(), name
+        assert module_body(module)["scope"] == "rg", f"{name} is not deployed into the created group"
+
+
+def test_azd_finds_the_app_by_its_service_tag(parsed: dict[str, BicepDoc]) -> None:
+    """azd deploys a service's code to the resource tagged azd-service-name: <service>."""
+    site = only_resource(parsed, "Microsoft.Web/sites")
+    tags = site["tags"]["function"]
+    assert tags["type"] == "union"
+    assert tags["parameters"]["arg_1"] == "tags"
+    assert tags["parameters"]["arg_2"] == {"'azd-service-name'": "azdServiceName"}
+    text = (ROOT / "azure.yaml").read_text(encoding="utf-8")
+    service = re.search(r"^services:\n  (\w+):$", text, re.MULTILINE)
+    assert service
+    tag_default = parsed["modules/function-app.bicep"]["parameters"]["azdServiceName"]["default"]
+    assert service.group(1) == tag_default
+    assert "azdServiceName" not in function_app_module_params(parsed), "main.bicep must keep the default"
+    # azd-env-name on the group and everything in it, for `azd down` and for people.
+    assert parsed["main.bicep"]["variables"]["tags"]["value"]["'azd-env-name'"] == "environmentName"
 
 
 # --- storage: keys off, TLS 1.2, HTTPS only ------------------------------------------------------
@@ -196,7 +246,6 @@ def test_site_is_https_only_with_tls12_and_no_ftp(parsed: dict[str, BicepDoc]) -
     site_config = properties["siteConfig"]
     assert site_config["minTlsVersion"] == "1.2"
     assert site_config["scmMinTlsVersion"] == "1.2"
-    assert site_config["ftpsState"] == "Disabled"
     assert site_config["remoteDebuggingEnabled"] is False
 
 
@@ -269,17 +318,14 @@ def test_host_storage_is_identity_based(parsed: dict[str, BicepDoc]) -> None:
     assert "AzureWebJobsStorage" not in settings, "a connection string would need the account key"
 
 
-def test_no_settings_that_flex_consumption_rejects(parsed: dict[str, BicepDoc]) -> None:
-    # The runtime and its version live in functionAppConfig.runtime on Flex Consumption.
-    rejected = {
-        "FUNCTIONS_WORKER_RUNTIME",
-        "FUNCTIONS_EXTENSION_VERSION",
-        "WEBSITE_RUN_FROM_PACKAGE",
-        "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
-        "WEBSITE_CONTENTSHARE",
-        "APPINSIGHTS_INSTRUMENTATIONKEY",
-    }
-    assert rejected.isdisjoint(app_settings(parsed))
+def test_no_instrumentation_key_setting(parsed: dict[str, BicepDoc]) -> None:
+    # Local auth is off on Application Insights: only the connection string and an Entra token work.
+    assert "APPINSIGHTS_INSTRUMENTATIONKEY" not in app_settings(parsed)
+
+
+def test_log_analytics_accepts_only_entra_identities(parsed: dict[str, BicepDoc]) -> None:
+    workspace = only_resource(parsed, "Microsoft.OperationalInsights/workspaces")
+    assert workspace["properties"]["features"]["disableLocalAuth"] is True
 
 
 def test_telemetry_uses_entra_auth(parsed: dict[str, BicepDoc]) -> None:
@@ -309,14 +355,16 @@ def test_every_contract_setting_is_wired_with_its_default(parsed: dict[str, Bice
     for setting, param in SETTING_PARAMETERS.items():
         assert params[param]["default"] == DOCUMENTED_SETTINGS[setting], setting
         assert module[param] == param, f"main.bicep does not pass {param} to the function app"
-    for setting in (
-        "CHATFN_SYNC_WAIT_SECONDS",
-        "CHATFN_POLL_INTERVAL_SECONDS",
-        "CHATFN_OPERATION_DEADLINE_SECONDS",
-    ):
-        function = settings[setting]["function"]
-        assert function["type"] == "string"
-        assert function["parameters"]["value_to_convert"] in SETTING_PARAMETERS.values()
+        value = settings[setting]
+        if setting in NUMERIC_SETTINGS:
+            function = value["function"]
+            assert function["type"] == "string"
+            value = function["parameters"]["value_to_convert"]
+        assert value == param, f"{setting} is not set from {param}"
+    assert settings["CHATFN_CREDENTIAL"] == "managed_identity"
+    table = parsed["modules/function-app.bicep"]["variables"]["idempotencyTableName"]["value"]
+    assert settings["CHATFN_IDEMPOTENCY_TABLE"] == "idempotencyTableName"
+    assert table == "chatfnrequests"
 
 
 def test_every_setting_chatfn_settings_reads_is_set(parsed: dict[str, BicepDoc]) -> None:
@@ -330,7 +378,61 @@ def test_every_setting_chatfn_settings_reads_is_set(parsed: dict[str, BicepDoc])
         and re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+", node.value)
     }
     assert set(DOCUMENTED_SETTINGS) <= names, "chatfn/settings.py no longer reads what docs/api.md names"
-    assert names <= set(app_settings(parsed)), f"not set by the template: {names - set(app_settings(parsed))}"
+    settings = set(app_settings(parsed))
+    assert PLATFORM_SETTINGS.isdisjoint(settings), "the platform sets these; a template must not"
+    missing = names - settings - PLATFORM_SETTINGS
+    assert not missing, f"not set by the template: {missing}"
+
+
+def test_the_host_refuses_oversized_bodies_before_buffering_them(parsed: dict[str, BicepDoc]) -> None:
+    """The Functions host buffers a body before the app sees it: its own limit must be near the API's."""
+    settings = app_settings(parsed)
+    assert settings["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"]["function"]["parameters"] == {
+        "value_to_convert": "requestBodySizeLimitBytes"
+    }
+    limit = parsed["modules/function-app.bicep"]["variables"]["requestBodySizeLimitBytes"]["value"]
+    assert MAX_BODY_BYTES < limit <= 4 * MAX_BODY_BYTES, (
+        "a margin over what the API accepts, far below 100 MB"
+    )
+
+
+def test_durable_queues_are_polled_often_enough_for_flex(parsed: dict[str, BicepDoc]) -> None:
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    durable = host["extensions"]["durableTask"]
+    interval = durable["storageProvider"]["maxQueuePollingInterval"]
+    hours, minutes, seconds = (int(part) for part in interval.split(":"))
+    assert 0 < hours * 3600 + minutes * 60 + seconds <= FLEX_MAX_QUEUE_POLLING_SECONDS
+    assert durable["hubName"] == "chatfn", "the task hub keeps its name: renaming orphans instances"
+
+
+def test_always_ready_durable_instances_are_optional_and_off(parsed: dict[str, BicepDoc]) -> None:
+    main = main_params(parsed)
+    assert main["durableAlwaysReadyInstances"]["default"] == 0, "always-ready instances bill while idle"
+    assert function_app_module_params(parsed)["durableAlwaysReadyInstances"] == "durableAlwaysReadyInstances"
+    module = parsed["modules/function-app.bicep"]
+    scale = only_resource(parsed, "Microsoft.Web/sites")["properties"]["functionAppConfig"][
+        "scaleAndConcurrency"
+    ]
+    assert scale["alwaysReady"] == "alwaysReady"
+    choice = module["variables"]["alwaysReady"]["value"]["operator"]
+    assert choice["type"] == "conditional"
+    assert choice["operands"]["condition"]["operator"] == {
+        "type": "greater_than",
+        "operands": {"operand_1": "durableAlwaysReadyInstances", "operand_2": 0},
+    }
+    assert choice["operands"]["true_value"] == [
+        {"name": "durable", "instanceCount": "durableAlwaysReadyInstances"}
+    ]
+    assert choice["operands"]["false_value"] == []
+
+
+def test_storage_redundancy_defaults_to_what_every_region_offers(parsed: dict[str, BicepDoc]) -> None:
+    main = main_params(parsed)
+    assert main["storageSkuName"]["default"] == "Standard_LRS"
+    storage = parsed["modules/storage.bicep"]["parameters"]["skuName"]
+    assert storage["default"] == "Standard_LRS"
+    assert only_resource(parsed, "Microsoft.Storage/storageAccounts")["sku"]["name"] == "skuName"
+    assert module_body(parsed["main.bicep"]["modules"]["storage"])["params"]["skuName"] == "storageSkuName"
 
 
 # --- Azure role assignments ------------------------------------------------------------------------
@@ -344,7 +446,7 @@ def test_role_assignments_are_exactly_the_needed_data_roles(parsed: dict[str, Bi
         for value in walk_strings(parsed["modules/rbac.bicep"]["variables"])
         if GUID.fullmatch(value)
     }
-    assert role_ids == EXPECTED_ROLE_DEFINITIONS
+    assert role_ids == {BUILT_IN_ROLE_IDS[role] for role in NEEDED_ROLES}
     scopes = set()
     for _, _, assignment in assignments:
         body = resource_body(assignment)
@@ -365,8 +467,8 @@ def test_role_assignments_are_exactly_the_needed_data_roles(parsed: dict[str, Bi
 
 def test_no_broad_role_is_named_anywhere() -> None:
     for path, text in infra_texts():
-        for guid, name in BROAD_ROLE_DEFINITIONS.items():
-            assert guid not in text.lower(), f"{path} names {name}"
+        for name in BROAD_ROLES:
+            assert BUILT_IN_ROLE_IDS[name] not in text.lower(), f"{path} names {name}"
 
 
 def test_role_assignments_precede_the_function_app(parsed: dict[str, BicepDoc]) -> None:
@@ -377,11 +479,14 @@ def test_role_assignments_precede_the_function_app(parsed: dict[str, BicepDoc]) 
 # --- Microsoft Graph app roles ---------------------------------------------------------------------
 
 
-def test_main_grants_the_three_graph_app_roles_behind_a_parameter(parsed: dict[str, BicepDoc]) -> None:
+def test_the_graph_grant_is_an_explicit_opt_in(parsed: dict[str, BicepDoc]) -> None:
+    """A Contributor's `azd up` must not fail in the Graph module: the grant is off unless asked for."""
     main = parsed["main.bicep"]
     assert main["variables"]["graphAppRoleValues"]["value"] == GRAPH_APP_ROLES
     assert main["parameters"]["grantGraphPermissions"]["type"] == "bool"
-    assert main["parameters"]["grantGraphPermissions"]["default"] is True
+    assert main["parameters"]["grantGraphPermissions"]["default"] is False
+    azd = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert azd["grantGraphPermissions"]["value"] == "${CHATFN_GRANT_GRAPH=false}"
     module = main["modules"]["graphPermissions"]
     assert module["detail"]["path"] == GRAPH_MODULE.relative_to(INFRA).as_posix()
     assert module["config"]["condition"] == "grantGraphPermissions"
@@ -391,7 +496,12 @@ def test_main_grants_the_three_graph_app_roles_behind_a_parameter(parsed: dict[s
     assert main["outputs"]["CHATFN_GRAPH_APP_ROLES"]["value"] == "graphAppRoleValues"
 
 
-def test_graph_module_uses_the_extension_and_looks_roles_up_by_value(parsed: dict[str, BicepDoc]) -> None:
+def test_the_graph_app_roles_are_the_documented_application_permissions() -> None:
+    """Each value names an application permission Microsoft documents (documented.py)."""
+    assert set(GRAPH_APP_ROLES) <= set(GRAPH_APP_ROLE_IDS)
+
+
+def test_graph_module_builds_the_role_map_once_and_indexes_it(parsed: dict[str, BicepDoc]) -> None:
     graph = parsed[GRAPH_MODULE.relative_to(INFRA).as_posix()]
     assert "microsoftGraphV1" in graph["extensions"]
     config = json.loads((INFRA / "bicepconfig.json").read_text(encoding="utf-8"))
@@ -406,6 +516,23 @@ def test_graph_module_uses_the_extension_and_looks_roles_up_by_value(parsed: dic
     app_id = resource_body(service_principal)["appId"]
     assert graph["variables"][app_id]["value"] == GRAPH_APP_ID
 
+    # applicationRoleIds = toObject(filter(microsoftGraph.appRoles, r => contains(r.allowedMemberTypes,
+    #   'Application')), r => r.value, r => r.id)
+    role_map = graph["variables"]["applicationRoleIds"]["value"]["function"]
+    assert role_map["type"] == "toObject"
+    keyed = role_map["parameters"]
+    source = keyed["arg_1"]["function"]
+    assert source["type"] == "filter"
+    assert source["parameters"]["input_array"]["operator"]["operands"] == {
+        "operand_1": "microsoftGraph",
+        "operand_2": "appRoles",
+    }
+    application_only = source["parameters"]["expression"]["detail"]["expression"]["function"]
+    assert application_only["type"] == "contains"
+    assert application_only["parameters"]["item_to_find"] == "Application"
+    assert keyed["arg_2"]["detail"]["expression"]["operator"]["operands"]["operand_2"] == "value"
+    assert keyed["arg_3"]["detail"]["expression"]["operator"]["operands"]["operand_2"] == "id"
+
     grants = resources["appRoleAssignments"]
     assert grants["type"] == "Microsoft.Graph/appRoleAssignedTo"
     assert grants["config"]["loop_type"]["detail"] == {
@@ -415,27 +542,18 @@ def test_graph_module_uses_the_extension_and_looks_roles_up_by_value(parsed: dic
     body = resource_body(grants)
     assert body["principalId"] == "principalId"
     assert body["resourceId"]["operator"]["operands"] == {"operand_1": "microsoftGraph", "operand_2": "id"}
-    # appRoleId: filter(microsoftGraph.appRoles, appRole => (appRoleValue == appRole.value) && ...)[0].id
-    lookup = body["appRoleId"]["operator"]["operands"]
-    assert lookup["operand_2"] == "id"
-    filter_call = lookup["operand_1"]["operator"]["operands"]["operand_1"]["function"]
-    assert filter_call["type"] == "filter"
-    assert filter_call["parameters"]["input_array"]["operator"]["operands"] == {
-        "operand_1": "microsoftGraph",
-        "operand_2": "appRoles",
+    assert body["appRoleId"]["operator"] == {
+        "type": "index_accessor",
+        "operands": {"operand_1": "applicationRoleIds", "operand_2": "appRoleValue"},
     }
-    condition = filter_call["parameters"]["expression"]["detail"]["expression"]["operator"]
-    assert condition["type"] == "and"
-    match = condition["operands"]["operand_1"]["operator"]
-    assert match["type"] == "equals"
-    assert match["operands"]["operand_1"] == "appRoleValue"
-    assert match["operands"]["operand_2"]["operator"]["operands"] == {
-        "operand_1": "appRole",
-        "operand_2": "value",
-    }
-    application_only = condition["operands"]["operand_2"]["function"]
-    assert application_only["type"] == "contains"
-    assert application_only["parameters"]["item_to_find"] == "Application"
+
+
+def test_no_lambda_inside_a_resource_loop(parsed: dict[str, BicepDoc]) -> None:
+    """A lambda over the loop variable inside a loop is what the Graph samples avoid: build maps outside."""
+    for file, doc in parsed.items():
+        for name, resource in doc.get("resources", {}).items():
+            if "loop_type" in resource["config"]:
+                assert "lambda_expression" not in json.dumps(resource["config"]), f"{file}: {name}"
 
 
 def test_graph_module_hard_codes_no_role_id() -> None:
@@ -460,11 +578,46 @@ def test_outputs_give_the_url_and_the_identity(parsed: dict[str, BicepDoc]) -> N
         "CHATFN_IDENTITY_CLIENT_ID",
         "CHATFN_IDENTITY_PRINCIPAL_ID",
         "CHATFN_IDENTITY_RESOURCE_ID",
-        "AZURE_FUNCTION_APP_NAME",
     ):
         assert outputs[name]["type"] == "string", name
     api_url = parsed["modules/function-app.bicep"]["outputs"]["apiBaseUrl"]["value"]
     assert api_url == "https://${functionApp.properties.defaultHostName}/api"
+
+
+def test_azd_conventional_outputs(parsed: dict[str, BicepDoc]) -> None:
+    """The names the official Flex Consumption azd templates output, which azd and its hooks read."""
+    outputs = parsed["main.bicep"]["outputs"]
+    app_name = {
+        "operator": {
+            "type": "property_accessor",
+            "operands": {
+                "operand_1": "functionApp",
+                "operand_2": {
+                    "operator": {
+                        "type": "property_accessor",
+                        "operands": {"operand_1": "outputs", "operand_2": "name"},
+                    }
+                },
+            },
+        }
+    }
+    assert outputs["AZURE_FUNCTION_NAME"]["value"] == app_name
+    assert outputs["SERVICE_API_NAME"]["value"] == app_name
+    assert outputs["AZURE_RESOURCE_GROUP"]["value"]["operator"]["operands"] == {
+        "operand_1": "rg",
+        "operand_2": "name",
+    }
+    assert outputs["AZURE_LOCATION"]["value"] == "location"
+    assert outputs["AZURE_TENANT_ID"]["type"] == "string"
+
+
+def test_region_safe_choices_have_azd_variables() -> None:
+    azd = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert azd["storageSkuName"]["value"] == "${CHATFN_STORAGE_SKU=Standard_LRS}"
+    assert azd["durableAlwaysReadyInstances"]["value"] == "${CHATFN_DURABLE_ALWAYS_READY=0}"
+    assert azd["callerAuth"]["value"] == "${CHATFN_CALLER_AUTH=key}"
+    assert azd["location"]["value"] == "${AZURE_LOCATION}"
+    assert azd["resourceGroupName"]["value"] == "${AZURE_RESOURCE_GROUP}"
 
 
 def test_parameters_file_matches_main(parsed: dict[str, BicepDoc]) -> None:
@@ -493,10 +646,6 @@ def test_azure_yaml_deploys_the_root_as_a_python_function_app(parsed: dict[str, 
         "host: function",
     ):
         assert re.search(rf"^\s*{re.escape(line)}\s*$", text, re.MULTILINE), line
-    service = re.search(r"^services:\n  (\w+):$", text, re.MULTILINE)
-    assert service
-    tag_default = parsed["modules/function-app.bicep"]["parameters"]["azdServiceName"]["default"]
-    assert service.group(1) == tag_default, "azd finds the app by its azd-service-name tag"
 
 
 @pytest.mark.parametrize("entry", ["function_app.py", "host.json", "requirements.txt"])

@@ -1,0 +1,71 @@
+// The API's own Microsoft Entra application, for callerAuth=entra: callers ask Entra for a token
+// for its application id URI, and App Service authentication (function-app.bicep) validates it.
+// Deployed with the Microsoft Graph Bicep extension, so like graph-permissions.bicep it lives in
+// a module of its own (the checks' checkov cannot read the `extension` statement).
+//
+// Only principals holding the app role Chats.Create get through, and Entra itself enforces it:
+// with appRoleAssignmentRequired on the service principal, Entra refuses to issue a token for
+// this API to any user or application not assigned a role of it
+// (https://learn.microsoft.com/entra/identity-platform/howto-restrict-your-app-to-a-set-of-users).
+//
+// The deployer needs the right to register applications (by default every member user has it;
+// otherwise Application Developer), and becomes no owner of it.
+
+extension microsoftGraphV1
+
+@description('Client-provided key of the application, unique in the tenant: redeploying updates the same one.')
+param uniqueName string
+
+@description('Display name shown in Enterprise applications and in consent prompts.')
+param displayName string
+
+@description('Application id URI callers ask tokens for. api://<tenant id>/<name> is one of the forms Entra accepts without a verified domain (https://learn.microsoft.com/entra/identity-platform/identifier-uri-restrictions).')
+param identifierUri string
+
+// The app role's value is what the token's `roles` claim carries and what docs/deploy.md names.
+var chatsCreateRole = 'Chats.Create'
+// A role id must be a GUID, fixed for the life of the role: derived from the app's unique name.
+var chatsCreateRoleId = guid(uniqueName, chatsCreateRole)
+
+resource application 'Microsoft.Graph/applications@v1.0' = {
+  uniqueName: uniqueName
+  displayName: displayName
+  signInAudience: 'AzureADMyOrg'
+  identifierUris: [
+    identifierUri
+  ]
+  api: {
+    // v2 tokens: issuer https://login.microsoftonline.com/<tenant>/v2.0, audience the client id.
+    requestedAccessTokenVersion: 2
+  }
+  appRoles: [
+    {
+      id: chatsCreateRoleId
+      value: chatsCreateRole
+      displayName: 'Create Teams chats'
+      description: 'Call POST /api/chats of chatfn.'
+      // Applications: services with a managed identity. Users: a flow's OAuth connection.
+      allowedMemberTypes: [
+        'Application'
+        'User'
+      ]
+      isEnabled: true
+    }
+  ]
+}
+
+resource servicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = {
+  appId: application.appId
+  appRoleAssignmentRequired: true
+}
+
+@description('Client (application) id: the audience of v2 tokens and App Service authentication\'s clientId.')
+output clientId string = application.appId
+
+output identifierUri string = identifierUri
+
+@description('Object id of the service principal: the resourceId of an appRoleAssignedTo grant.')
+output servicePrincipalId string = servicePrincipal.id
+
+output chatsCreateRole string = chatsCreateRole
+output chatsCreateRoleId string = chatsCreateRoleId

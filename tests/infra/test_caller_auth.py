@@ -1,0 +1,112 @@
+"""Both renderings of callerAuth, by evaluating the templates' conditions: `key` deploys no app
+registration and no App Service authentication; `entra` deploys both, wired to each other, and
+requires a token everywhere but the anonymous paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import API_REGISTRATION_MODULE, INFRA, BicepDoc
+
+ANONYMOUS_PATHS = ["/api/chats/requests/*", "/api/health", "/api/openapi.json", "/api/swagger.json"]
+
+
+def evaluate(node: Any, scope: dict[str, Any]) -> Any:
+    """The value of a pycep expression where every name in `scope` is known; other strings are literals."""
+    if isinstance(node, str):
+        return scope.get(node, node)
+    if isinstance(node, dict) and "operator" in node:
+        operator, operands = node["operator"]["type"], node["operator"]["operands"]
+        if operator == "property_accessor":  # another resource's output: known only in Azure
+            return f"<{operands['operand_1']}...>"
+        if operator == "conditional":
+            branch = "true_value" if evaluate(operands["condition"], scope) else "false_value"
+            return evaluate(operands[branch], scope)
+        left, right = evaluate(operands["operand_1"], scope), evaluate(operands["operand_2"], scope)
+        return {"equals": left == right, "not_equals": left != right}[operator]
+    return node
+
+
+def main_scope(parsed: dict[str, BicepDoc], caller_auth: str) -> dict[str, Any]:
+    main = parsed["main.bicep"]
+    scope: dict[str, Any] = {name: param.get("default") for name, param in main["parameters"].items()}
+    scope["callerAuth"] = caller_auth
+    scope["entraCallers"] = evaluate(main["variables"]["entraCallers"]["value"], scope)
+    return scope
+
+
+def deployed(module: dict[str, Any], scope: dict[str, Any]) -> bool:
+    condition = module["config"].get("condition")
+    return condition is None or bool(evaluate(condition, scope))
+
+
+@pytest.mark.parametrize("caller_auth", ["key", "entra"])
+def test_each_rendering_deploys_what_it_needs(parsed: dict[str, BicepDoc], caller_auth: str) -> None:
+    main = parsed["main.bicep"]
+    assert main["parameters"]["callerAuth"]["default"] == "key"
+    scope = main_scope(parsed, caller_auth)
+    entra = caller_auth == "entra"
+
+    registration = main["modules"]["apiRegistration"]
+    assert registration["detail"]["path"] == API_REGISTRATION_MODULE.relative_to(INFRA).as_posix()
+    assert deployed(registration, scope) is entra
+
+    app_params = main["modules"]["functionApp"]["config"]["params"]
+    assert evaluate(app_params["callerAuth"], scope) == caller_auth
+    client_id = evaluate(app_params["apiClientId"], scope)
+    assert (client_id != "") is entra, "the app is told the API's client id only in entra mode"
+
+    function_app = parsed["modules/function-app.bicep"]
+    module_scope = {name: param.get("default") for name, param in function_app["parameters"].items()}
+    module_scope["callerAuth"] = caller_auth
+    authentication = function_app["resources"]["authentication"]
+    assert authentication["type"] == "Microsoft.Web/sites/config"
+    assert deployed(authentication, module_scope) is entra
+    settings = {
+        entry["name"]: entry["value"]
+        for entry in function_app["resources"]["functionApp"]["config"]["properties"]["siteConfig"][
+            "appSettings"
+        ]
+    }
+    assert evaluate(settings["CHATFN_CALLER_AUTH"], module_scope) == caller_auth
+
+
+def test_entra_mode_requires_a_token_for_the_api_and_only_the_api(parsed: dict[str, BicepDoc]) -> None:
+    function_app = parsed["modules/function-app.bicep"]
+    body = function_app["resources"]["authentication"]["config"]["config"]
+    assert body["name"] == "authsettingsV2"
+    assert body["parent"] == "functionApp"
+    properties = body["properties"]
+    assert properties["platform"]["enabled"] is True
+    validation = properties["globalValidation"]
+    assert validation["requireAuthentication"] is True
+    assert validation["unauthenticatedClientAction"] == "Return401"
+    assert function_app["variables"][validation["excludedPaths"]]["value"] == ANONYMOUS_PATHS
+    aad = properties["identityProviders"]["azureActiveDirectory"]
+    assert aad["enabled"] is True
+    assert aad["registration"]["clientId"] == "apiClientId"
+    assert aad["registration"]["openIdIssuer"].endswith("${tenant().tenantId}/v2.0")
+    assert aad["validation"]["allowedAudiences"] == ["apiClientId", "apiIdentifierUri"]
+    assert properties["login"]["tokenStore"]["enabled"] is False
+
+
+def test_the_registration_offers_chats_create_and_entra_enforces_it(parsed: dict[str, BicepDoc]) -> None:
+    registration = parsed[API_REGISTRATION_MODULE.relative_to(INFRA).as_posix()]
+    assert "microsoftGraphV1" in registration["extensions"]
+    application = registration["resources"]["application"]
+    assert application["type"] == "Microsoft.Graph/applications"
+    body = application["config"]
+    assert body["signInAudience"] == "AzureADMyOrg"
+    assert body["identifierUris"] == ["identifierUri"]
+    [role] = body["appRoles"]
+    assert registration["variables"][role["value"]]["value"] == "Chats.Create"
+    assert role["allowedMemberTypes"] == ["Application", "User"]
+    assert role["isEnabled"] is True
+    principal = registration["resources"]["servicePrincipal"]["config"]
+    # Without it Entra would issue a token for the API to any principal of the tenant.
+    assert principal["appRoleAssignmentRequired"] is True
+    assert principal["appId"]["operator"]["operands"] == {"operand_1": "application", "operand_2": "appId"}
+    uri = parsed["main.bicep"]["modules"]["apiRegistration"]["config"]["config"]["params"]["identifierUri"]
+    assert uri.startswith("api://${tenant().tenantId}/"), "a form Entra accepts without a verified domain"
