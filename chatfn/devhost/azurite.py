@@ -11,11 +11,11 @@ import re
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 STORAGE_SETTING = "AzureWebJobsStorage"
 # Azurite's account and key are public, the same on every machine (Microsoft documents them):
@@ -51,10 +51,15 @@ def table_endpoint(connection_string: str) -> str | None:
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
-    """Whether anything answers HTTP at the URL (any status: a storage service refuses anonymous calls)."""
+    """Whether anything answers HTTP at the URL (any status: a storage service refuses anonymous calls).
+    urllib rather than httpx, whose request log would show every probe as a 400 at start-up."""
+    if not url.startswith(("http://", "https://")):
+        return False
     try:
-        httpx.get(url, timeout=timeout)
-    except httpx.HTTPError:
+        urllib.request.urlopen(url, timeout=timeout).close()  # noqa: S310 - scheme checked above
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
         return False
     return True
 

@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from chatfn.devhost import HostHandle, NonDeterminismError, check_replay, start_in_thread
+from chatfn.devhost.azurite import STORAGE_SETTING
+from chatfn.devhost.server import PUBLIC_ORIGIN_SETTING
 from tests.apphost import start_app_host
 
 SETTING = "CHATFN_DEVHOST_SAMPLE_SETTING"
@@ -20,15 +22,20 @@ _RUNNING = {"Pending", "Running", "ContinuedAsNew"}
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostHandle]:
+def sample(tmp_path_factory: pytest.TempPathFactory, azurite: str) -> Iterator[HostHandle]:
+    """The sample app in this process, on the session's Azurite; the environment is put back after."""
     settings = tmp_path_factory.mktemp("sample") / "local.settings.json"
     settings.write_text(json.dumps({"IsEncrypted": False, "Values": {SETTING: "from the file"}}))
+    saved_environ = dict(os.environ)
+    os.environ[STORAGE_SETTING] = azurite
+    os.environ.pop(PUBLIC_ORIGIN_SETTING, None)
     host = start_in_thread(app="tests.devhost.sample_app:app", emulator=False, settings=settings)
     try:
         yield host
     finally:
         host.stop()
-        os.environ.pop(SETTING, None)
+        os.environ.clear()
+        os.environ.update(saved_environ)
 
 
 @pytest.fixture
