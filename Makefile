@@ -1,4 +1,5 @@
-# The two commands of the README: `make run` and `make test`. Each sets itself up on a fresh machine.
+# The two commands of the README: `make run` and `make test`. Each sets itself up on a fresh machine
+# (Python 3.11 and Node.js 20 or later with npm; see docs/local-host.md).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,6 +12,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Azurite (Azure Storage), which the local host and the tests start, pinned in package-lock.json.
+# Azurite 3.36 and later declare Node 21+; 3.35.0 runs on Node 20.
+NODE_STAMP := node_modules/.installed
+NODE_NEEDED := Node.js 20 or later with npm is needed for Azurite (https://nodejs.org/)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "$(NODE_NEEDED)" >&2; exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+		{ echo "$(NODE_NEEDED); this is node $$(node --version)" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # Deployment checks (tests/infra): checkov and shellcheck get their own venv, because checkov's
 # pins (packaging<24, pycep-parser==0.5.1) clash with pytest's and with the pycep-parser we use.
 INFRA_VENV := .venv-infra
@@ -21,8 +34,9 @@ $(INFRA_STAMP): requirements-infra.txt
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
-# The whole app on 127.0.0.1:7071 through the local host, with the Graph emulator unless GRAPH_BASE_URL is set.
-run: $(STAMP)
+# The whole app on 127.0.0.1:7071 through the local host, with the Graph emulator unless GRAPH_BASE_URL
+# is set, and Azurite unless AzureWebJobsStorage names a reachable account.
+run: $(STAMP) $(NODE_STAMP)
 	$(PY) -m chatfn.devhost --port 7071
 
 lint: $(STAMP)
@@ -32,7 +46,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) $(INFRA_STAMP)
+unit: $(STAMP) $(INFRA_STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
 test: lint typecheck unit
@@ -46,4 +60,4 @@ connector: $(STAMP)
 	$(PY) -m chatfn.openapi --write connector $(if $(CLIENT_ID),--client-id $(CLIENT_ID))
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

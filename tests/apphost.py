@@ -1,5 +1,6 @@
 """The whole app as a user runs it: `python -m chatfn.devhost --port 0` in a subprocess, with its
-embedded Graph emulator. Tests talk HTTP to both and can read everything the host printed."""
+embedded Graph emulator and Azurite (its own, or the session's). Tests talk HTTP to them and can read
+everything the host printed."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import httpx
 
+from chatfn.devhost.azurite import STORAGE_SETTING
+
 ROOT = Path(__file__).resolve().parents[1]
 _HOST_URL = re.compile(r"(http://127\.0\.0\.1:\d+)/api\b")
 _EMULATOR_URL = re.compile(r"emulator.*?(http://127\.0\.0\.1:\d+)", re.IGNORECASE)
+_AZURITE_URL = re.compile(r"^Azurite: (http://127\.0\.0\.1:\d+)", re.MULTILINE)
 
 # Quick polls and a short deadline keep the asynchronous paths fast; the rest are the defaults.
 TEST_SETTINGS = {
@@ -31,6 +35,7 @@ class AppHost:
     process: subprocess.Popen[str]
     url: str = ""  # http://127.0.0.1:PORT (routes are under /api)
     emulator_url: str = ""
+    azurite_url: str = ""  # only when the host started its own Azurite
     output: list[str] = field(default_factory=list)
 
     @property
@@ -62,12 +67,18 @@ def start_app_host(
     timeout: float = 60.0,
     app: str = "function_app:app",
     emulator: bool = True,
+    storage: str | None = None,
+    queue_latency: float = 0.0,
 ) -> AppHost:
-    """Start the host in a subprocess and return once it prints its URL (and its emulator's)."""
+    """Start the host in a subprocess and return once it prints its URL (and its emulator's).
+    `storage` is a connection string for AzureWebJobsStorage (the session's Azurite); without one the
+    host starts its own Azurite, unless `settings` name a reachable account."""
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "IDENTITY_", "CHATFN_", "MSI_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GRAPH_", "IDENTITY_", "CHATFN_", "MSI_", STORAGE_SETTING))
     }
-    env.update(TEST_SETTINGS | (settings or {}))
+    env.update(TEST_SETTINGS | ({STORAGE_SETTING: storage} if storage else {}) | (settings or {}))
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(  # noqa: S603 - this interpreter, our own host module
         [
@@ -78,6 +89,8 @@ def start_app_host(
             "0",
             "--app",
             app,
+            "--queue-latency",
+            str(queue_latency),
             *([] if emulator else ["--no-emulator"]),
         ],
         cwd=ROOT,
@@ -95,6 +108,8 @@ def start_app_host(
         if found and (emulator_found or not emulator):
             host.url = found.group(1)
             host.emulator_url = emulator_found.group(1) if emulator_found else ""
+            azurite_found = _AZURITE_URL.search(text)
+            host.azurite_url = azurite_found.group(1) if azurite_found else ""
             return host
         time.sleep(0.05)
     host.stop()

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: one Graph emulator per session, reset before each test that uses it."""
+"""Fixtures shared by every test: one Graph emulator per session, reset before each test that uses it,
+and one Azurite per session for Azure Table storage."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from chatfn.devhost.azurite import Azurite
 from chatfn.emulator import Emulator
 from tests.apphost import AppHost, start_app_host
 
@@ -58,9 +60,21 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def app_host() -> Iterator[AppHost]:
-    """The function app on the local host, with its own emulator, started once for the session."""
-    host = start_app_host()
+def azurite() -> Iterator[str]:
+    """Azurite (in memory, free ports of 127.0.0.1) for the session: its connection string, the value
+    for AzureWebJobsStorage. Tests make tables of their own names, so they share it safely."""
+    server = Azurite.start()
+    try:
+        yield server.connection_string
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def app_host(azurite: str) -> Iterator[AppHost]:
+    """The function app on the local host, with its own emulator and the session's Azurite, started
+    once for the session."""
+    host = start_app_host(storage=azurite)
     try:
         yield host
     finally:

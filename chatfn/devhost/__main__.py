@@ -1,5 +1,5 @@
-"""`python -m chatfn.devhost [--port 7071] [--app function_app:app] [--no-emulator]`: run the function
-app locally, as `func start` would, until SIGINT or SIGTERM."""
+"""`python -m chatfn.devhost [--port 7071] [--app function_app:app] [--no-emulator] [--no-azurite]
+[--queue-latency SECONDS]`: run the function app locally, as `func start` would, until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,9 +16,35 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7071, help="port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--app", default="function_app:app", help="the app object, as module:attribute")
     parser.add_argument("--no-emulator", action="store_true", help="do not start the Graph emulator")
+    parser.add_argument(
+        "--no-azurite",
+        action="store_true",
+        help="never start Azurite, even when AzureWebJobsStorage is unreachable",
+    )
+    parser.add_argument(
+        "--queue-latency",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay every durable message by this much, as the Azure Storage provider's queues do",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(DevHost(app=args.app, port=args.port, emulator=not args.no_emulator)))
+    host = DevHost(
+        app=args.app,
+        port=args.port,
+        emulator=not args.no_emulator,
+        azurite=not args.no_azurite,
+        queue_latency=args.queue_latency,
+    )
+    asyncio.run(serve(host))
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
 
 
 async def serve(host: DevHost) -> None:

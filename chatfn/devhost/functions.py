@@ -15,6 +15,7 @@ from chatfn.devhost.routes import RouteTemplate, compile_route
 HTTP_TRIGGER = "httpTrigger"
 ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 ACTIVITY_TRIGGER = "activityTrigger"
+TIMER_TRIGGER = "timerTrigger"
 DURABLE_CLIENT = "durableClient"
 
 # `get_functions()` may run only once per app object (a second call raises), so a host started
@@ -46,11 +47,21 @@ class ActivityFunction:
     fn: Callable[..., Any]
 
 
+@dataclass(frozen=True)
+class TimerFunction:
+    name: str
+    schedule: str  # NCRONTAB, six fields
+    param: str
+    client_param: str | None  # the durableClient binding's parameter, if any (a purge job has one)
+    fn: Callable[..., Any]
+
+
 @dataclass
 class FunctionIndex:
     http: list[HttpFunction] = field(default_factory=list)
     orchestrators: dict[str, OrchestratorFunction] = field(default_factory=dict)
     activities: dict[str, ActivityFunction] = field(default_factory=dict)
+    timers: dict[str, TimerFunction] = field(default_factory=dict)
     unsupported: dict[str, str] = field(default_factory=dict)  # function name -> trigger type
 
 
@@ -81,9 +92,9 @@ def _add(index: FunctionIndex, function: Any) -> None:
     trigger = _plain(function.get_trigger().get_dict_repr())
     kind = trigger["type"]
     fn = function.get_user_function()
+    client = next((b["name"] for b in bindings if b["type"] == DURABLE_CLIENT), None)
     if kind == HTTP_TRIGGER:
         methods = trigger.get("methods")
-        client = next((b["name"] for b in bindings if b["type"] == DURABLE_CLIENT), None)
         index.http.append(
             HttpFunction(
                 name=name,
@@ -101,6 +112,8 @@ def _add(index: FunctionIndex, function: Any) -> None:
     elif kind == ACTIVITY_TRIGGER:
         activity = trigger.get("activity") or name
         index.activities[activity] = ActivityFunction(activity, trigger["name"], fn)
+    elif kind == TIMER_TRIGGER:
+        index.timers[name] = TimerFunction(name, str(trigger.get("schedule")), trigger["name"], client, fn)
     else:
         index.unsupported[name] = kind
 

@@ -5,6 +5,9 @@ append the new TaskScheduled/TimerCreated and OrchestratorCompleted, start the a
 timers, then sleep until one of them (or an external event) delivers the next completion, which
 opens the next episode with OrchestratorStarted(now). One completion per episode keeps the task
 numbering identical to the SDK's (see `replay.Schedule`).
+
+`queue_latency` delays every durable message (the start, each activity scheduled and done, each
+timer fired, each event raised) by that many seconds, as the Azure Storage provider's queues do.
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ class UnknownOrchestratorError(ValueError):
 class Orchestrations:
     """The instance store and the replay loops; everything runs on the host's event loop."""
 
-    def __init__(self, functions: FunctionIndex, executor: Executor) -> None:
+    def __init__(self, functions: FunctionIndex, executor: Executor, queue_latency: float = 0.0) -> None:
         self._functions = functions
         self._executor = executor
+        self._queue_latency = queue_latency
         self.instances: dict[str, Instance] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -72,7 +76,7 @@ class Orchestrations:
         return instance
 
     def raise_event(self, instance: Instance, name: str, input_json: str | None) -> None:
-        instance.inbox.put_nowait(h.event_raised(h.utcnow(), name, input_json))
+        self._spawn(self._deliver(instance, h.event_raised(h.utcnow(), name, input_json)))
 
     def terminate(self, instance: Instance, reason: str) -> None:
         if instance.runner is not None:
@@ -89,6 +93,7 @@ class Orchestrations:
     async def _run(self, instance: Instance) -> None:
         timers: dict[int, asyncio.Task[None]] = {}
         try:
+            await self._through_queue()  # the start message; the instance stays Pending meanwhile
             await self._drive(instance, timers)
         except asyncio.CancelledError:
             raise
@@ -156,14 +161,24 @@ class Orchestrations:
         activity = self._functions.activities.get(name)
 
         async def activity_run() -> None:
+            await self._through_queue()
             completion = await run_activity(activity, name, task_id, decision["Input"], self._executor)
-            instance.inbox.put_nowait(completion)
+            await self._deliver(instance, completion)
 
         self._spawn(activity_run())
 
     async def _timer(self, instance: Instance, timer_id: int, fire_at: str) -> None:
         await asyncio.sleep(max(0.0, (h.parse_stamp(fire_at) - h.utcnow()).total_seconds()))
-        instance.inbox.put_nowait(h.timer_fired(h.utcnow(), timer_id, fire_at))
+        await self._deliver(instance, h.timer_fired(h.utcnow(), timer_id, fire_at))
+
+    async def _deliver(self, instance: Instance, event: h.Event) -> None:
+        """A completion reaches the orchestration through its queue."""
+        await self._through_queue()
+        instance.inbox.put_nowait(event)
+
+    async def _through_queue(self) -> None:
+        if self._queue_latency > 0:
+            await asyncio.sleep(self._queue_latency)
 
     def _continue_as_new(
         self, instance: Instance, result: ReplayResult, timers: dict[int, asyncio.Task[None]]

@@ -1,11 +1,12 @@
-"""The local host: settings, the Graph emulator, the app's functions and one aiohttp server on
-127.0.0.1 serving both `/api/...` and the Durable extension's API."""
+"""The local host: settings, the Graph emulator, Azurite, the app's functions and one aiohttp server
+on 127.0.0.1 serving `/api/...`, the Durable extension's API and the admin API."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import os
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from aiohttp import web
 from azure.durable_functions.models.utils import http_utils
 
 from chatfn.devhost import settings_file
+from chatfn.devhost.admin import ADMIN_PATH, AdminApi
+from chatfn.devhost.azurite import Azurite, ensure_storage
 from chatfn.devhost.durable_api import DurableApi
 from chatfn.devhost.functions import FunctionIndex, index_app, load_app
 from chatfn.devhost.history import Event
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from chatfn.emulator import Emulator
 
 HOST = "127.0.0.1"
+PUBLIC_ORIGIN_SETTING = "CHATFN_PUBLIC_ORIGIN"
 T = TypeVar("T")
 
 
@@ -38,22 +42,33 @@ class DevHost:
         port: int = 7071,
         emulator: bool = True,
         settings: Path | None = None,
+        azurite: bool = True,
+        queue_latency: float = 0.0,
     ) -> None:
         self._app_spec = app
         self._port = port
         self._want_emulator = emulator
+        self._want_azurite = azurite
+        self._queue_latency = queue_latency
         self._settings = settings if settings is not None else Path.cwd() / settings_file.FILE_NAME
         self.emulator: Emulator | None = None
+        self.azurite: Azurite | None = None
         self.functions = FunctionIndex()
         self.url = ""
         self._executor = ThreadPoolExecutor(thread_name_prefix="devhost-worker")
         self._runner: web.AppRunner | None = None
         self._orchestrations: Orchestrations | None = None
         self._durable: DurableApi | None = None
+        self._admin: AdminApi | None = None
 
     async def start(self) -> None:
-        """Settings first, then the emulator (the app reads both at import), then the app itself."""
+        """Settings, the port, the emulator and storage first (the app may read them all at import),
+        then the app itself. The port is bound before the app is imported, so that
+        CHATFN_PUBLIC_ORIGIN can name it even when the port was picked by the system."""
         settings_file.apply_settings(self._settings)
+        listener = socket.create_server((HOST, self._port))
+        self.url = f"http://{HOST}:{listener.getsockname()[1]}"
+        os.environ.setdefault(PUBLIC_ORIGIN_SETTING, self.url)
         if self._want_emulator and "GRAPH_BASE_URL" not in os.environ:
             from chatfn.emulator import Emulator  # written alongside; imported only when wanted
 
@@ -61,31 +76,34 @@ class DevHost:
             os.environ["GRAPH_BASE_URL"] = self.emulator.graph_url
             os.environ["IDENTITY_ENDPOINT"] = self.emulator.identity_endpoint
             os.environ["IDENTITY_HEADER"] = self.emulator.identity_header
+        self.azurite = await asyncio.to_thread(ensure_storage, os.environ, self._want_azurite)
         self.functions = index_app(load_app(self._app_spec))
-        self._orchestrations = Orchestrations(self.functions, self._executor)
+        self._orchestrations = Orchestrations(self.functions, self._executor, self._queue_latency)
         self._durable = DurableApi(self._orchestrations)
+        self._durable.origin = self.url
         triggers = HttpTriggers(self.functions.http, self._durable.binding_json, self._executor)
+        self._admin = AdminApi(self.functions.timers, self._durable.binding_json, self._executor)
         app = web.Application(client_max_size=100 * 1024 * 1024)
-        app.add_routes(self._durable.routes() + triggers.routes())
+        app.add_routes(self._durable.routes() + self._admin.routes() + triggers.routes())
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, self._port)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://{HOST}:{port}"
-        self._durable.origin = self.url
+        await web.SockSite(self._runner, listener).start()
 
     async def stop(self) -> None:
-        """Stop serving, cancel orchestrations, close the SDK's shared HTTP session (it belongs to
-        this loop), and stop the emulator."""
+        """Stop serving, cancel orchestrations and timer runs, close the SDK's shared HTTP session
+        (it belongs to this loop), and stop the emulator and Azurite."""
         if self._runner is not None:
             await self._runner.cleanup()
         if self._orchestrations is not None:
             await self._orchestrations.stop()
+        if self._admin is not None:
+            await self._admin.stop()
         await http_utils._close_session()
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self.emulator is not None:
             self.emulator.stop()
+        if self.azurite is not None:
+            self.azurite.stop()
 
     @property
     def system_key(self) -> str:
@@ -107,6 +125,8 @@ class DevHost:
         lines = []
         if self.emulator is not None:
             lines.append(f"Graph emulator: {self.emulator.url} (GRAPH_BASE_URL={self.emulator.graph_url})")
+        if self.azurite is not None:
+            lines.append(f"Azurite: {self.azurite.url} (tables; AzureWebJobsStorage points at it)")
         lines.append(f"chatfn local host: {self.url}/api")
         lines.append("Functions:")
         for function in self.functions.http:
@@ -114,6 +134,10 @@ class DevHost:
             lines.append(f"  {function.name}: [{methods}] {self.url}{ROUTE_PREFIX}{function.route.template}")
         lines += [f"  {name}: orchestrationTrigger" for name in self.functions.orchestrators]
         lines += [f"  {name}: activityTrigger" for name in self.functions.activities]
+        lines += [
+            f"  {name}: timerTrigger ({timer.schedule}), run it: POST {self.url}{ADMIN_PATH}/{name}"
+            for name, timer in self.functions.timers.items()
+        ]
         lines += [
             f"  {name}: {kind} (not run by the local host)"
             for name, kind in self.functions.unsupported.items()
@@ -137,6 +161,10 @@ class HostHandle:
     def emulator(self) -> Emulator | None:
         return self.host.emulator
 
+    @property
+    def azurite(self) -> Azurite | None:
+        return self.host.azurite
+
     def history(self, instance_id: str) -> list[Event]:
         """A copy of the instance's history, taken on the host's loop."""
         return self._on_loop(lambda: self.host.history(instance_id))
@@ -158,10 +186,17 @@ class HostHandle:
 
 
 def start_in_thread(
-    app: str = "function_app:app", port: int = 0, emulator: bool = True, settings: Path | None = None
+    app: str = "function_app:app",
+    port: int = 0,
+    emulator: bool = True,
+    settings: Path | None = None,
+    azurite: bool = True,
+    queue_latency: float = 0.0,
 ) -> HostHandle:
     """Start a host in a daemon thread and return once it serves; a startup error is raised here."""
-    host = DevHost(app=app, port=port, emulator=emulator, settings=settings)
+    host = DevHost(
+        app=app, port=port, emulator=emulator, settings=settings, azurite=azurite, queue_latency=queue_latency
+    )
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     failure: list[BaseException] = []

@@ -1,24 +1,35 @@
 """A small Durable app that exercises what the local host must do: routes, the durable client,
-activities (async and sync), retries, failures, timers, task_any, custom status, events, continue-as-new."""
+activities (async and sync), retries, failures, timers, task_any, custom status, events, continue-as-new,
+a timer trigger that purges finished instances, and Azure Tables through AzureWebJobsStorage."""
 
 from __future__ import annotations
 
 import json
 import os
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceModifiedError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient
+
+from chatfn.devhost.azurite import STORAGE_SETTING
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 # What activities saw, by key: how the tests prove a retry happened and that nothing ran twice.
 ATTEMPTS: Counter[str] = Counter()
 RUNS: Counter[str] = Counter()
+# What each run of the purge timer saw and deleted, in order.
+PURGES: list[dict[str, Any]] = []
+FINISHED = [df.OrchestrationRuntimeStatus.Completed, df.OrchestrationRuntimeStatus.Failed]
 
 
 def _json(body: Any, status: int = 200) -> func.HttpResponse:
@@ -96,6 +107,60 @@ async def events(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
 @app.durable_client_input(client_name="client")
 async def binding(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return _json(client.create_http_management_payload("some-id"))
+
+
+@app.route(route="purge/{instanceId}", methods=["DELETE"])
+@app.durable_client_input(client_name="client")
+async def purge(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    result = await client.purge_instance_history(req.route_params["instanceId"])
+    return _json({"instancesDeleted": result.instances_deleted})
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 30 3 * * *")
+@app.durable_client_input(client_name="client")
+async def purge_finished(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Like a daily clean-up job: every completed or failed instance created up to now."""
+    result = await client.purge_instance_history_by(
+        created_time_from=datetime(2000, 1, 1, tzinfo=UTC),
+        created_time_to=datetime.now(UTC),
+        runtime_status=FINISHED,
+    )
+    PURGES.append({"pastDue": timer.past_due, "deleted": result.instances_deleted})
+
+
+@app.route(route="purges", methods=["GET"])
+def purges(req: func.HttpRequest) -> func.HttpResponse:
+    return _json(PURGES)
+
+
+@app.route(route="tables", methods=["POST"])
+async def tables(req: func.HttpRequest) -> func.HttpResponse:
+    """What an idempotency store does with the AzureWebJobsStorage the host hands the app: create a
+    table, insert, update only if the ETag still matches, query."""
+    name = f"devhost{uuid.uuid4().hex[:12]}"
+    async with TableClient.from_connection_string(os.environ[STORAGE_SETTING], name) as table:
+        await table.create_table()
+        await table.create_entity({"PartitionKey": "keys", "RowKey": "k1", "state": "running"})
+        stale = (await table.get_entity("keys", "k1")).metadata["etag"]
+        entity = {"PartitionKey": "keys", "RowKey": "k1", "state": "succeeded"}
+        await table.update_entity(
+            entity, mode=UpdateMode.MERGE, etag=stale, match_condition=MatchConditions.IfNotModified
+        )
+        try:
+            await table.update_entity(
+                entity | {"state": "lost"},
+                mode=UpdateMode.MERGE,
+                etag=stale,
+                match_condition=MatchConditions.IfNotModified,
+            )
+            stale_refused = False
+        except ResourceModifiedError:
+            stale_refused = True
+        found = [
+            dict(e) async for e in table.query_entities("PartitionKey eq @pk", parameters={"pk": "keys"})
+        ]
+        await table.delete_table()
+    return _json({"staleRefused": stale_refused, "entities": found})
 
 
 # --- orchestrators ---------------------------------------------------------------------------------

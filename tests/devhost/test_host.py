@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from chatfn.devhost import HostHandle, NonDeterminismError, check_replay, start_in_thread
+from chatfn.devhost.azurite import STORAGE_SETTING
+from chatfn.devhost.server import PUBLIC_ORIGIN_SETTING
 from tests.apphost import start_app_host
 
 SETTING = "CHATFN_DEVHOST_SAMPLE_SETTING"
@@ -20,15 +22,20 @@ _RUNNING = {"Pending", "Running", "ContinuedAsNew"}
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostHandle]:
+def sample(tmp_path_factory: pytest.TempPathFactory, azurite: str) -> Iterator[HostHandle]:
+    """The sample app in this process, on the session's Azurite; the environment is put back after."""
     settings = tmp_path_factory.mktemp("sample") / "local.settings.json"
     settings.write_text(json.dumps({"IsEncrypted": False, "Values": {SETTING: "from the file"}}))
+    saved_environ = dict(os.environ)
+    os.environ[STORAGE_SETTING] = azurite
+    os.environ.pop(PUBLIC_ORIGIN_SETTING, None)
     host = start_in_thread(app="tests.devhost.sample_app:app", emulator=False, settings=settings)
     try:
         yield host
     finally:
         host.stop()
-        os.environ.pop(SETTING, None)
+        os.environ.clear()
+        os.environ.update(saved_environ)
 
 
 @pytest.fixture
@@ -242,3 +249,71 @@ def test_check_replay_catches_a_history_the_code_would_not_make(
     handle = sample.host.functions.orchestrators["sequence"].handle
     with pytest.raises(NonDeterminismError, match="whisper"):
         check_replay(handle, history, sample.host.instance_input(instance_id), instance_id)
+
+
+# --- the public origin, timer triggers, purge and the instances list ------------------------------
+
+_INSTANCES = "/runtime/webhooks/durabletask/instances"
+
+
+def test_the_public_origin_defaults_to_the_hosts_own_url(http: httpx.Client, sample: HostHandle) -> None:
+    assert http.get("/api/env/CHATFN_PUBLIC_ORIGIN").json() == {"value": sample.url}
+
+
+def test_a_timer_function_runs_through_the_admin_api_and_purges_finished_instances(
+    http: httpx.Client, sample: HostHandle
+) -> None:
+    done = _start(http, "sequence", 1)
+    _finished(http, done)
+    running = _start(http, "gated")
+    runs_before = len(http.get("/api/purges").json())
+    answer = http.post("/admin/functions/purge_finished", json={"input": ""})
+    assert answer.status_code == 202
+    deadline = time.monotonic() + 10
+    while len(purges := http.get("/api/purges").json()) == runs_before:
+        assert time.monotonic() < deadline, "the timer function never ran"
+        time.sleep(0.02)
+    assert purges[-1]["pastDue"] is False
+    assert purges[-1]["deleted"] >= 1
+    assert http.get(f"{_INSTANCES}/{done}").status_code == 404, "the finished instance is gone"
+    assert http.get(f"{_INSTANCES}/{running}").status_code == 202, "a running one is kept"
+    http.post(f"/api/events/{running}/go", content="null")
+
+
+def test_the_admin_api_runs_only_timer_functions(http: httpx.Client) -> None:
+    assert http.post("/admin/functions/nothing", json={"input": ""}).status_code == 404
+    assert http.post("/admin/functions/items", json={"input": ""}).status_code == 404
+    assert http.post("/admin/functions/purge_finished", content=b"{not json").status_code == 400
+
+
+def test_the_banner_names_the_timer_and_how_to_run_it(sample: HostHandle) -> None:
+    [line] = [line for line in sample.host.banner() if "purge_finished" in line]
+    assert "timerTrigger (0 30 3 * * *)" in line
+    assert f"POST {sample.url}/admin/functions/purge_finished" in line
+
+
+def test_purge_instance_history_deletes_one_finished_instance(http: httpx.Client) -> None:
+    instance_id = _start(http, "sequence", 3)
+    _finished(http, instance_id)
+    assert http.delete(f"/api/purge/{instance_id}").json() == {"instancesDeleted": 1}
+    assert http.delete(f"/api/purge/{instance_id}").json() == {"instancesDeleted": 0}
+    assert http.get(f"{_INSTANCES}/{instance_id}").status_code == 404
+
+
+def test_the_instances_list_filters_by_status_and_creation_time(http: httpx.Client) -> None:
+    before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2))
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    done = _start(http, "sequence", 6)
+    _finished(http, done)
+    running = _start(http, "gated")
+
+    def listed(**params: str) -> set[str]:
+        answer = http.get(_INSTANCES, params=params)
+        assert answer.status_code == 200
+        return {i["instanceId"] for i in answer.json()}
+
+    assert {done, running} <= listed(createdTimeFrom=before)
+    assert done in listed(runtimeStatus="Completed") - listed(runtimeStatus="Running,Pending")
+    assert running in listed(runtimeStatus="Running,Pending")
+    assert not {done, running} & listed(createdTimeFrom=later)
+    http.post(f"/api/events/{running}/go", content="null")

@@ -16,6 +16,7 @@ import pytest
 
 from chatfn import runtime
 from chatfn.devhost import HostHandle, check_replay, start_in_thread
+from chatfn.devhost.azurite import STORAGE_SETTING
 from chatfn.settings import get_settings
 from chatfn.workflow import ORCHESTRATOR
 from tests.apphost import TEST_SETTINGS
@@ -25,12 +26,13 @@ OPERATION_READS = "/v1.0/chats('"  # the operation's Location form; GET /chats/{
 
 
 @pytest.fixture(scope="module")
-def host() -> Iterator[HostHandle]:
-    """function_app.py on a local host in this process, so the test can read raw histories. The
-    environment, the settings cache and the worker's Graph client are put back afterwards."""
+def host(azurite: str) -> Iterator[HostHandle]:
+    """function_app.py on a local host in this process (on the session's Azurite), so the test can
+    read raw histories. The environment, the settings cache and the worker's Graph client are put
+    back afterwards."""
     saved_environ = dict(os.environ)
     saved_graph = runtime._graph
-    os.environ.update(TEST_SETTINGS | {"CHATFN_OPERATION_DEADLINE_SECONDS": "2"})
+    os.environ.update(TEST_SETTINGS | {"CHATFN_OPERATION_DEADLINE_SECONDS": "2", STORAGE_SETTING: azurite})
     for name in ("GRAPH_BASE_URL", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID"):
         os.environ.pop(name, None)
     get_settings.cache_clear()
