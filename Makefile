@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench connector clean
+.PHONY: run test lint typecheck unit bench bench-app connector clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(PY) -m bench.throughput
+
+# The whole app through the local host, with its emulator and Azurite (a few minutes; --quick: less).
+bench-app: $(STAMP) $(NODE_STAMP)
+	$(PY) -m bench.app
 
 # The Power Platform connector files in connector/, from the models; CLIENT_ID=<guid> writes the Entra
 # ID app registration that OAuth connections sign in with (then do not commit them).

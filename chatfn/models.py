@@ -234,16 +234,17 @@ class ChatSpec(_Strict):
     reuseExisting: bool = False
 
     def fingerprint(self) -> str:
-        """Same chat asked for, same fingerprint: whatever form, member order or email case."""
+        """Same chat asked for, same fingerprint: whatever form, member order, email case, app id case
+        or order of the app's permissions."""
         members = sorted(
             json.dumps(
                 [(m.email or "").lower(), (m.userId or "").lower(), m.guest, (m.tenantId or "").lower()]
             )
             for m in self.members
         )
-        app = self.app.model_dump() if self.app else None
-        if app:
-            app["teamsAppId"] = app["teamsAppId"].lower()
+        app = None
+        if self.app is not None:
+            app = [self.app.teamsAppId.lower(), sorted((p.value, p.type) for p in self.app.permissions)]
         canonical = json.dumps([self.chatType, self.topic, members, app, self.reuseExisting], sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -47,23 +47,6 @@ class Problem:
         )
         return details.model_dump(mode="json", exclude_unset=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The problem as JSON data, to carry it as an orchestration's output."""
-        return {"body": self.body(), "retryAfter": self.retry_after}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Problem:
-        body = data["body"]
-        return cls(
-            status=body["status"],
-            slug=body["type"].removeprefix(_TYPE_ROOT),
-            title=body["title"],
-            detail=body["detail"],
-            errors=[FieldError(**error) for error in body.get("errors", [])],
-            graph_error=body.get("graphError"),
-            retry_after=data.get("retryAfter"),
-        )
-
 
 class Failure(BaseModel):
     """What went wrong in one step of a request, as data: it is stored (idempotency records, durable

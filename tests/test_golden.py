@@ -8,8 +8,8 @@ import pytest
 
 from chatfn.emulator import Emulator
 from chatfn.graph import AcceptedOperation, CreatedChat
+from chatfn.members import resolve_members
 from chatfn.models import parse_chat_request
-from chatfn.resolve import resolve_members
 from chatfn.translate import chat_body
 from tests.cases import EQUIVALENT_REQUESTS, reference_body, seed_examples
 from tests.graphs import graph_for

@@ -88,9 +88,26 @@ def test_fingerprint_ignores_form_order_and_case() -> None:
     assert flat.fingerprint() == members.fingerprint()
 
 
+def test_fingerprint_ignores_app_id_case_and_permission_order() -> None:
+    app = "8e55a7b1-6766-4f0a-8610-ecacfe3d569a"
+    permissions = [
+        {"value": "ChatMessage.Read.Chat"},
+        {"value": "ChatSettings.Read.Chat", "type": "delegated"},
+    ]
+    one = {
+        "emails": "alex@contoso.com;jacob@contoso.com",
+        "apps": [{"teamsAppId": app, "permissions": permissions}],
+    }
+    other = one | {"apps": [{"teamsAppId": app.upper(), "permissions": permissions[::-1]}]}
+    assert parse_chat_request(one).fingerprint() == parse_chat_request(other).fingerprint()
+    fewer = one | {"apps": [{"teamsAppId": app, "permissions": permissions[:1]}]}
+    assert parse_chat_request(one).fingerprint() != parse_chat_request(fewer).fingerprint()
+
+
 @pytest.mark.parametrize(
     "other",
     [
+        {"emails": "alex@contoso.com;jacob@contoso.com", "topic": "T", "reuseExisting": True},
         {"emails": "alex@contoso.com;jacob@contoso.com", "topic": "U"},
         {"emails": "alex@contoso.com;jacob@contoso.com"},
         {"emails": "alex@contoso.com", "guests": "jacob@contoso.com", "topic": "T"},

@@ -2,37 +2,77 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from chatfn.errors import FieldError
-from chatfn.problems import Failure, Problem, invalid_request, problem_for
+from chatfn.errors import (
+    ChatfnError,
+    FieldError,
+    GraphConnectionError,
+    GraphError,
+    GraphThrottled,
+    IdentityError,
+    MemberNotFound,
+)
+from chatfn.problems import Failure, Step, failure_from, invalid_request, problem_for
 
 
 @pytest.mark.parametrize(
     ("failure", "status", "slug"),
     [
         (
-            Failure(kind="member_not_found", step="resolve", field="guests[0]", email="a@b.com"),
+            Failure(
+                kind="member_not_found",
+                step="resolve",
+                field="guests[0]",
+                email="a@b.com",
+                createdNothing=True,
+            ),
             422,
             "member-not-found",
         ),
-        (Failure(kind="graph", step="create", status=404, code="NotFound"), 422, "members-refused"),
-        (Failure(kind="graph", step="create", status=400, code="BadRequest"), 422, "members-refused"),
-        (Failure(kind="graph", step="create", status=403, code="Forbidden"), 502, "graph-refused-identity"),
-        (Failure(kind="graph", step="create", status=401), 502, "graph-refused-identity"),
-        (Failure(kind="graph", step="create", status=412), 502, "graph-refused-identity"),
-        (Failure(kind="graph", step="poll", status=403), 502, "graph-refused-identity"),
-        (Failure(kind="graph", step="read", status=404), 502, "graph-failed"),
-        (Failure(kind="graph", step="create", status=429, retryAfter=7), 503, "graph-throttled"),
-        (Failure(kind="graph", step="create", status=503), 503, "graph-throttled"),
-        (Failure(kind="graph", step="create", status=504), 502, "graph-failed"),
-        (Failure(kind="graph", step="create", status=500), 502, "graph-failed"),
-        (Failure(kind="graph", step="create"), 502, "graph-failed"),
-        (Failure(kind="identity", step="create"), 502, "identity-failed"),
-        (Failure(kind="operation_failed", step="poll", code="AppInstallFailed"), 502, "operation-failed"),
-        (Failure(kind="deadline", step="poll"), 504, "operation-timeout"),
+        (
+            Failure(kind="graph", step="create", status=404, code="NotFound", createdNothing=True),
+            422,
+            "members-refused",
+        ),
+        (
+            Failure(kind="graph", step="create", status=400, code="BadRequest", createdNothing=True),
+            422,
+            "members-refused",
+        ),
+        (
+            Failure(kind="graph", step="create", status=403, code="Forbidden", createdNothing=True),
+            502,
+            "graph-refused-identity",
+        ),
+        (
+            Failure(kind="graph", step="create", status=401, createdNothing=True),
+            502,
+            "graph-refused-identity",
+        ),
+        (
+            Failure(kind="graph", step="create", status=412, createdNothing=True),
+            502,
+            "graph-refused-identity",
+        ),
+        (Failure(kind="graph", step="poll", status=403, createdNothing=False), 502, "graph-refused-identity"),
+        (Failure(kind="graph", step="read", status=404, createdNothing=False), 502, "graph-failed"),
+        (
+            Failure(kind="graph", step="create", status=429, retryAfter=7, createdNothing=True),
+            503,
+            "graph-throttled",
+        ),
+        (Failure(kind="graph", step="create", status=503, createdNothing=True), 503, "graph-throttled"),
+        (Failure(kind="graph", step="create", status=504, createdNothing=True), 502, "graph-failed"),
+        (Failure(kind="graph", step="create", status=500, createdNothing=True), 502, "graph-failed"),
+        (Failure(kind="graph", step="create", createdNothing=True), 502, "graph-failed"),
+        (Failure(kind="identity", step="create", createdNothing=True), 502, "identity-failed"),
+        (
+            Failure(kind="operation_failed", step="poll", code="AppInstallFailed", createdNothing=False),
+            502,
+            "operation-failed",
+        ),
+        (Failure(kind="deadline", step="poll", createdNothing=False), 504, "operation-timeout"),
     ],
 )
 def test_each_failure_has_its_status(failure: Failure, status: int, slug: str) -> None:
@@ -47,7 +87,13 @@ def test_each_failure_has_its_status(failure: Failure, status: int, slug: str) -
 
 def test_graph_failures_carry_graphs_ids() -> None:
     failure = Failure(
-        kind="graph", step="create", status=404, code="NotFound", message="no user", requestId="r-1"
+        kind="graph",
+        step="create",
+        status=404,
+        code="NotFound",
+        message="no user",
+        requestId="r-1",
+        createdNothing=True,
     )
     assert problem_for(failure).body()["graphError"] == {
         "code": "NotFound",
@@ -57,8 +103,15 @@ def test_graph_failures_carry_graphs_ids() -> None:
 
 
 def test_throttling_tells_when_to_come_back() -> None:
-    assert problem_for(Failure(kind="graph", step="create", status=429, retryAfter=7.5)).retry_after == 7.5
-    assert problem_for(Failure(kind="graph", step="create", status=503)).retry_after == 30.0
+    assert (
+        problem_for(
+            Failure(kind="graph", step="create", status=429, retryAfter=7.5, createdNothing=True)
+        ).retry_after
+        == 7.5
+    )
+    assert (
+        problem_for(Failure(kind="graph", step="create", status=503, createdNothing=True)).retry_after == 30.0
+    )
 
 
 def test_invalid_request_lists_its_errors() -> None:
@@ -67,28 +120,35 @@ def test_invalid_request_lists_its_errors() -> None:
     assert body["errors"] == [{"field": "members[1].gust", "message": "unknown field"}]
 
 
-def test_a_problem_survives_the_trip_through_durable_output() -> None:
-    problem = problem_for(Failure(kind="graph", step="create", status=429, retryAfter=3, message="slow down"))
-    assert Problem.from_dict(json.loads(json.dumps(problem.to_dict()))) == problem
-
-
 @pytest.mark.parametrize(
-    ("failure", "created_nothing"),
+    ("error", "step", "kind"),
     [
-        (Failure(kind="member_not_found", step="resolve"), True),
-        (Failure(kind="graph", step="resolve", status=503), True),
-        (Failure(kind="identity", step="create"), True),
-        (Failure(kind="graph", step="create", status=404), True),
-        (Failure(kind="graph", step="create", status=429), True),
-        (Failure(kind="graph", step="create", status=503), False),
-        (Failure(kind="graph", step="create", status=504), False),
-        (Failure(kind="graph", step="create"), False),  # no answer: Graph may have acted
-        (Failure(kind="identity", step="poll"), False),
-        (Failure(kind="graph", step="poll", status=403), False),
-        (Failure(kind="deadline", step="poll"), False),
-        (Failure(kind="operation_failed", step="poll"), False),
-        (Failure(kind="graph", step="read", status=404), False),
+        (MemberNotFound("guests[0]", "a@b.com"), "resolve", "member_not_found"),
+        (IdentityError("no token"), "create", "identity"),
+        (
+            GraphThrottled("slow", status=429, code="TooManyRequests", request_id="r", retry_after=2.5),
+            "create",
+            "graph",
+        ),
+        (GraphConnectionError("dropped", sent=True), "create", "graph"),
+        (ChatfnError("anything else"), "read", "graph"),
     ],
 )
-def test_only_a_failure_before_graph_acted_may_start_over(failure: Failure, created_nothing: bool) -> None:
-    assert failure.created_nothing is created_nothing
+def test_failure_from_keeps_what_the_answer_needs(error: ChatfnError, step: Step, kind: str) -> None:
+    failure = failure_from(error, step, created_nothing=False)
+    assert (failure.kind, failure.step) == (kind, step)
+    if isinstance(error, GraphError):
+        assert (failure.status, failure.code, failure.requestId, failure.retryAfter) == (
+            error.status,
+            error.code or None,
+            error.request_id,
+            error.retry_after,
+        )
+    assert failure.createdNothing is isinstance(error, MemberNotFound), "members not found: nothing was sent"
+
+
+def test_a_failure_whose_chat_may_exist_is_never_a_retry_invitation() -> None:
+    unknown = problem_for(Failure(kind="graph", step="create", status=503, createdNothing=False))
+    known = problem_for(Failure(kind="graph", step="create", status=503, createdNothing=True))
+    assert (unknown.status, unknown.slug, unknown.retry_after) == (502, "outcome-unknown", None)
+    assert (known.status, known.slug, known.retry_after) == (503, "graph-throttled", 30.0)
