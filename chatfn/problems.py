@@ -77,8 +77,8 @@ class Failure(BaseModel):
     code: str | None = None
     requestId: str | None = None
     retryAfter: float | None = None
-    field: str | None = None
-    email: str | None = None
+    # member_not_found: one entry per member that could not be bound (field path and address).
+    members: tuple[FieldError, ...] = ()
 
     @property
     def created_nothing(self) -> bool:
@@ -107,16 +107,19 @@ def problem_for(failure: Failure) -> Problem:
         return Problem(
             422,
             "member-not-found",
-            "A member could not be found",
-            f"{failure.email} {failure.message}.",
-            errors=[FieldError(failure.field or "members", f"{failure.email} {failure.message}")],
+            "Members could not be found",
+            f"{len(failure.members)} member(s) given by email match no user of the directory, more than "
+            "one, or a user of the other kind (member or guest). Nothing was created; see errors.",
+            errors=list(failure.members),
         )
     if failure.kind == "identity":
         return Problem(
             502,
             "identity-failed",
             "The function's identity could not sign in to Microsoft Graph",
-            "The function app's managed identity got no token for Graph; its configuration needs a look.",
+            "The function app's managed identity got no token for Graph. An administrator should check "
+            "the AZURE_CLIENT_ID setting (the client id of a user-assigned identity assigned to the app, "
+            "or unset for the system-assigned one) and that the identity is enabled.",
         )
     if failure.kind == "deadline":
         return Problem(

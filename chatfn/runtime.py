@@ -28,5 +28,6 @@ def graph_client() -> GraphClient:
             base_url=settings.graph_base_url,
             credential=graph_credential(settings),
             http=httpx.AsyncClient(timeout=GRAPH_TIMEOUT, limits=GRAPH_LIMITS),
+            client_id=settings.azure_client_id,
         )
     return _graph

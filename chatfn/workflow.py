@@ -21,11 +21,11 @@ import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
 from chatfn.answers import ChatResult, ChatResultMember
-from chatfn.errors import GraphError, GraphTransientError, IdentityError, MemberNotFound
+from chatfn.errors import GraphError, GraphTransientError, IdentityError, MembersNotFound
 from chatfn.graph import AcceptedOperation, Chat
+from chatfn.members import resolve_members
 from chatfn.models import ChatSpec
 from chatfn.problems import Failure, Step, problem_for
-from chatfn.resolve import resolve_members
 from chatfn.runtime import graph_client
 from chatfn.translate import ResolvedMember, chat_body
 
@@ -216,10 +216,8 @@ async def _activity(step: Step, work: Awaitable[Any]) -> dict[str, Any]:
     """Run an activity's work: its value, a permanent failure as data, or `TransientFailure` raised."""
     try:
         return {"ok": True, "value": await work}
-    except MemberNotFound as exc:
-        failure = Failure(
-            kind="member_not_found", step=step, field=exc.field, email=exc.email, message=exc.reason
-        )
+    except MembersNotFound as exc:
+        failure = Failure(kind="member_not_found", step=step, members=tuple(exc.errors))
     except IdentityError as exc:
         log.error("step %s: %s", step, exc)
         failure = Failure(kind="identity", step=step, message=str(exc))

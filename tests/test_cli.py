@@ -485,7 +485,7 @@ def test_a_wrong_command_line_exits_2(
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("2", 2.0), ("0.25", 0.25), (None, 2.0), ("soon", 2.0), ("-1", 0.0), ("inf", 2.0)],
+    [("2", 2.0), ("0.25", 0.25), (None, 2.0), ("soon", 2.0), ("-1", 0.0), ("inf", 2.0), ("1e9", 300.0)],
 )
 def test_retry_after_is_read_as_seconds(value: str | None, seconds: float) -> None:
     assert retry_after_seconds(value) == seconds

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from chatfn.emulator import Emulator
 from chatfn.errors import InvalidRequest
 from chatfn.graph import AcceptedOperation, CreatedChat, GraphClient
+from chatfn.members import resolve_members
 from chatfn.models import ChatSpec, parse_chat_request
-from chatfn.resolve import resolve_members
 from chatfn.translate import ResolvedMember, chat_body
 from tests.graphs import graph_for
 from tests.strategies import (

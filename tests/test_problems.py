@@ -10,11 +10,28 @@ from chatfn.errors import FieldError
 from chatfn.problems import Failure, Problem, invalid_request, problem_for
 
 
+def test_members_not_found_lists_every_member_and_survives_durable_history() -> None:
+    missing = (
+        FieldError("emails[0]", "a@x.com matches no user"),
+        FieldError("members[3].guest", "not a guest"),
+    )
+    failure = Failure(kind="member_not_found", step="resolve", members=missing)
+    carried = Failure.model_validate(json.loads(failure.model_dump_json()))
+    assert problem_for(carried).body()["errors"] == [
+        {"field": "emails[0]", "message": "a@x.com matches no user"},
+        {"field": "members[3].guest", "message": "not a guest"},
+    ]
+
+
+def test_identity_problem_names_the_setting() -> None:
+    assert "AZURE_CLIENT_ID" in problem_for(Failure(kind="identity", step="resolve")).detail
+
+
 @pytest.mark.parametrize(
     ("failure", "status", "slug"),
     [
         (
-            Failure(kind="member_not_found", step="resolve", field="guests[0]", email="a@b.com"),
+            Failure(kind="member_not_found", step="resolve", members=(FieldError("guests[0]", "no user"),)),
             422,
             "member-not-found",
         ),
