@@ -50,7 +50,7 @@ def _binding_problem(member: ChatMember, found: Sequence[DirectoryUser]) -> Fiel
     if not found:
         return FieldError(
             _field(member, "email"),
-            f"{member.email} matches no user of the directory (by mail or sign-in name)",
+            f"{member.email} matches no user of the directory by mail or sign-in name",
         )
     if len(found) > 1:
         return FieldError(
