@@ -25,7 +25,7 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from chatfn import __version__
 from chatfn.answers import Health, RunningRequest
 from chatfn.errors import FieldError, InvalidRequest
-from chatfn.models import ChatSpec, parse_chat_request
+from chatfn.models import ChatSpec, parse_chat_request, parse_json_body
 from chatfn.problems import PROBLEM_JSON, Problem, invalid_request
 from chatfn.settings import get_settings
 from chatfn.workflow import ORCHESTRATOR, WorkflowInput
@@ -118,13 +118,7 @@ def _checked_request(req: func.HttpRequest) -> Problem | tuple[ChatSpec, str | N
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         errors.append(FieldError("Idempotency-Key", "must be 1 to 200 visible ASCII characters"))
     try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        return invalid_request([*errors, FieldError("body", f"is not valid JSON: {exc}")])
-    except RecursionError:  # the decoder recurses: 64 KiB of `[` fit within the size limit
-        return invalid_request([*errors, FieldError("body", "is not valid JSON: nested too deeply")])
-    try:
-        spec = parse_chat_request(payload)
+        spec = parse_chat_request(parse_json_body(body))
     except InvalidRequest as exc:
         errors.extend(exc.errors)
     if errors:

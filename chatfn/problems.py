@@ -90,7 +90,18 @@ class Failure(BaseModel):
         return self.step == "create" and (self.kind == "identity" or refused)
 
 
+# A 400 lists at most this many errors, the last one counting the rest: a 49 KB body of duplicates
+# once made a 489 KB answer.
+MAX_LISTED_ERRORS = 50
+
+
 def invalid_request(errors: list[FieldError]) -> Problem:
+    if len(errors) > MAX_LISTED_ERRORS:
+        left_out = len(errors) - (MAX_LISTED_ERRORS - 1)
+        errors = [
+            *errors[: MAX_LISTED_ERRORS - 1],
+            FieldError("body", f"{left_out} more errors not listed; fix those above and send it again"),
+        ]
     return Problem(
         400,
         "invalid-request",
