@@ -10,6 +10,7 @@ import httpx
 
 from chatfn.graph import GraphClient
 from chatfn.identity import graph_credential
+from chatfn.logs import quiet_http_loggers
 from chatfn.settings import get_settings
 
 # Graph answers chat creation in about a second; a stuck read must not hold an activity for long.
@@ -17,6 +18,9 @@ GRAPH_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 GRAPH_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=60)
 
 _graph: GraphClient | None = None
+
+# The worker imports this module before any Graph call: from here on no HTTP library logs a URL.
+quiet_http_loggers()
 
 
 def graph_client() -> GraphClient:
