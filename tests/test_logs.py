@@ -25,10 +25,14 @@ EMAIL = re.compile(r"[\w.+#-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
 SECRET = re.compile(r"Bearer\s+\S+|access_token|X-IDENTITY-HEADER\W+\w", re.IGNORECASE)
 
 
+# Chat ids look like addresses (`19:<id>_<id>@unq.gbl.spaces`) and hold no one's email.
+CHAT_ID = re.compile(r"19:[\w.-]+@(?:unq\.gbl\.spaces|thread\.v2)")
+
+
 def leaks(text: str, secrets: list[str]) -> list[str]:
     """Emails, bearer tokens and the given secrets in a text, also once percent-decoded."""
     found: list[str] = []
-    for variant in (text, unquote_plus(text)):
+    for variant in (CHAT_ID.sub("19:<chat>", text), CHAT_ID.sub("19:<chat>", unquote_plus(text))):
         found += EMAIL.findall(variant) + SECRET.findall(variant)
         found += [secret[:4] + "..." for secret in secrets if secret in variant]
     return found
