@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 import httpx
 
 from chatfn import __version__, contract
+from chatfn.retry import MAX_RETRY_AFTER_SECONDS
 
 
 class ExitCode(IntEnum):
@@ -409,7 +410,7 @@ def retry_after_seconds(value: str | None) -> float:
         seconds = float(value) if value is not None else DEFAULT_RETRY_AFTER
     except ValueError:
         return DEFAULT_RETRY_AFTER
-    return max(0.0, seconds) if math.isfinite(seconds) else DEFAULT_RETRY_AFTER
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS) if math.isfinite(seconds) else DEFAULT_RETRY_AFTER
 
 
 class Progress:

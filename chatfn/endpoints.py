@@ -29,7 +29,7 @@ from chatfn.callers import Caller, CallerRefused, caller_of
 from chatfn.chats import Accepted, open_chat
 from chatfn.errors import FieldError, InvalidRequest, StorageError
 from chatfn.idempotency import Claimed, IdempotencyRecord, RecordState
-from chatfn.models import ChatSpec, parse_chat_request
+from chatfn.models import ChatSpec, parse_chat_request, parse_json_body
 from chatfn.problems import Problem, StepFailed, invalid_request, problem_for
 from chatfn.results import OUTCOME, Failed, Succeeded, chat_result
 from chatfn.runtime import graph_client, idempotency_store
@@ -358,13 +358,7 @@ def _checked_request(req: func.HttpRequest, settings: Settings) -> Problem | Che
             FieldError(contract.IDEMPOTENCY_KEY_HEADER, "must be 1 to 200 visible ASCII characters")
         )
     try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        return invalid_request([*errors, FieldError("body", f"is not valid JSON: {exc}")])
-    except RecursionError:  # the decoder recurses: 64 KiB of `[` fit within the size limit
-        return invalid_request([*errors, FieldError("body", "is not valid JSON: nested too deeply")])
-    try:
-        spec = parse_chat_request(payload)
+        spec = parse_chat_request(parse_json_body(body))
     except InvalidRequest as exc:
         errors.extend(exc.errors)
     if errors:

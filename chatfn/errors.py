@@ -2,7 +2,7 @@
 
 ChatfnError
 ├── InvalidRequest          the caller's request breaks a rule; nothing was sent to Graph
-├── MemberNotFound          a guest's email matches no user of the directory
+├── MembersNotFound         emails that match no user, several, or a user of the other kind
 ├── IdentityError           the function's own identity could not get a token for Graph
 ├── StorageError            the idempotency records could not be read or written
 └── GraphError              Graph answered with an error, or not at all
@@ -41,12 +41,14 @@ class InvalidRequest(ChatfnError):
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
 
 
-class MemberNotFound(ChatfnError):
-    def __init__(self, field: str, email: str, reason: str = "matches no user of the directory") -> None:
-        self.field = field
-        self.email = email
-        self.reason = reason
-        super().__init__(f"{field}: {email} {reason}")
+class MembersNotFound(ChatfnError):
+    """Members given by email that cannot be bound: every one of them, each with its field.
+
+    The message counts them and names no address, so logging the error leaks no one's email."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} member(s) could not be found as given")
 
 
 class IdentityError(ChatfnError):

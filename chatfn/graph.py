@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -27,9 +27,10 @@ from chatfn.errors import (
     GraphConnectionError,
     GraphError,
     GraphTransientError,
-    IdentityError,
+    GraphUnauthorized,
     graph_error_class,
 )
+from chatfn.identity import identity_error
 from chatfn.outcome import PostOutcome, outcome_of
 from chatfn.retry import RetryPolicy, parse_retry_after
 
@@ -39,6 +40,14 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 MAX_PAGE = 50
 MAX_EXPANDED_MEMBERS = 25
 USER_AGENT = f"chatfn/{__version__}"
+# Graph's `in` takes at most 15 values per `$filter` clause by default
+# (https://learn.microsoft.com/graph/filter-query-parameter).
+MAX_ADDRESSES_PER_LOOKUP = 15
+USER_SELECT = "id,mail,userPrincipalName,userType"
+# Claims asked with a token make azure-identity skip its cache (azure-identity 1.27,
+# `_internal/managed_identity_client.py`, `get_cached_token`); the managed identity endpoint ignores
+# them, so any non-empty claims will do.
+_FRESH_TOKEN_CLAIMS = '{"access_token":{"nbf":{"essential":true,"value":"0"}}}'  # noqa: S105 - no secret
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +95,15 @@ class ChatMemberInfo(_GraphModel):
     tenantId: str | None = None
 
 
+class DirectoryUser(_GraphModel):
+    """A user as `GET /users?$select=id,mail,userPrincipalName,userType` returns it."""
+
+    id: str
+    mail: str | None = None
+    userPrincipalName: str | None = None
+    userType: str | None = None
+
+
 class Chat(_GraphModel):
     """The full chat, as `GET /chats/{id}?$expand=members` returns it."""
 
@@ -119,9 +137,12 @@ class GraphClient:
         http: httpx.AsyncClient,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        client_id: str | None = None,
     ) -> None:
+        """`client_id` is the `AZURE_CLIENT_ID` the credential was made with: named when it fails."""
         self.base_url = base_url.rstrip("/")
         self._credential = credential
+        self._client_id = client_id
         self._http = http
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -136,7 +157,7 @@ class GraphClient:
         await self._credential.close()
 
     async def create_chat(
-        self, body: Mapping[str, Any], *, replay_safe: bool
+        self, body: Mapping[str, Any], *, replay_safe: bool = False
     ) -> CreatedChat | AcceptedOperation:
         """`POST /chats`: the chat (201), or the operation to poll when Graph installs an app (202).
 
@@ -194,14 +215,21 @@ class GraphClient:
             url = self._absolute(page.nextLink) if page.nextLink else None
         return members
 
-    async def find_user_ids_by_mail(self, mail: str) -> list[str]:
-        """Object ids of the users whose `mail` is this address (a guest's UPN is not its email)."""
+    async def find_users(self, addresses: Sequence[str]) -> list[DirectoryUser]:
+        """The users whose `mail` or `userPrincipalName` is one of these addresses (at most 15, Graph's
+        limit per `in`); Graph compares them case-insensitively. Needs `User.Read.All`."""
+        if not 0 < len(addresses) <= MAX_ADDRESSES_PER_LOOKUP:
+            raise ValueError(f"find_users takes 1 to {MAX_ADDRESSES_PER_LOOKUP} addresses")
+        listed = ",".join(odata_string(address) for address in addresses)
         response = await self._send(
             "GET",
             f"{self.base_url}/users",
-            params={"$filter": f"mail eq {odata_string(mail)}", "$select": "id,mail,userType"},
+            params={
+                "$filter": f"mail in ({listed}) or userPrincipalName in ({listed})",
+                "$select": USER_SELECT,
+            },
         )
-        return [str(user["id"]) for user in response.json().get("value", [])]
+        return [DirectoryUser.model_validate(user) for user in response.json().get("value", [])]
 
     def _absolute(self, location: str) -> str:
         """Graph's Location is relative to the version root; never send our token anywhere else."""
@@ -224,10 +252,11 @@ class GraphClient:
         client_request_id = str(uuid.uuid4())
         waited = 0.0
         attempt = 0
+        fresh_token_claims: str | None = None
         while True:
             attempt += 1
             headers = {
-                "Authorization": f"Bearer {await self._token()}",
+                "Authorization": f"Bearer {await self._token(fresh_token_claims)}",
                 "client-request-id": client_request_id,
                 "User-Agent": USER_AGENT,
             }
@@ -248,6 +277,13 @@ class GraphClient:
                     return response
                 error = _error_from(response, attempt)
                 _log_call(method, url, response, attempt, started, client_request_id)
+                if _token_refused(error) and fresh_token_claims is None:
+                    # The cached token was revoked or outlived its roles: one fresh token, one retry.
+                    fresh_token_claims = _FRESH_TOKEN_CLAIMS
+                    log.warning(
+                        "graph %s %s: token refused, retrying with a fresh one", method, _loggable(url)
+                    )
+                    continue
             if not isinstance(error, GraphTransientError):
                 raise error
             if not replay_safe and outcome_of(error) is not PostOutcome.NOT_CREATED:
@@ -266,13 +302,13 @@ class GraphClient:
             await self._sleep(delay)
             waited += delay
 
-    async def _token(self) -> str:
+    async def _token(self, claims: str | None = None) -> str:
+        """The cached token, or with `claims` a new one from the identity endpoint."""
         try:
             async with self._token_lock:
-                token = await self._credential.get_token(GRAPH_SCOPE)
+                token = await self._credential.get_token(GRAPH_SCOPE, claims=claims)
         except ClientAuthenticationError as exc:
-            # azure-identity's messages say what is misconfigured and never include a token.
-            raise IdentityError(f"the function's identity got no token for Graph: {exc.message}") from None
+            raise identity_error(exc, self._client_id) from None
         return token.token
 
 
@@ -284,6 +320,10 @@ def odata_string(value: str) -> str:
     """An OData string literal for a `$filter`: quoted, with `'` doubled."""
     escaped = value.replace("'", "''")
     return f"'{escaped}'"
+
+
+def _token_refused(error: GraphError) -> bool:
+    return isinstance(error, GraphUnauthorized) and error.code == "InvalidAuthenticationToken"
 
 
 def _error_from(response: httpx.Response, attempt: int) -> GraphError:

@@ -9,8 +9,12 @@ Azure: the local host points `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` at the emulat
 from __future__ import annotations
 
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import ClientAuthenticationError
 
+from chatfn.errors import IdentityError
 from chatfn.settings import Settings
+
+CLIENT_ID_SETTING = "AZURE_CLIENT_ID"
 
 
 def graph_credential(settings: Settings) -> AsyncTokenCredential:
@@ -23,3 +27,22 @@ def graph_credential(settings: Settings) -> AsyncTokenCredential:
     from azure.identity.aio import ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=settings.azure_client_id)
+
+
+def identity_error(failure: ClientAuthenticationError, client_id: str | None) -> IdentityError:
+    """What an administrator must fix, naming the setting: a `client_id` the app has no identity for
+    is the usual cause (App Service's identity endpoint answers it with a 400)."""
+    if client_id:
+        advice = (
+            f"check that the {CLIENT_ID_SETTING} setting is the client id of a user-assigned managed "
+            "identity assigned to this function app, or remove the setting to use the system-assigned one"
+        )
+    else:
+        advice = (
+            "enable the function app's system-assigned managed identity, or set "
+            f"{CLIENT_ID_SETTING} to the client id of a user-assigned one"
+        )
+    # azure-identity's message says what the endpoint answered; it never holds a token.
+    return IdentityError(
+        f"the function's managed identity got no token for Graph: {advice} ({failure.message})"
+    )

@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -43,8 +44,36 @@ ChatType = Literal["oneOnOne", "group"]
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+# Characters nobody sees but Graph and Teams keep: control characters (C0, DEL, C1) and format
+# characters (Unicode category Cf: zero-width spaces and joiners, bidi overrides such as U+202E).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Letters that render as nothing (Hangul fillers, the blank Braille pattern): text of only these,
+# format characters and spaces is as blank as an empty string.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def escaped(text: str) -> str:
+    """Text safe to show in an answer or a log: anything unprintable as its `\\uXXXX` escape."""
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _hidden_characters(value: str) -> list[str]:
+    return [ch for ch in value if _CONTROL.match(ch) or unicodedata.category(ch) == "Cf"]
+
+
+def _check_visible(value: str) -> str:
+    """Refuse control and format characters anywhere, naming the first few by their escapes."""
+    hidden = _hidden_characters(value)
+    if hidden:
+        shown = ", ".join(dict.fromkeys(escaped(ch) for ch in hidden[:5]))
+        raise ValueError(f"must not hold control or invisible formatting characters (found {shown})")
+    if value and all(ch.isspace() or ch in _BLANK_LETTERS for ch in value):
+        raise ValueError("must not be blank or only invisible characters")
+    return value
+
+
 def _check_email(value: str) -> str:
-    value = value.strip()
+    value = _check_visible(value).strip()
     if len(value) > MAX_EMAIL or not _EMAIL.match(value) or _SURROGATE.search(value):
         raise ValueError("must be an email address such as alex@contoso.com")
     return value
@@ -60,8 +89,15 @@ Email = Annotated[
 def _split_addresses(value: object) -> object:
     """Power Automate joins addresses into one string: accept `a@x.com; b@x.com,` as a list."""
     if isinstance(value, str):
-        return [part.strip() for part in _SEPARATORS.split(value) if part.strip()]
+        # Only plain spaces and line breaks around an address are layout; anything else stays in
+        # the entry, for the entry's own check to refuse.
+        return [part.strip(_LAYOUT) for part in _SEPARATORS.split(value) if part.strip(_LAYOUT)]
     return value
+
+
+_LAYOUT = "".join(
+    ch for ch in map(chr, range(0x3001)) if ch.isspace() and (ch in " \t\r\n" or not _CONTROL.match(ch))
+)
 
 
 AddressList = Annotated[
@@ -208,8 +244,10 @@ class ChatRequest(_Strict):
     @field_validator("topic")
     @classmethod
     def _topic_not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be blank")
+        if value is not None:
+            _check_visible(value)
+            if not value.strip():
+                raise ValueError("must not be blank")
         return value
 
 
@@ -247,6 +285,46 @@ class ChatSpec(_Strict):
             app = [self.app.teamsAppId.lower(), sorted((p.value, p.type) for p in self.app.permissions)]
         canonical = json.dumps([self.chatType, self.topic, members, app, self.reuseExisting], sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# Deeper than any body of docs/api.md needs; Python's decoder would recurse into a RecursionError.
+MAX_JSON_DEPTH = 32
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """The body as JSON, or `InvalidRequest`: not JSON, nested too deeply, or a key given twice in
+    one object (a gateway keeping the first value and chatfn the last would disagree on the request)."""
+
+    def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise InvalidRequest(
+                    [FieldError("body", f"the key '{escaped(key)}' appears twice in one object")]
+                )
+            seen[key] = value
+        return seen
+
+    try:
+        payload = json.loads(raw, object_pairs_hook=no_repeats)
+    except ValueError as exc:  # json.JSONDecodeError and undecodable bytes
+        raise InvalidRequest([FieldError("body", f"is not valid JSON: {escaped(str(exc))}")]) from None
+    except RecursionError:  # the decoder recurses: 64 KiB of `[` fit within the size limit
+        raise InvalidRequest([FieldError("body", "is not valid JSON: nested too deeply")]) from None
+    if _depth(payload) > MAX_JSON_DEPTH:
+        raise InvalidRequest([FieldError("body", f"is nested deeper than {MAX_JSON_DEPTH} levels")])
+    return payload
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def parse_chat_request(payload: Any) -> ChatSpec:
@@ -297,6 +375,12 @@ def _relation_errors(request: ChatRequest) -> Iterator[FieldError]:
             field = f"members[{i}]"
             if (member.email is None) == (member.userId is None):
                 yield FieldError(field, "give exactly one of email or userId")
+            if member.email is not None and member.tenantId is not None:
+                yield FieldError(
+                    f"{field}.email",
+                    "a user of another tenant (tenantId) is given by userId, its object id: this "
+                    "tenant's Graph cannot look up another tenant's addresses",
+                )
             if member.guest and member.tenantId is not None:
                 yield FieldError(
                     f"{field}.guest", "a user of another tenant (tenantId) joins as an owner, not a guest"

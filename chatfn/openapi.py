@@ -135,7 +135,10 @@ _EXAMPLES = {
                 {"email": "alex@contoso.com"},
                 {"userId": "8b081ef6-4792-4def-b2c9-c363a1bf41d5"},
                 {"email": "ana@fabrikam.com", "guest": True},
-                {"email": "bo@partner.com", "tenantId": "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"},
+                {
+                    "userId": "82af01c5-f7cc-4a2e-a728-3a5df21afd9d",
+                    "tenantId": "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1",
+                },
             ],
             "apps": [
                 {

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from chatfn.answers import ProblemDetails
-from chatfn.errors import ChatfnError, FieldError, GraphError, IdentityError, MemberNotFound
+from chatfn.errors import ChatfnError, FieldError, GraphError, IdentityError, MembersNotFound
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_ROOT = "urn:chatfn:problem:"
@@ -66,8 +66,8 @@ class Failure(BaseModel):
     code: str | None = None
     requestId: str | None = None
     retryAfter: float | None = None
-    field: str | None = None
-    email: str | None = None
+    # member_not_found: one entry per member that could not be bound (field path and address).
+    members: tuple[FieldError, ...] = ()
 
 
 class StepFailed(Exception):
@@ -80,15 +80,8 @@ class StepFailed(Exception):
 
 def failure_from(error: ChatfnError, step: Step, *, created_nothing: bool) -> Failure:
     """The failure an error of chatfn's stands for."""
-    if isinstance(error, MemberNotFound):
-        return Failure(
-            kind="member_not_found",
-            step=step,
-            createdNothing=True,
-            field=error.field,
-            email=error.email,
-            message=error.reason,
-        )
+    if isinstance(error, MembersNotFound):
+        return Failure(kind="member_not_found", step=step, createdNothing=True, members=tuple(error.errors))
     if isinstance(error, IdentityError):
         return Failure(kind="identity", step=step, createdNothing=created_nothing, message=str(error))
     if isinstance(error, GraphError):
@@ -105,7 +98,18 @@ def failure_from(error: ChatfnError, step: Step, *, created_nothing: bool) -> Fa
     return Failure(kind="graph", step=step, createdNothing=created_nothing, message=str(error))
 
 
+# A 400 lists at most this many errors, the last one counting the rest: a 49 KB body of duplicates
+# once made a 489 KB answer.
+MAX_LISTED_ERRORS = 50
+
+
 def invalid_request(errors: list[FieldError]) -> Problem:
+    if len(errors) > MAX_LISTED_ERRORS:
+        left_out = len(errors) - (MAX_LISTED_ERRORS - 1)
+        errors = [
+            *errors[: MAX_LISTED_ERRORS - 1],
+            FieldError("body", f"{left_out} more errors not listed; fix those above and send it again"),
+        ]
     return Problem(
         400,
         "invalid-request",
@@ -122,16 +126,19 @@ def problem_for(failure: Failure) -> Problem:
         return Problem(
             422,
             "member-not-found",
-            "A member could not be found",
-            f"{failure.email} {failure.message}.",
-            errors=[FieldError(failure.field or "members", f"{failure.email} {failure.message}")],
+            "Members could not be found",
+            f"{len(failure.members)} member(s) given by email match no user of the directory, more than "
+            "one, or a user of the other kind (member or guest). Nothing was created; see errors.",
+            errors=list(failure.members),
         )
     if failure.kind == "identity":
         return Problem(
             502,
             "identity-failed",
             "The function's identity could not sign in to Microsoft Graph",
-            "The function app's managed identity got no token for Graph; its configuration needs a look.",
+            "The function app's managed identity got no token for Graph. An administrator should check "
+            "the AZURE_CLIENT_ID setting (the client id of a user-assigned identity assigned to the app, "
+            "or unset for the system-assigned one) and that the identity is enabled.",
         )
     if failure.kind == "deadline":
         return Problem(

@@ -3,10 +3,16 @@ exponential backoff with jitter, all inside a total budget so a caller is never 
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+# The longest wait any `Retry-After` can ask of chatfn (docs/graph.md): Graph's throttling waits are
+# seconds to a few minutes; `inf`, `nan` or a year-long value would park an orchestration for good
+# (and `inf` cannot even be rounded into a header), so they all become this.
+MAX_RETRY_AFTER_SECONDS = 300.0
 
 _JITTER = random.Random()  # noqa: S311  # spreading retries out needs no cryptographic strength
 
@@ -38,7 +44,8 @@ class RetryPolicy:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds: Graph sends seconds, sometimes fractional (`2.128`); HTTP allows a date."""
+    """`Retry-After` as seconds: Graph sends seconds, sometimes fractional (`2.128`); HTTP allows a date.
+    Clamped to 0..`MAX_RETRY_AFTER_SECONDS`; a number that is not finite counts as the maximum."""
     if value is None or not value.strip():
         return None
     try:
@@ -49,4 +56,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         except (TypeError, ValueError):
             return None
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(0.0, seconds)
+    return clamp_retry_after(seconds)
+
+
+def clamp_retry_after(seconds: float) -> float:
+    """A wait someone asked for, made safe to sleep on and to write into a header."""
+    if math.isnan(seconds):
+        return MAX_RETRY_AFTER_SECONDS
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)

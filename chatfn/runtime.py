@@ -17,6 +17,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from chatfn.graph import GraphClient
 from chatfn.idempotency import IdempotencyStore
 from chatfn.identity import graph_credential
+from chatfn.logs import quiet_http_loggers
 from chatfn.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ def credential() -> AsyncTokenCredential:
     return _credential
 
 
+# The worker imports this module before any Graph call: from here on no HTTP library logs a URL.
+quiet_http_loggers()
+
+
 def graph_client() -> GraphClient:
     """The worker's Graph client."""
     global _graph
@@ -48,6 +53,7 @@ def graph_client() -> GraphClient:
             base_url=settings.graph_base_url,
             credential=credential(),
             http=httpx.AsyncClient(timeout=GRAPH_TIMEOUT, limits=GRAPH_LIMITS),
+            client_id=settings.azure_client_id,
         )
     return _graph
 

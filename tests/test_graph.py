@@ -9,17 +9,21 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
 
 from chatfn.emulator import Emulator
+from chatfn.emulator.directory import NUMBERED_MEMBERS, SAM
 from chatfn.errors import (
     GraphConnectionError,
     GraphError,
     GraphForbidden,
     GraphNotFound,
     GraphThrottled,
+    GraphUnauthorized,
     GraphUnavailable,
+    IdentityError,
 )
-from chatfn.graph import AcceptedOperation, CreatedChat
+from chatfn.graph import AcceptedOperation, CreatedChat, GraphClient
 from chatfn.retry import RetryPolicy
 from tests.cases import reference_body
 from tests.graphs import graph_for
@@ -70,12 +74,65 @@ async def test_an_app_makes_graph_accept_and_the_operation_is_readable(
     }
 
 
-async def test_find_user_ids_by_mail(emulator: Emulator) -> None:
+async def test_find_users_by_mail_or_upn_in_one_call(emulator: Emulator, control: httpx.Client) -> None:
     async with graph_for(emulator) as graph:
-        assert await graph.find_user_ids_by_mail("Ana@Fabrikam.com") == [
-            "8ba98af6-7fc2-4eb2-c7f2-aef9f21fd98a"
-        ]
-        assert await graph.find_user_ids_by_mail("o'brien@nowhere.example") == []
+        found = await graph.find_users(["Ana@Fabrikam.com", "sam@contoso.com", "ADELE@contoso.com"])
+        assert await graph.find_users(["o'brien@nowhere.example"]) == []
+    assert {(user.id, user.userType) for user in found} == {
+        ("8ba98af6-7fc2-4eb2-c7f2-aef9f21fd98a", "Guest"),
+        (SAM.id, "Member"),
+        ("8b081ef6-4792-4def-b2c9-c363a1bf41d5", "Member"),
+    }
+    lookups = [r for r in control.get("/requests").json() if r["path"] == "/v1.0/users"]
+    assert len(lookups) == 2
+    assert lookups[1]["query"]["$filter"] == (
+        "mail in ('o''brien@nowhere.example') or userPrincipalName in ('o''brien@nowhere.example')"
+    )
+
+
+async def test_find_users_takes_fifteen_addresses_at_most(emulator: Emulator) -> None:
+    async with graph_for(emulator) as graph:
+        found = await graph.find_users([m.mail or "" for m in NUMBERED_MEMBERS[:15]])
+        assert len(found) == 15
+        with pytest.raises(ValueError, match="1 to 15"):
+            await graph.find_users([m.mail or "" for m in NUMBERED_MEMBERS[:16]])
+
+
+async def test_a_refused_token_is_renewed_once(emulator: Emulator, control: httpx.Client) -> None:
+    """401 InvalidAuthenticationToken: the cached token is bypassed (claims) and the call retried."""
+    async with graph_for(emulator) as graph:
+        await graph.find_users(["sam@contoso.com"])
+        control.post("/faults", json={"path": "/v1.0/users", "status": 401, "count": 1}).raise_for_status()
+        assert [user.id for user in await graph.find_users(["sam@contoso.com"])] == [SAM.id]
+        assert control.get("/stats").json()["tokenRequests"] == 2
+        await graph.find_users(["sam@contoso.com"])
+        assert control.get("/stats").json()["tokenRequests"] == 2, "the fresh token is cached again"
+
+
+async def test_a_token_refused_twice_is_not_renewed_again(emulator: Emulator, control: httpx.Client) -> None:
+    control.post("/faults", json={"path": "/v1.0/users", "status": 401, "count": 5}).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphUnauthorized):
+            await graph.find_users(["sam@contoso.com"])
+    assert control.get("/stats").json()["tokenRequests"] == 2
+    assert len([r for r in control.get("/requests").json() if r["path"] == "/v1.0/users"]) == 2
+
+
+async def test_a_wrong_client_id_names_the_setting(emulator: Emulator, control: httpx.Client) -> None:
+    """App Service's identity endpoint answers 400 for a client_id the app has no identity for."""
+    control.post("/faults", json={"path": "/msi/token", "status": 400}).raise_for_status()
+    async with (
+        AsyncManagedIdentityCredential(client_id="0b5f6c3e-2f37-4b36-9d4c-6c7d0a0e9f11") as credential,
+        httpx.AsyncClient() as http,
+    ):
+        graph = GraphClient(
+            base_url=emulator.graph_url,
+            credential=credential,
+            http=http,
+            client_id="0b5f6c3e-2f37-4b36-9d4c-6c7d0a0e9f11",
+        )
+        with pytest.raises(IdentityError, match="AZURE_CLIENT_ID setting is the client id"):
+            await graph.find_users(["sam@contoso.com"])
 
 
 async def test_every_call_carries_a_client_request_id_that_graph_echoes(emulator: Emulator) -> None:
@@ -87,7 +144,7 @@ async def test_every_call_carries_a_client_request_id_that_graph_echoes(emulator
     http = httpx.AsyncClient(event_hooks={"response": [record]})
     async with graph_for(emulator, http=http) as graph:
         await graph.create_chat(reference_body(2))
-        await graph.find_user_ids_by_mail("ana@fabrikam.com")
+        await graph.find_users(["ana@fabrikam.com"])
     assert len(seen) == 2
     assert all(sent == echoed for sent, echoed in seen)
     assert seen[0][0] != seen[1][0]
@@ -111,7 +168,7 @@ async def test_a_missing_permission_is_a_403(emulator: Emulator, control: httpx.
     # Graph authorizes by the roles the token was issued with, so they are set before the first call.
     control.post("/identity", json={"roles": ["User.Read.All"]}).raise_for_status()
     async with graph_for(emulator) as graph:
-        await graph.find_user_ids_by_mail("ana@fabrikam.com")
+        await graph.find_users(["ana@fabrikam.com"])
         with pytest.raises(GraphForbidden) as caught:
             await graph.create_chat(reference_body(1))
     assert caught.value.status == 403
@@ -130,20 +187,62 @@ async def test_429_is_retried_after_its_fractional_retry_after(
     assert _gaps(posts)[0] >= 0.2
 
 
-async def test_503_then_success(emulator: Emulator, control: httpx.Client) -> None:
+async def test_503_then_success_when_the_call_is_safe_to_replay(
+    emulator: Emulator, control: httpx.Client
+) -> None:
     control.post("/faults", json={"path": "/v1.0/chats", "status": 503, "count": 2}).raise_for_status()
     async with graph_for(emulator) as graph:
-        await graph.create_chat(reference_body(2))
+        await graph.create_chat(reference_body(1), replay_safe=True)
     assert [p["status"] for p in _chat_posts(control)] == [503, 503, 201]
 
 
-async def test_a_dropped_connection_is_retried(emulator: Emulator, control: httpx.Client) -> None:
+async def test_a_dropped_connection_is_retried_when_safe(emulator: Emulator, control: httpx.Client) -> None:
     control.post("/faults", json={"path": "/v1.0/chats", "drop": True, "count": 1}).raise_for_status()
     async with graph_for(emulator) as graph:
-        created = await graph.create_chat(reference_body(2))
+        created = await graph.create_chat(reference_body(1), replay_safe=True)
     assert isinstance(created, CreatedChat)
     assert len(_chat_posts(control)) == 2
-    assert len(control.get("/chats").json()) == 1, "one chat, not two"
+    assert len(control.get("/chats").json()) == 1, "one-on-one: Graph returns the same chat"
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ({"status": 503, "after": True}, GraphUnavailable),
+        ({"status": 504, "after": True}, GraphUnavailable),
+        ({"drop": True, "after": True}, GraphConnectionError),
+    ],
+)
+async def test_a_group_chat_whose_outcome_is_unknown_is_never_sent_again(
+    fault: dict[str, Any], error: type[GraphError], emulator: Emulator, control: httpx.Client
+) -> None:
+    """Graph made the chat and then failed (docs/graph.md): a second POST would make a second chat."""
+    control.post("/faults", json={"method": "POST", "path": "/v1.0/chats", "count": 1} | fault)
+    async with graph_for(emulator) as graph:
+        with pytest.raises(error):
+            await graph.create_chat(reference_body(2))
+    assert len(_chat_posts(control)) == 1
+    assert len(control.get("/chats").json()) == 1
+
+
+async def test_a_group_chat_graph_surely_refused_is_sent_again(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    control.post("/faults", json={"path": "/v1.0/chats", "status": 429, "retryAfter": 0.01, "count": 1})
+    async with graph_for(emulator) as graph:
+        await graph.create_chat(reference_body(2))
+    assert [p["status"] for p in _chat_posts(control)] == [429, 201]
+
+
+async def test_a_connection_never_made_is_retried_even_for_a_group_chat(emulator: Emulator) -> None:
+    """Nothing listens on port 9: the request never left, so sending it again is safe."""
+    retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
+    async with AsyncManagedIdentityCredential() as credential, httpx.AsyncClient(timeout=2) as http:
+        graph = GraphClient(base_url="http://127.0.0.1:9/v1.0", credential=credential, http=http, retry=retry)
+        with pytest.raises(GraphConnectionError) as caught:
+            await graph.create_chat(reference_body(2))
+    assert caught.value.sent is False
+    assert caught.value.attempts == 3, "retried: nothing reached Graph"
 
 
 async def test_an_exhausted_budget_raises_with_the_attempts_counted(
@@ -165,7 +264,7 @@ async def test_a_retry_after_beyond_the_budget_is_not_waited_for(
     control.post("/faults", json={"path": "/v1.0/chats", "status": 503, "retryAfter": 30}).raise_for_status()
     async with graph_for(emulator, retry=RetryPolicy(budget_seconds=2.0)) as graph:
         with pytest.raises(GraphUnavailable) as caught:
-            await graph.create_chat(reference_body(2))
+            await graph.create_chat(reference_body(1), replay_safe=True)
     assert (caught.value.attempts, caught.value.retry_after) == (1, 30.0)
 
 
@@ -173,7 +272,7 @@ async def test_no_answer_at_all_is_a_connection_error(emulator: Emulator, contro
     control.post("/faults", json={"path": "/v1.0/chats", "drop": True}).raise_for_status()
     async with graph_for(emulator, retry=RetryPolicy(max_attempts=2, base_delay=0.01)) as graph:
         with pytest.raises(GraphConnectionError) as caught:
-            await graph.create_chat(reference_body(2))
+            await graph.create_chat(reference_body(1), replay_safe=True)
     assert caught.value.attempts == 2
     assert caught.value.status is None
 

@@ -1,12 +1,16 @@
-"""Member resolution: ids and member emails bind as given; a guest's email becomes its object id."""
+"""Member resolution against the emulator's directory: every email becomes an object id, by mail or
+sign-in name, 15 addresses to a Graph call; every member that cannot be bound is named at once."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import httpx
 import pytest
 
 from chatfn.emulator import Emulator
-from chatfn.errors import MemberNotFound
+from chatfn.emulator.directory import NUMBERED_MEMBERS, SAM
+from chatfn.errors import FieldError, MembersNotFound
 from chatfn.members import resolve_members
 from chatfn.models import parse_chat_request
 from chatfn.translate import ResolvedMember
@@ -14,58 +18,110 @@ from tests.graphs import graph_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]
 
+ANA_GUEST = "8ba98af6-7fc2-4eb2-c7f2-aef9f21fd98a"
+ALEX = "82fe7758-5bb3-4f0d-a43f-e555fd399c6f"
+JACOB = "8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca"
 
-async def test_only_guests_are_looked_up(emulator: Emulator, control: httpx.Client) -> None:
-    spec = parse_chat_request(
+
+def _lookups(control: httpx.Client) -> list[dict[str, Any]]:
+    return [r for r in control.get("/requests").json() if r["path"] == "/v1.0/users"]
+
+
+async def _resolve(emulator: Emulator, body: dict[str, Any]) -> list[ResolvedMember]:
+    async with graph_for(emulator) as graph:
+        return await resolve_members(parse_chat_request(body), graph)
+
+
+async def test_every_email_is_bound_by_object_id(emulator: Emulator, control: httpx.Client) -> None:
+    members = await _resolve(
+        emulator,
         {
             "members": [
-                {"email": "alex@contoso.com"},
-                {"userId": "8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca"},
+                {"email": "Alex@Contoso.com"},  # mail and UPN alike
+                {"email": "sam@contoso.com"},  # a mail that is not the UPN
+                {"email": "m01.k@contoso.onmicrosoft.com"},  # a UPN that is not the mail
+                {"userId": JACOB},
                 {"email": "ana@fabrikam.com", "guest": True},
             ]
-        }
+        },
     )
-    async with graph_for(emulator) as graph:
-        members = await resolve_members(spec, graph)
     assert members == [
-        ResolvedMember(key="alex@contoso.com"),
-        ResolvedMember(key="8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca"),
-        ResolvedMember(key="8ba98af6-7fc2-4eb2-c7f2-aef9f21fd98a", guest=True),
+        ResolvedMember(key=ALEX),
+        ResolvedMember(key=SAM.id),
+        ResolvedMember(key=NUMBERED_MEMBERS[0].id),
+        ResolvedMember(key=JACOB),
+        ResolvedMember(key=ANA_GUEST, guest=True),
     ]
-    lookups = [r for r in control.get("/requests").json() if r["path"].startswith("/v1.0/")]
-    assert [(r["method"], r["path"]) for r in lookups] == [("GET", "/v1.0/users")]
-    assert lookups[0]["query"]["$filter"] == "mail eq 'ana@fabrikam.com'"
+    assert len(_lookups(control)) == 1, "four addresses, one call"
 
 
-async def test_an_unknown_guest_is_named(emulator: Emulator) -> None:
-    spec = parse_chat_request(
-        {"emails": "alex@contoso.com", "guests": "ana@fabrikam.com;zoe@nowhere.example"}
-    )
-    async with graph_for(emulator) as graph:
-        with pytest.raises(MemberNotFound) as caught:
-            await resolve_members(spec, graph)
-    assert (caught.value.field, caught.value.email) == ("guests[1]", "zoe@nowhere.example")
+@pytest.mark.parametrize(("count", "calls"), [(15, 1), (16, 2), (40, 3), (45, 3)])
+async def test_n_addresses_cost_ceil_n_over_15_calls(
+    emulator: Emulator, control: httpx.Client, count: int, calls: int
+) -> None:
+    mails = [member.mail for member in NUMBERED_MEMBERS[:count]]
+    members = await _resolve(emulator, {"emails": mails, "topic": "Many"})
+    assert [m.key for m in members] == [member.id for member in NUMBERED_MEMBERS[:count]]
+    assert len(_lookups(control)) == calls
 
 
-async def test_an_address_shared_by_two_users_is_ambiguous(emulator: Emulator, control: httpx.Client) -> None:
+async def test_every_unbindable_member_is_named_at_once(emulator: Emulator, control: httpx.Client) -> None:
     control.post(
         "/users",
         json=[
             {
                 "id": "11111111-1111-4111-8111-111111111111",
-                "userPrincipalName": "twin1@contoso.com",
-                "mail": "twin@fabrikam.com",
-                "userType": "Guest",
+                "userPrincipalName": "t1@contoso.com",
+                "mail": "twin@contoso.com",
             },
             {
                 "id": "22222222-2222-4222-8222-222222222222",
-                "userPrincipalName": "twin2@contoso.com",
-                "mail": "twin@fabrikam.com",
-                "userType": "Guest",
+                "userPrincipalName": "twin@contoso.com",
+                "mail": "t2@contoso.com",
             },
         ],
     ).raise_for_status()
-    spec = parse_chat_request({"emails": "alex@contoso.com", "guests": "twin@fabrikam.com"})
-    async with graph_for(emulator) as graph:
-        with pytest.raises(MemberNotFound, match="more than one"):
-            await resolve_members(spec, graph)
+    with pytest.raises(MembersNotFound) as caught:
+        await _resolve(
+            emulator,
+            {
+                "members": [
+                    {"email": "alex@contoso.com"},
+                    {"email": "zoe@nowhere.example"},
+                    {"email": "twin@contoso.com"},  # one user's mail, another's UPN
+                    {"email": "ana@fabrikam.com"},  # a guest given as owner
+                    {"email": "sam@contoso.com", "guest": True},  # a member given as guest
+                    {"email": "yan@nowhere.example", "guest": True},
+                ]
+            },
+        )
+    assert caught.value.errors == [
+        FieldError(
+            "members[1].email",
+            "zoe@nowhere.example matches no user of the directory by mail or sign-in name",
+        ),
+        FieldError("members[2].email", "twin@contoso.com matches 2 users; give the member's userId"),
+        FieldError("members[3].guest", "ana@fabrikam.com is a guest of the tenant: give it as a guest"),
+        FieldError(
+            "members[4].guest", "sam@contoso.com is a member of the tenant, not a guest: leave guest out"
+        ),
+        FieldError(
+            "members[5].email",
+            "yan@nowhere.example matches no user of the directory by mail or sign-in name",
+        ),
+    ]
+    assert "@" not in str(caught.value), "the error's message is safe to log"
+
+
+async def test_flat_form_fields_are_named_as_sent(emulator: Emulator) -> None:
+    with pytest.raises(MembersNotFound) as caught:
+        await _resolve(
+            emulator, {"emails": "alex@contoso.com;a@nowhere.example", "guests": ["b@nowhere.example"]}
+        )
+    assert [error.field for error in caught.value.errors] == ["emails[1]", "guests[0]"]
+
+
+async def test_ids_alone_cost_no_lookup(emulator: Emulator, control: httpx.Client) -> None:
+    members = await _resolve(emulator, {"members": [{"userId": ALEX}, {"userId": JACOB}]})
+    assert [m.key for m in members] == [ALEX, JACOB]
+    assert _lookups(control) == []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from chatfn.errors import InvalidRequest
-from chatfn.models import ChatSpec, parse_chat_request
+from chatfn.errors import FieldError, InvalidRequest
+from chatfn.models import ChatSpec, parse_chat_request, parse_json_body
+from chatfn.problems import MAX_LISTED_ERRORS, invalid_request
 from tests.cases import EQUIVALENT_REQUESTS, INVALID_REQUESTS
 
 
@@ -128,3 +130,91 @@ def test_spec_round_trips_through_json() -> None:
     """The orchestrator carries the spec as JSON: it must come back equal."""
     spec = parse_chat_request(EQUIVALENT_REQUESTS[4])
     assert ChatSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+# --- invisible characters, tenants by email, the raw body ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"emails": ["alex\x00@contoso.com", "jacob@contoso.com"]}, "emails[0]"),
+        ({"emails": "alex@contoso.com;jacob@contoso.com\x1f"}, "emails[1]"),
+        (
+            {"members": [{"email": "al\u202eex@contoso.com"}, {"email": "jacob@contoso.com"}]},
+            "members[0].email",
+        ),
+        ({"emails": ["alex@contoso.com\u200b", "jacob@contoso.com"]}, "emails[0]"),
+        ({"emails": ["alex@contoso.com", "ja\x85cob@contoso.com"]}, "emails[1]"),  # C1
+        ({"emails": ["alex@contoso.com", "ja\x7fcob@contoso.com"]}, "emails[1]"),  # DEL
+        ({"emails": "alex@contoso.com;jacob@contoso.com", "topic": "Incident\u202e 4711"}, "topic"),
+        ({"emails": "alex@contoso.com;jacob@contoso.com", "topic": "Incident\x00"}, "topic"),
+        ({"emails": "alex@contoso.com;jacob@contoso.com", "topic": "\u200b\u200b"}, "topic"),
+        ({"emails": "alex@contoso.com;jacob@contoso.com", "topic": "\u3164\u2800"}, "topic"),
+        (
+            {"members": [{"userId": "8b081ef6-4792-4def-b2c9-c363a1bf41d5\u200b"}, {"email": "a@b.com"}]},
+            "members[0].userId",
+        ),
+    ],
+)
+def test_invisible_characters_are_refused_naming_the_field(payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat_request(payload)
+    assert field in [error.field for error in caught.value.errors]
+    shown = json.dumps(invalid_request(caught.value.errors).body(), ensure_ascii=False)
+    for hidden in ("\x00", "\x1f", "\u202e", "\u200b", "\x85", "\x7f", "\u3164"):
+        assert hidden not in shown, "never echoed raw"
+
+
+def test_a_bidi_override_is_named_by_its_escape() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat_request({"emails": ["al\u202eex@contoso.com", "jacob@contoso.com"]})
+    assert "\\u202e" in caught.value.errors[0].message
+
+
+def test_email_with_tenant_id_asks_for_the_user_id() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat_request(
+            {
+                "members": [
+                    {"email": "alex@contoso.com"},
+                    {"email": "bo@partner.com", "tenantId": "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"},
+                ]
+            }
+        )
+    [error] = caught.value.errors
+    assert error.field == "members[1].email"
+    assert "userId" in error.message
+
+
+def test_a_key_given_twice_is_refused() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_json_body(b'{"topic": "a", "emails": "a@b.com;c@d.com", "topic": "b"}')
+    assert caught.value.errors == [FieldError("body", "the key 'topic' appears twice in one object")]
+    with pytest.raises(InvalidRequest):
+        parse_json_body(b'{"members": [{"email": "a@b.com", "guest": true, "guest": false}]}')
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"{", "is not valid JSON"),
+        (b"\xff\xfe\x00", "is not valid JSON"),
+        (b"[" * 60000, "nested too deeply"),
+        (b"[" * 40 + b"]" * 40, "nested deeper than 32 levels"),
+    ],
+)
+def test_a_body_that_is_not_usable_json_is_refused(raw: bytes, message: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_json_body(raw)
+    assert message in caught.value.errors[0].message
+
+
+def test_the_errors_of_a_400_are_capped_with_a_count() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat_request({"emails": ["not an address"] * 200})
+    body = invalid_request(caught.value.errors).body()
+    assert len(body["errors"]) == MAX_LISTED_ERRORS
+    assert body["errors"][-1]["message"].startswith(
+        f"{len(caught.value.errors) - MAX_LISTED_ERRORS + 1} more"
+    )

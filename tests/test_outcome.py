@@ -6,10 +6,11 @@ import pytest
 
 from chatfn.errors import (
     ChatfnError,
+    FieldError,
     GraphConnectionError,
     GraphError,
     IdentityError,
-    MemberNotFound,
+    MembersNotFound,
     graph_error_class,
 )
 from chatfn.outcome import PostOutcome, outcome_of
@@ -40,7 +41,12 @@ def test_an_answer_graph_should_not_give_is_unknown() -> None:
 
 
 @pytest.mark.parametrize(
-    "error", [IdentityError("no token"), MemberNotFound("emails[0]", "a@x.com"), ChatfnError("before")]
+    "error",
+    [
+        IdentityError("no token"),
+        MembersNotFound([FieldError("emails[0]", "a@x.com matches no user")]),
+        ChatfnError("before"),
+    ],
 )
 def test_what_fails_before_the_post_created_nothing(error: ChatfnError) -> None:
     assert outcome_of(error) is PostOutcome.NOT_CREATED

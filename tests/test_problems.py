@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chatfn.errors import (
@@ -11,9 +13,28 @@ from chatfn.errors import (
     GraphError,
     GraphThrottled,
     IdentityError,
-    MemberNotFound,
+    MembersNotFound,
 )
 from chatfn.problems import Failure, Step, failure_from, invalid_request, problem_for
+
+
+def test_members_not_found_lists_every_member_and_survives_durable_history() -> None:
+    missing = (
+        FieldError("emails[0]", "a@x.com matches no user"),
+        FieldError("members[3].guest", "not a guest"),
+    )
+    failure = Failure(kind="member_not_found", step="resolve", members=missing, createdNothing=True)
+    carried = Failure.model_validate(json.loads(failure.model_dump_json()))
+    assert problem_for(carried).body()["errors"] == [
+        {"field": "emails[0]", "message": "a@x.com matches no user"},
+        {"field": "members[3].guest", "message": "not a guest"},
+    ]
+
+
+def test_identity_problem_names_the_setting() -> None:
+    assert (
+        "AZURE_CLIENT_ID" in problem_for(Failure(kind="identity", step="resolve", createdNothing=True)).detail
+    )
 
 
 @pytest.mark.parametrize(
@@ -23,8 +44,7 @@ from chatfn.problems import Failure, Step, failure_from, invalid_request, proble
             Failure(
                 kind="member_not_found",
                 step="resolve",
-                field="guests[0]",
-                email="a@b.com",
+                members=(FieldError("guests[0]", "no user"),),
                 createdNothing=True,
             ),
             422,
@@ -123,7 +143,11 @@ def test_invalid_request_lists_its_errors() -> None:
 @pytest.mark.parametrize(
     ("error", "step", "kind"),
     [
-        (MemberNotFound("guests[0]", "a@b.com"), "resolve", "member_not_found"),
+        (
+            MembersNotFound([FieldError("guests[0]", "a@b.com matches no user")]),
+            "resolve",
+            "member_not_found",
+        ),
         (IdentityError("no token"), "create", "identity"),
         (
             GraphThrottled("slow", status=429, code="TooManyRequests", request_id="r", retry_after=2.5),
@@ -144,7 +168,7 @@ def test_failure_from_keeps_what_the_answer_needs(error: ChatfnError, step: Step
             error.request_id,
             error.retry_after,
         )
-    assert failure.createdNothing is isinstance(error, MemberNotFound), "members not found: nothing was sent"
+    assert failure.createdNothing is isinstance(error, MembersNotFound), "members not found: nothing was sent"
 
 
 def test_a_failure_whose_chat_may_exist_is_never_a_retry_invitation() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatfn.retry import RetryPolicy, parse_retry_after
+from chatfn.retry import MAX_RETRY_AFTER_SECONDS, RetryPolicy, parse_retry_after
 
 
 @pytest.mark.parametrize(
@@ -22,10 +22,22 @@ from chatfn.retry import RetryPolicy, parse_retry_after
         (None, None),
         ("", None),
         ("soon", None),
+        # Not finite, or absurd: clamped to the documented maximum, never slept on or put in a header.
+        ("inf", MAX_RETRY_AFTER_SECONDS),
+        ("Infinity", MAX_RETRY_AFTER_SECONDS),
+        ("nan", MAX_RETRY_AFTER_SECONDS),
+        ("1e999", MAX_RETRY_AFTER_SECONDS),
+        ("31536000", MAX_RETRY_AFTER_SECONDS),
+        ("-inf", 0.0),
     ],
 )
 def test_parse_retry_after_seconds(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds
+
+
+def test_a_far_http_date_is_clamped() -> None:
+    now = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("Fri, 22 Nov 2126 12:00:07 GMT", now=now) == MAX_RETRY_AFTER_SECONDS
 
 
 def test_parse_retry_after_http_date() -> None:

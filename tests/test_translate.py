@@ -75,7 +75,10 @@ def test_guests_get_role_guest_and_federated_users_keep_their_tenant() -> None:
             "members": [
                 {"email": "alex@contoso.com"},
                 {"userId": EXAMPLE_6_GUEST_ID, "guest": True},
-                {"email": "bo@partner.com", "tenantId": "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"},
+                {
+                    "userId": "82af01c5-f7cc-4a2e-a728-3a5df21afd9d",
+                    "tenantId": "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1",
+                },
             ]
         }
     )

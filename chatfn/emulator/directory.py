@@ -7,6 +7,7 @@ elsewhere can name these users and apps.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,6 +36,10 @@ class User:
     def key(self) -> tuple[str, str]:
         return (self.tenant_id.lower(), self.id.lower())
 
+    def address(self, prop: str) -> str | None:
+        """The user's `mail` or `userPrincipalName`, by its Graph property name."""
+        return self.mail if prop == "mail" else self.user_principal_name
+
     @property
     def is_guest(self) -> bool:
         return self.user_type == "Guest"
@@ -52,6 +57,30 @@ class User:
 
 def _user(user_id: str, upn: str, mail: str | None, user_type: str, tenant: str = HOME_TENANT) -> User:
     return User(user_id, upn, mail, user_type, tenant, display_name_for(upn, mail))
+
+
+def _generated_id(upn: str) -> str:
+    """A fixed object id per UPN, so tests and runs agree on it."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chatfn-emulator:{upn}"))
+
+
+# Home-tenant members whose mail is not their sign-in name, as in real tenants (renamed domains,
+# `onmicrosoft.com` UPNs): `users('sam@contoso.com')` is a 404 for them, only a lookup by mail works.
+SAM = _user(
+    "5a3f9c2e-8d41-4b7a-9e06-2c1d7f8b4a90",
+    "sam.k@contoso.onmicrosoft.com",
+    "sam@contoso.com",
+    "Member",
+)
+NUMBERED_MEMBERS = tuple(
+    _user(
+        _generated_id(f"m{n:02d}.k@contoso.onmicrosoft.com"),
+        f"m{n:02d}.k@contoso.onmicrosoft.com",
+        f"member{n:02d}@contoso.com",
+        "Member",
+    )
+    for n in range(1, 46)
+)
 
 
 def default_users() -> list[User]:
@@ -84,6 +113,8 @@ def default_users() -> list[User]:
             "Member",
             PARTNER_TENANT,
         ),
+        SAM,
+        *NUMBERED_MEMBERS,
     ]
 
 
@@ -118,12 +149,14 @@ class Directory:
                 return user
         return None
 
-    def with_mail(self, tenant_id: str, mail: str) -> list[User]:
-        tenant, wanted = tenant_id.lower(), mail.lower()
+    def matching(self, tenant_id: str, prop: str, values: Iterable[str]) -> list[User]:
+        """Users of the tenant whose `mail` or `userPrincipalName` (prop) is one of the values,
+        compared case-insensitively as Entra compares addresses; in the directory's order."""
+        tenant, wanted = tenant_id.lower(), {value.lower() for value in values}
         return [
             user
             for user in self._users.values()
-            if user.tenant_id.lower() == tenant and (user.mail or "").lower() == wanted
+            if user.tenant_id.lower() == tenant and (user.address(prop) or "").lower() in wanted
         ]
 
 

@@ -37,6 +37,7 @@ from chatfn.emulator.messages import (
 )
 from chatfn.emulator.refusals import GraphError, bad_request
 from chatfn.emulator.state import Chat, InstalledApp, Member, Operation, State, Token
+from chatfn.emulator.user_filter import FilterRefused, parse_user_filter
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 MAX_GROUP_MEMBERS = 250
@@ -47,14 +48,21 @@ READ_USER_ROLES = ("User.Read.All", "Directory.Read.All")
 
 USER_FIELDS = ("id", "displayName", "userPrincipalName", "mail", "userType")
 
-_SEGMENT = re.compile(r"/(?P<name>[A-Za-z]+)(?:\('(?P<quoted>(?:[^']|'')*)'\)|/(?P<plain>[^/()]+))?")
+# A path segment on the still-encoded path: `/name`, then `('literal')` or `/plain`. A quote is `'`
+# or `%27` (OData's SQUOTE), and two of them inside a literal stand for one quote.
+_SQUOTE = r"(?:'|%27)"
+_SEGMENT = re.compile(
+    rf"/(?P<name>[A-Za-z]+)(?:\({_SQUOTE}(?P<quoted>(?:{_SQUOTE}{_SQUOTE}|(?!{_SQUOTE})[^()])*){_SQUOTE}\)"
+    r"|/(?P<plain>[^/()]+))?",
+    re.IGNORECASE,
+)
 _USER_BIND = re.compile(
-    r"https://graph\.microsoft\.com/v1\.0/users\('(?P<key>(?:[^']|'')*)'\)", re.IGNORECASE
+    rf"https://graph\.microsoft\.com/v1\.0/users\({_SQUOTE}(?P<key>(?:{_SQUOTE}{_SQUOTE}|(?!{_SQUOTE})[^()])*){_SQUOTE}\)",
+    re.IGNORECASE,
 )
 _APP_BIND = re.compile(
     r"https://graph\.microsoft\.com/v1\.0/appCatalogs/teamsApps/(?P<id>[^/?#]+)", re.IGNORECASE
 )
-_MAIL_FILTER = re.compile(r"\s*mail\s+eq\s+'(?P<literal>(?:[^']|'')*)'\s*", re.IGNORECASE)
 
 
 def handle(state: State, request: Request) -> Response:
@@ -81,17 +89,40 @@ class _Route:
     handler: Handler
 
 
-def _segments(path: str) -> list[tuple[str, str | None]]:
-    """`/chats('x')/operations/y` -> [("chats", "x"), ("operations", "y")]; keys unescaped."""
-    rest = path.removeprefix("/v1.0").rstrip("/")
+def odata_literal(encoded: str) -> str:
+    """A key literal cut out of a still-encoded URL: quotes un-doubled, then percent-decoded.
+
+    A raw `#` never belongs there: in a URL it starts the fragment, so a client that sends one loses
+    the rest of the key. Graph wants `%23` (https://learn.microsoft.com/graph/query-parameters#encoding-query-parameters).
+    """
+    if "#" in encoded:
+        raise bad_request(
+            "Bad Request - Error in query syntax: a '#' in a key starts the URL's fragment; "
+            "percent-encode it as %23."
+        )
+    return unquote(re.sub(rf"{_SQUOTE}{_SQUOTE}", "'", encoded, flags=re.IGNORECASE))
+
+
+def _segments(request: Request) -> list[tuple[str, str | None]]:
+    """`/chats('x')/operations/y` -> [("chats", "x"), ("operations", "y")]; keys decoded."""
+    raw = request.raw_path or quote(request.path, safe="/'()@:")
+    rest = raw.removeprefix("/v1.0").rstrip("/")
     found: list[tuple[str, str | None]] = []
     position = 0
     while position < len(rest):
         match = _SEGMENT.match(rest, position)
         if match is None:
-            raise GraphError(404, f"Resource not found for the segment '{rest[position:]}'.")
+            if "#" in rest or rest.startswith("(", position):
+                raise bad_request(
+                    "Bad Request - Error in query syntax: a key literal is not closed, or holds a raw "
+                    "'#' (which starts the URL's fragment; send %23)."
+                )
+            raise GraphError(404, f"Resource not found for the segment '{unquote(rest[position:])}'.")
         quoted, plain = match.group("quoted"), match.group("plain")
-        key = quoted.replace("''", "'") if quoted is not None else plain
+        if quoted is not None:
+            key: str | None = odata_literal(quoted)
+        else:
+            key = None if plain is None else unquote(plain)
         found.append((match.group("name"), key))
         position = match.end()
     return found
@@ -125,7 +156,7 @@ def _authorize(token: Token, needed: tuple[str, ...]) -> None:
 
 def _dispatch(state: State, request: Request) -> Response:
     token = _authenticate(state, request)
-    segments = _segments(request.path)
+    segments = _segments(request)
     shape = tuple((name, key is not None) for name, key in segments)
     routes = [route for route in ROUTES if route.shape == shape]
     if not routes:
@@ -188,13 +219,15 @@ def _member_spec(value: Any) -> _MemberSpec:
         if role not in ("owner", "guest"):
             raise bad_request(f"The role '{role}' is not valid; a member's roles are 'owner' or 'guest'.")
     bind = member.get("user@odata.bind")
-    match = _USER_BIND.fullmatch(unquote(bind)) if isinstance(bind, str) else None
+    if isinstance(bind, str) and "#" in bind:
+        odata_literal(bind)  # refuses it: a raw '#' cuts the bind's URL short, as Graph reads it
+    match = _USER_BIND.fullmatch(bind) if isinstance(bind, str) else None
     if match is None or not match.group("key"):
         raise bad_request(f"Invalid user@odata.bind '{bind}': expected '{GRAPH_V1}/users('<id or UPN>')'.")
     tenant = member.get("tenantId", HOME_TENANT)
     if not isinstance(tenant, str) or not tenant:
         raise bad_request("A member's tenantId must be a non-empty string.")
-    return _MemberSpec(match.group("key").replace("''", "'"), tenant, roles)
+    return _MemberSpec(odata_literal(match.group("key")), tenant, roles)
 
 
 def _permission_set(value: Any) -> dict[str, Any]:
@@ -476,12 +509,16 @@ def _get_user(state: State, request: Request, keys: list[str]) -> Response:
 def _list_users(state: State, request: Request, _keys: list[str]) -> Response:
     fields = _selected(request)
     if "$filter" in request.query:
-        match = _MAIL_FILTER.fullmatch(request.query["$filter"])
-        if match is None:
-            raise bad_request(
-                f"Unsupported filter '{request.query['$filter']}': only mail eq '<address>' is."
-            )
-        users = state.directory.with_mail(HOME_TENANT, match.group("literal").replace("''", "'"))
+        try:
+            clauses = parse_user_filter(request.query["$filter"])
+        except FilterRefused as refusal:
+            raise GraphError(400, refusal.message, refusal.code) from None
+        found = {
+            user.key: user
+            for clause in clauses
+            for user in state.directory.matching(HOME_TENANT, clause.prop, clause.values)
+        }
+        users = list(found.values())
     else:
         users = [user for user in state.directory.all() if user.tenant_id == HOME_TENANT]
     return json_response(

@@ -35,6 +35,9 @@ class Request:
     headers: Mapping[str, str]  # names in lower case
     body: bytes
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # The path as it came on the wire, still percent-encoded (a raw `#` kept): OData keys are cut out
+    # of it before they are decoded, as Graph does.
+    raw_path: str = ""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

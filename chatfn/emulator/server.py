@@ -130,6 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
             headers={name.lower(): value for name, value in self.headers.items()},
             body=self.rfile.read(length) if length > 0 else b"",
+            raw_path=self.path.split("?", 1)[0],
         )
 
     def _serve(self) -> None:

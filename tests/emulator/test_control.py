@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from chatfn.emulator import Emulator
+from chatfn.emulator.directory import NUMBERED_MEMBERS
 from tests.emulator.conftest import ADELE, HOME_TENANT, MEGAN, client, get_token, group, member
 
 NEW_USER = {
@@ -17,10 +18,13 @@ NEW_USER = {
     "mail": "zoe@contoso.com",
 }
 
+# The reference examples' ten users, sam, and member01..member45.
+DEFAULT_USER_COUNT = 10 + 1 + len(NUMBERED_MEMBERS)
+
 
 def test_default_directory(control: httpx.Client) -> None:
     users = control.get("/users").json()
-    assert len(users) == 10
+    assert len(users) == DEFAULT_USER_COUNT
     assert {"id", "userPrincipalName", "mail", "userType", "tenantId"} <= set(users[0])
     assert sum(user["userType"] == "Guest" for user in users) == 2
     assert [user["userPrincipalName"] for user in users if user["tenantId"] != HOME_TENANT] == [
@@ -55,7 +59,7 @@ def test_invalid_users_are_400(control: httpx.Client, body: Any) -> None:
     answer = control.post("/users", json=body)
     assert answer.status_code == 400
     assert answer.json()["error"]
-    assert len(control.get("/users").json()) == 10
+    assert len(control.get("/users").json()) == DEFAULT_USER_COUNT
 
 
 def test_not_json_is_400(control: httpx.Client) -> None:
@@ -68,7 +72,7 @@ def test_reset_restores_everything(graph: httpx.Client, control: httpx.Client) -
     control.post("/operations", json={"polls": 0, "result": "failed"}).raise_for_status()
     control.post("/faults", json={"path": "/v1.0/users", "status": 503}).raise_for_status()
     control.post("/reset").raise_for_status()
-    assert len(control.get("/users").json()) == 10
+    assert len(control.get("/users").json()) == DEFAULT_USER_COUNT
     assert graph.post("/chats", json=group(ADELE, MEGAN)).status_code == 201
     control.post("/reset").raise_for_status()
     assert control.get("/chats").json() == []
