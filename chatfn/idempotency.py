@@ -26,7 +26,7 @@ import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -36,11 +36,12 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient
 
 from chatfn.errors import StorageError
 from chatfn.results import OUTCOME, Failed, Succeeded
+
+if TYPE_CHECKING:  # azure.data.tables costs a cold start ~45 ms: only a request with a key loads it
+    from azure.data.tables.aio import TableClient
 
 # host.json's functionTimeout is 5 minutes: a worker still holding the key is done by then. The lease
 # is a little longer, so a slow request is never taken over while it still runs.
@@ -210,6 +211,8 @@ class IdempotencyStore:
         return deleted
 
     async def _replace(self, current: IdempotencyRecord, new: IdempotencyRecord) -> IdempotencyRecord | None:
+        from azure.data.tables import UpdateMode  # loaded already, with the table client
+
         try:
             metadata = await self._call(
                 self._table.update_entity(
