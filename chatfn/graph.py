@@ -26,6 +26,7 @@ from chatfn import __version__
 from chatfn.errors import (
     GraphConnectionError,
     GraphError,
+    GraphForbidden,
     GraphTransientError,
     GraphUnauthorized,
     graph_error_class,
@@ -278,7 +279,9 @@ class GraphClient:
                 error = _error_from(response, attempt)
                 _log_call(method, url, response, attempt, started, client_request_id)
                 if _token_refused(error) and fresh_token_claims is None:
-                    # The cached token was revoked or outlived its roles: one fresh token, one retry.
+                    # The cached token was revoked, or was issued before an administrator granted the
+                    # permission Graph now asks for (a token carries the roles held when it was
+                    # issued, docs/graph.md): one fresh token, one retry.
                     fresh_token_claims = _FRESH_TOKEN_CLAIMS
                     log.warning(
                         "graph %s %s: token refused, retrying with a fresh one", method, _loggable(url)
@@ -323,7 +326,10 @@ def odata_string(value: str) -> str:
 
 
 def _token_refused(error: GraphError) -> bool:
-    return isinstance(error, GraphUnauthorized) and error.code == "InvalidAuthenticationToken"
+    """A 401 for the token, or a 403 for a role the token may predate."""
+    if isinstance(error, GraphUnauthorized):
+        return error.code == "InvalidAuthenticationToken"
+    return isinstance(error, GraphForbidden)
 
 
 def _error_from(response: httpx.Response, attempt: int) -> GraphError:

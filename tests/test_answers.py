@@ -22,11 +22,15 @@ def test_a_running_request_says_running() -> None:
 
 
 def test_a_problem_leaves_out_what_does_not_apply() -> None:
-    body = problem_for(Failure(kind="identity", step="create", message="no token")).body()
+    body = problem_for(
+        Failure(kind="identity", step="create", createdNothing=True, message="no token")
+    ).body()
     assert set(body) == {"type", "title", "status", "detail"}
     ProblemDetails.model_validate(body)
 
 
 def test_graphs_missing_ids_stay_null_rather_than_vanish() -> None:
-    body = problem_for(Failure(kind="graph", step="create", status=500, message="boom")).body()
+    body = problem_for(
+        Failure(kind="graph", step="create", createdNothing=True, status=500, message="boom")
+    ).body()
     assert body["graphError"] == {"code": None, "message": "boom", "requestId": None}

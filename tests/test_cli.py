@@ -102,7 +102,8 @@ class Tap:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def forward(self, handler: BaseHTTPRequestHandler) -> None:
-        """The Host header goes through as sent, so the app's Location names the tap, as behind a proxy."""
+        """The app names its own public origin in Location and statusUrl; the tap puts its own there,
+        as a gateway in front of the app does (or CHATFN_PUBLIC_ORIGIN set to the gateway's origin)."""
         body = handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
         headers = {name.lower(): value for name, value in handler.headers.items()}
         self.seen.append(Seen(handler.command, handler.path, headers, time.monotonic()))
@@ -121,13 +122,14 @@ class Tap:
                 handler.send_header("Content-Length", "0")
                 handler.end_headers()
             return
+        content = answer.content.replace(self.target.encode(), self.url.encode())
         handler.send_response(answer.status_code)
         for name, value in answer.headers.multi_items():
             if name.lower() not in self._SET_HERE:
-                handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(answer.content)))
+                handler.send_header(name, value.replace(self.target, self.url))
+        handler.send_header("Content-Length", str(len(content)))
         handler.end_headers()
-        handler.wfile.write(answer.content)
+        handler.wfile.write(content)
 
     def requests(self, method: str) -> list[Seen]:
         return [seen for seen in self.seen if seen.method == method]
@@ -317,7 +319,8 @@ def test_a_chat_with_an_app_is_followed_through_202s_honouring_retry_after(
     assert {poll.path for poll in polls} == {polls[0].path}
     assert polls[0].path.startswith("/api/chats/requests/")
     gaps = [later.at - earlier.at for earlier, later in zip([post, *polls], polls, strict=False)]
-    assert min(gaps) >= 1.9, f"Retry-After: 2 was honoured: {gaps}"
+    # The app's Retry-After is when it next asks Graph: at least a second, honoured each time.
+    assert min(gaps) >= 0.95, f"Retry-After was honoured: {gaps}"
     assert all(seen.headers["x-functions-key"] == FUNCTION_KEY for seen in tap.seen), "polls carry the key"
     assert FUNCTION_KEY not in result.out + result.err
 
