@@ -56,24 +56,16 @@ class CheckedRequest:
 
 
 async def post_chats(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    settings = get_settings()
-    checked = _checked_request(req, settings)
+    checked = _checked_request(req, get_settings())
     if isinstance(checked, Problem):
         return problem_response(checked)
-    request_id = uuid.uuid4().hex  # 128 random bits, whatever the key
-    started = _now()
     if checked.key is None:
-        return await _run(client, checked, request_id, started, record=None)
+        return await _run(client, checked, _new_request_id(), _now(), record=None)
     try:
-        claim = await idempotency_store().claim(
-            checked.caller.scope, checked.key, checked.spec.fingerprint(), request_id, started
-        )
+        return await _with_key(client, checked)
     except StorageError as exc:
-        log.error("request %s: %s", request_id, exc)
+        log.error("a request with a key: %s", exc)
         return problem_response(_STORAGE_FAILED)
-    if isinstance(claim, Claimed):
-        return await _run(client, checked, request_id, started, record=claim.record)
-    return await _follow(client, checked, claim.record)
 
 
 async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -209,7 +201,19 @@ async def _settle(record: IdempotencyRecord, outcome: Succeeded | Literal["unkno
         log.error("request %s: %s", record.request_id, exc)
 
 
-# --- POST: a repeat of a key ----------------------------------------------------------------------
+# --- POST: a request with a key ------------------------------------------------------------------
+
+
+async def _with_key(client: df.DurableOrchestrationClient, checked: CheckedRequest) -> func.HttpResponse:
+    """Claim the key and do the work, or follow the request that holds it."""
+    assert checked.key is not None  # only requests with a key come here
+    request_id, started = _new_request_id(), _now()
+    claim = await idempotency_store().claim(
+        checked.caller.scope, checked.key, checked.spec.fingerprint(), request_id, started
+    )
+    if isinstance(claim, Claimed):
+        return await _run(client, checked, request_id, started, record=claim.record)
+    return await _follow(client, checked, claim.record)
 
 
 async def _follow(
@@ -393,6 +397,11 @@ def _public_origin() -> str:
     """The origin callers reach the app at (`CHATFN_PUBLIC_ORIGIN`), never the request's Host header;
     without one, status URLs are relative to wherever the caller called."""
     return get_settings().public_origin or ""
+
+
+def _new_request_id() -> str:
+    """128 random bits, whatever the idempotency key: a status URL is never guessable from a key."""
+    return uuid.uuid4().hex
 
 
 def _now() -> datetime:
