@@ -4,12 +4,20 @@ themselves run over HTTP in test_function_app.py."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
+import azure.functions as func
+import httpx
 import pytest
+from azure.data.tables.aio import TableClient
 
+from chatfn import endpoints, runtime
+from chatfn.emulator import Emulator
 from chatfn.endpoints import outcome_response, wait_seconds
+from chatfn.idempotency import IdempotencyStore
 from chatfn.problems import Failure
 from chatfn.results import Failed, Succeeded, chat_result
+from tests.graphs import graph_for
 from tests.test_results import CHAT
 
 
@@ -57,3 +65,32 @@ def test_a_failure_whose_chat_may_exist_never_says_retry_after() -> None:
     assert answer.status_code == 502
     assert "Retry-After" not in answer.headers
     assert json.loads(answer.get_body())["type"] == "urn:chatfn:problem:outcome-unknown"
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("managed_identity_env")
+async def test_storage_that_does_not_answer_is_a_503_before_anything_reaches_graph(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator, control: httpx.Client
+) -> None:
+    unreachable = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        "TableEndpoint=http://127.0.0.1:9/devstoreaccount1"
+    )
+    store = IdempotencyStore(
+        TableClient.from_connection_string(unreachable, table_name="t1"), timedelta(hours=1)
+    )
+    monkeypatch.setattr(runtime, "_store", store)
+    request = func.HttpRequest(
+        "POST",
+        "http://127.0.0.1/api/chats",
+        headers={"Content-Type": "application/json", "Idempotency-Key": "k-1"},
+        body=json.dumps({"emails": "alex@contoso.com;jacob@contoso.com"}).encode(),
+    )
+    async with graph_for(emulator) as graph:  # the worker's Graph client: the emulator's
+        monkeypatch.setattr(runtime, "_graph", graph)
+        answer = await endpoints.post_chats(request, client=None)  # type: ignore[arg-type]  # never reached
+    await store.aclose()
+    assert answer.status_code == 503
+    assert json.loads(answer.get_body())["type"] == "urn:chatfn:problem:storage-unavailable"
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert control.get("/requests").json() == [], "nothing was sent to Graph"
