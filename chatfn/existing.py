@@ -34,7 +34,7 @@ class Wanted:
     member_ids: frozenset[str]
     topic: str | None
     searcher: str  # an in-tenant member, whose chats are listed
-    partner: str  # another member, to narrow the list
+    partner: str | None  # another member, to narrow the list (None: every member has the same id)
 
     @classmethod
     def of(cls, members: Sequence[ResolvedMember], topic: str | None) -> Wanted | None:
@@ -43,7 +43,7 @@ class Wanted:
         if not home:
             return None
         ids = frozenset(m.key.lower() for m in members)
-        partner = next(m.key.lower() for m in members if m.key.lower() != home[0])
+        partner = next((m.key.lower() for m in members if m.key.lower() != home[0]), None)
         return cls(ids, topic, home[0], partner)
 
 

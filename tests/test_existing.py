@@ -133,3 +133,13 @@ async def test_a_chat_that_lists_late_is_found_by_looking_again(
         found = await find_made_since(graph, _wanted("Late", ALEX, JACOB), began)
     assert found is not None
     assert found.id == made
+
+
+async def test_one_id_in_two_tenants_is_searched_without_a_partner(emulator: Emulator) -> None:
+    """The same object id may name a user in two tenants (Graph's reference examples 1 and 7)."""
+    members = [ResolvedMember(key=MEGAN), ResolvedMember(key=MEGAN, tenant_id=PARTNER_TENANT)]
+    wanted = Wanted.of(members, "T")
+    assert wanted is not None
+    assert wanted.partner is None
+    async with graph_for(emulator) as graph:
+        assert await find_latest(graph, wanted) is None
