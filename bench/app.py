@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import time
@@ -106,9 +107,13 @@ def running_host(queue_latency: float = 0.0) -> Iterator[tuple[HostHandle, Stora
         os.environ[STORAGE_SETTING], table_name=settings.idempotency_table, raw_response_hook=counter
     )
     runtime._store = IdempotencyStore(table, timedelta(hours=settings.idempotency_ttl_hours))
+    logging.getLogger().setLevel(logging.ERROR)  # the figures, not the app's log lines
     try:
         yield host, counter
     finally:
+        for opened in (runtime._graph, runtime._store):  # their connections live on the host's loop
+            if opened is not None:
+                host.run(opened.aclose())
         host.stop()
         os.environ.clear()
         os.environ.update(saved)
