@@ -291,7 +291,7 @@ async def _await_orchestration(
             return _orchestration_answer(request_id, status, success_status)
         remaining = deadline - loop.time()
         if remaining <= 0:
-            return _accepted_from(request_id, status)
+            return running_answer(request_id, status)
         await asyncio.sleep(min(pause, remaining))
         pause = min(pause * 2, 0.5)
 
@@ -313,11 +313,12 @@ def _orchestration_answer(
     )
 
 
-def _accepted_from(request_id: str, status: DurableOrchestrationStatus) -> func.HttpResponse:
+def running_answer(request_id: str, status: DurableOrchestrationStatus) -> func.HttpResponse:
     """202 for a running orchestration: its Retry-After is when Graph is next asked."""
     progress = Progress.model_validate(status.custom_status) if status.custom_status else None
-    if progress is None:
-        return _accepted(request_id, stage="starting", retry_after=1)
+    if progress is None:  # not started yet: the first poll is one interval after the start
+        first_poll = math.ceil(get_settings().poll_interval_seconds)
+        return _accepted(request_id, stage="starting", retry_after=max(1, first_poll))
     retry_after = 1
     if progress.nextPollAt is not None:
         retry_after = max(1, math.ceil((progress.nextPollAt - _now()).total_seconds()))

@@ -4,12 +4,14 @@ themselves run over HTTP in test_function_app.py."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import math
+from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 import httpx
 import pytest
 from azure.data.tables.aio import TableClient
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from chatfn import endpoints, runtime
 from chatfn.emulator import Emulator
@@ -17,6 +19,8 @@ from chatfn.endpoints import outcome_response, wait_seconds
 from chatfn.idempotency import IdempotencyStore
 from chatfn.problems import Failure
 from chatfn.results import Failed, Succeeded, chat_result
+from chatfn.settings import get_settings
+from chatfn.workflow import Progress
 from tests.graphs import graph_for
 from tests.test_results import CHAT
 
@@ -94,3 +98,21 @@ async def test_storage_that_does_not_answer_is_a_503_before_anything_reaches_gra
     assert json.loads(answer.get_body())["type"] == "urn:chatfn:problem:storage-unavailable"
     assert int(answer.headers["Retry-After"]) >= 1
     assert control.get("/requests").json() == [], "nothing was sent to Graph"
+
+
+def test_a_202s_retry_after_is_when_graph_is_next_asked() -> None:
+    next_poll = datetime.now(UTC) + timedelta(seconds=7.2)
+    progress = Progress(stage="waiting for Teams", polls=3, nextPollAt=next_poll)
+    status = DurableOrchestrationStatus(
+        instanceId="r1", runtimeStatus="Running", customStatus=progress.model_dump(mode="json")
+    )
+    answer = endpoints.running_answer("0" * 32, status)
+    assert answer.status_code == 202
+    assert answer.headers["Retry-After"] == "8"
+    assert json.loads(answer.get_body())["polls"] == 3
+
+
+def test_before_the_first_poll_retry_after_is_the_poll_interval() -> None:
+    status = DurableOrchestrationStatus(instanceId="r1", runtimeStatus="Pending")
+    answer = endpoints.running_answer("0" * 32, status)
+    assert answer.headers["Retry-After"] == str(max(1, math.ceil(get_settings().poll_interval_seconds)))
