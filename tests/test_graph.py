@@ -14,10 +14,12 @@ from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentity
 from chatfn.emulator import Emulator
 from chatfn.emulator.directory import NUMBERED_MEMBERS, SAM
 from chatfn.errors import (
+    GraphBadRequest,
     GraphConnectionError,
     GraphError,
     GraphForbidden,
     GraphNotFound,
+    GraphServiceError,
     GraphThrottled,
     GraphUnauthorized,
     GraphUnavailable,
@@ -295,3 +297,96 @@ async def test_a_burst_of_first_calls_asks_for_one_token(emulator: Emulator, con
     async with graph_for(emulator) as graph:
         await asyncio.gather(*(graph.create_chat(reference_body(2)) for _ in range(10)))
     assert control.get("/stats").json()["tokenRequests"] == 1
+
+
+async def test_a_400_is_an_error_not_an_answer(emulator: Emulator, control: httpx.Client) -> None:
+    fault = {"method": "POST", "path": "/v1.0/chats", "status": 400, "code": "BadRequest", "count": 1}
+    control.post("/faults", json=fault).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphBadRequest) as caught:
+            await graph.create_chat(reference_body(1), replay_safe=True)
+    assert (caught.value.status, caught.value.code, caught.value.attempts) == (400, "BadRequest", 1)
+    assert len(_chat_posts(control)) == 1, "a 400 is not retried"
+
+
+async def test_a_gateways_html_502_is_a_graph_error_with_its_reason(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """An error body that is not JSON (a gateway in front of Graph) still makes a typed error."""
+    fault = {"path": "/v1.0/users", "status": 502, "body": "<html><body>Bad Gateway</body></html>"}
+    control.post("/faults", json=fault).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphServiceError) as caught:
+            await graph.find_users(["sam@contoso.com"])
+    assert (caught.value.status, caught.value.code, caught.value.message) == (502, "", "Bad Gateway")
+    assert caught.value.request_id is None
+
+
+async def test_graphs_request_id_comes_from_the_error_body_when_no_header_has_it(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    control.post("/faults", json={"path": "/v1.0/users", "status": 404, "count": 1}).raise_for_status()
+    seen: list[str] = []
+
+    async def drop_header(response: httpx.Response) -> None:
+        seen.append(response.headers.pop("request-id", ""))
+
+    http = httpx.AsyncClient(event_hooks={"response": [drop_header]})
+    async with graph_for(emulator, http=http) as graph:
+        with pytest.raises(GraphNotFound) as caught:
+            await graph.find_users(["sam@contoso.com"])
+    assert caught.value.request_id
+    assert caught.value.request_id in seen, "the body's innerError names the same request"
+
+
+async def test_a_202_without_location_is_an_error(emulator: Emulator) -> None:
+    """Without `Location` there is nothing to poll: an error whose outcome is unknown, not a crash."""
+
+    async def drop_location(response: httpx.Response) -> None:
+        response.headers.pop("Location", None)
+
+    http = httpx.AsyncClient(event_hooks={"response": [drop_location]})
+    async with graph_for(emulator, http=http) as graph:
+        with pytest.raises(GraphError, match="202 without a Location") as caught:
+            await graph.create_chat(reference_body(3))
+    assert caught.value.status == 202
+
+
+async def test_the_waits_add_up_against_the_budget(emulator: Emulator, control: httpx.Client) -> None:
+    """Three waits of 0.1 s fit a 0.35 s budget, a fourth does not, however many attempts are left."""
+    control.post("/faults", json={"path": "/v1.0/users", "status": 429, "retryAfter": 0.1}).raise_for_status()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    retry = RetryPolicy(max_attempts=10, budget_seconds=0.35)
+    async with (
+        AsyncManagedIdentityCredential() as credential,
+        httpx.AsyncClient(timeout=10) as http,
+    ):
+        graph = GraphClient(
+            base_url=emulator.graph_url, credential=credential, http=http, retry=retry, sleep=sleep
+        )
+        with pytest.raises(GraphThrottled) as caught:
+            await graph.find_users(["sam@contoso.com"])
+    assert caught.value.attempts == 4
+    assert sleeps == [0.1, 0.1, 0.1]
+
+
+async def test_the_default_policy_retries_with_jittered_backoff(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """No policy given: RetryPolicy() and backoff without a generator of the caller's, as in production."""
+    control.post("/faults", json={"path": "/v1.0/users", "status": 503, "count": 2}).raise_for_status()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async with AsyncManagedIdentityCredential() as credential, httpx.AsyncClient(timeout=10) as http:
+        graph = GraphClient(base_url=emulator.graph_url, credential=credential, http=http, sleep=sleep)
+        assert [u.id for u in await graph.find_users(["sam@contoso.com"])] == [SAM.id]
+    assert len(sleeps) == 2
+    assert 0.25 <= sleeps[0] <= 0.5
+    assert 0.5 <= sleeps[1] <= 1.0
