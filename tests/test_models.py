@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chatfn.contract import MAX_EMAIL
 from chatfn.errors import FieldError, InvalidRequest
 from chatfn.models import ChatSpec, parse_chat_request, parse_json_body
 from chatfn.problems import MAX_LISTED_ERRORS, invalid_request
@@ -218,3 +219,21 @@ def test_the_errors_of_a_400_are_capped_with_a_count() -> None:
     assert body["errors"][-1]["message"].startswith(
         f"{len(caught.value.errors) - MAX_LISTED_ERRORS + 1} more"
     )
+
+
+def test_a_padded_address_in_the_list_form_is_trimmed() -> None:
+    spec = parse_chat_request({"emails": [" alex@contoso.com  ", "jacob@contoso.com"]})
+    assert [m.email for m in spec.members] == ["alex@contoso.com", "jacob@contoso.com"]
+
+
+def test_an_email_is_at_most_254_characters() -> None:
+    longest = "a" * 242 + "@contoso.com"
+    assert len(longest) == MAX_EMAIL == 254
+    assert parse_chat_request({"emails": [longest, "jacob@contoso.com"]}).members[0].email == longest
+    assert "emails[0]" in _errors({"emails": ["a" + longest, "jacob@contoso.com"]})
+
+
+def test_a_spec_comes_back_from_plain_json_data() -> None:
+    """Durable history hands the orchestrator dicts and lists, not the tuples the spec was made with."""
+    spec = parse_chat_request(EQUIVALENT_REQUESTS[4])
+    assert ChatSpec.model_validate(json.loads(spec.model_dump_json())) == spec
