@@ -62,7 +62,7 @@ TARGETS: dict[str, Target] = {
     "retry": Target(("tests/test_retry.py",)),
     "settings": Target(("tests/test_settings.py",)),
     "problems": Target(("tests/test_problems.py",)),
-    "graph": Target(("tests/test_graph.py",)),
+    "graph": Target(("tests/test_graph.py", "tests/test_existing.py")),  # the lists existing.py reads
     "outcome": Target(("tests/test_outcome.py",)),
     "idempotency": Target(("tests/test_idempotency.py",)),
     "members": Target(("tests/test_members.py",)),

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from chatfn import existing
 from chatfn.emulator import Emulator
 from chatfn.existing import Wanted, find_latest, find_made_since
-from chatfn.graph import CreatedChat
-from chatfn.models import ChatMember, ChatSpec
+from chatfn.graph import AcceptedOperation, Chat, CreatedChat
+from chatfn.models import ChatMember, ChatSpec, TeamsApp
 from chatfn.translate import ResolvedMember, chat_body
 from tests.graphs import graph_for
 
@@ -133,3 +134,87 @@ async def test_a_chat_that_lists_late_is_found_by_looking_again(
         found = await find_made_since(graph, _wanted("Late", ALEX, JACOB), began)
     assert found is not None
     assert found.id == made
+
+
+def test_the_partner_is_another_in_tenant_member() -> None:
+    wanted = _wanted("T", ALEX, JACOB, LYNNE)
+    assert (wanted.searcher, wanted.partner) == (ALEX, JACOB)
+
+
+async def _made_at(emulator: Emulator, topic: str, ids: list[str]) -> datetime:
+    async with graph_for(emulator) as graph:
+        created = await graph.create_chat(chat_body(_spec(topic, ids), _members(*ids)))
+    assert isinstance(created, CreatedChat)
+    assert created.createdDateTime
+    return datetime.fromisoformat(created.createdDateTime.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(("after", "counts"), [(59.5, True), (60.0, True), (60.5, False)])
+async def test_a_chat_up_to_a_minute_older_than_the_attempt_counts(
+    emulator: Emulator, after: float, counts: bool
+) -> None:
+    """Our clock and Graph's may disagree by a minute (CLOCK_SKEW)."""
+    created = await _made_at(emulator, "Skew", [ALEX, JACOB])
+    since = created + timedelta(seconds=after)
+    async with graph_for(emulator) as graph:
+        found = await find_latest(graph, _wanted("Skew", ALEX, JACOB), since=since)
+    assert (found is not None) == counts
+
+
+async def test_the_search_looks_again_after_one_then_two_seconds(emulator: Emulator) -> None:
+    """A chat that appears only during the last wait is still found, by the third look."""
+    began = datetime.now(UTC)
+    sleeps: list[float] = []
+    made: list[str] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            made.append(await _make(emulator, "Third look", [ALEX, JACOB]))
+
+    async with graph_for(emulator) as graph:
+        found = await find_made_since(graph, _wanted("Third look", ALEX, JACOB), began, sleep=sleep)
+    assert sleeps == [1.0, 2.0]
+    assert found is not None
+    assert found.id == made[0]
+
+
+async def test_the_search_lists_a_bounded_number_of_chats(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lists come newest first; a match past the cap is not looked at (MAX_CHATS_LISTED, made small)."""
+    oldest = await _make(emulator, "Capped", [ALEX, JACOB])
+    for topic in ("Newer", "Newest"):
+        await _make(emulator, topic, [ALEX, JACOB])
+    async with graph_for(emulator) as graph:
+        monkeypatch.setattr(existing, "MAX_CHATS_LISTED", 2)
+        assert await find_latest(graph, _wanted("Capped", ALEX, JACOB)) is None
+        monkeypatch.setattr(existing, "MAX_CHATS_LISTED", 3)
+        found = await find_latest(graph, _wanted("Capped", ALEX, JACOB))
+    assert found is not None
+    assert found.id == oldest
+
+
+def test_a_chat_without_a_date_counts_as_the_oldest() -> None:
+    assert existing._created(Chat(id="19:x@thread.v2", chatType="group")) == datetime.min.replace(tzinfo=UTC)
+
+
+async def test_the_latest_is_found_whatever_order_graph_lists_in(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """Graph lists by last activity: an older chat whose app install finished later comes first."""
+    control.post("/operations", json={"polls": 1, "result": "succeeded"}).raise_for_status()
+    spec = _spec("Order", [ALEX, JACOB]).model_copy(
+        update={"app": TeamsApp(teamsAppId="8e55a7b1-6766-4f0a-8610-ecacfe3d569a")}
+    )
+    async with graph_for(emulator) as graph:
+        accepted = await graph.create_chat(chat_body(spec, _members(ALEX, JACOB)))
+        assert isinstance(accepted, AcceptedOperation)
+        newer = await _make(emulator, "Order", [ALEX, JACOB])
+        polls = [(await graph.get_operation(accepted.location)).status for _ in range(2)]
+        assert polls == ["inProgress", "succeeded"]
+        listed = [chat.id async for chat in graph.group_chats_of(ALEX, with_member=JACOB)]
+        found = await find_latest(graph, _wanted("Order", ALEX, JACOB))
+    assert listed[-1] == newer, "the older chat is listed first"
+    assert found is not None
+    assert found.id == newer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,9 @@ from chatfn.errors import (
     IdentityError,
 )
 from chatfn.graph import AcceptedOperation, CreatedChat, GraphClient
+from chatfn.models import ChatMember, ChatSpec
 from chatfn.retry import RetryPolicy
+from chatfn.translate import ResolvedMember, chat_body
 from tests.cases import reference_body
 from tests.graphs import graph_for
 
@@ -390,3 +393,94 @@ async def test_the_default_policy_retries_with_jittered_backoff(
     assert len(sleeps) == 2
     assert 0.25 <= sleeps[0] <= 0.5
     assert 0.5 <= sleeps[1] <= 1.0
+
+
+def _group_body(topic: str | None, *user_ids: str) -> dict[str, Any]:
+    members = tuple(ChatMember(userId=user_id, field=f"members[{i}]") for i, user_id in enumerate(user_ids))
+    spec = ChatSpec(chatType="group" if topic else "oneOnOne", topic=topic, members=members)
+    return chat_body(spec, [ResolvedMember(key=user_id) for user_id in user_ids])
+
+
+async def test_a_users_group_chats_are_listed_with_or_without_a_partner(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    alex, jacob, megan = (m.id for m in NUMBERED_MEMBERS[:3])
+    async with graph_for(emulator) as graph:
+        await graph.create_chat(_group_body("With Jacob", alex, jacob, megan))
+        await graph.create_chat(_group_body("Without", alex, megan, SAM.id))
+        await graph.create_chat(_group_body(None, alex, jacob))  # one-on-one
+        every = [chat.topic async for chat in graph.group_chats_of(alex)]
+        with_jacob = [chat async for chat in graph.group_chats_of(alex, with_member=jacob)]
+    assert sorted(every) == ["With Jacob", "Without"], "group chats only"
+    assert [chat.topic for chat in with_jacob] == ["With Jacob"]
+    assert {m.userId for m in with_jacob[0].members} == {alex, jacob, megan}, "members expanded"
+    lists = [r for r in control.get("/requests").json() if r["path"] == f"/v1.0/users/{alex}/chats"]
+    assert [r["query"]["$top"] for r in lists] == ["50", "50"], "Graph's largest page"
+    assert lists[0]["query"]["$filter"] == "chatType eq 'group'"
+
+
+async def test_every_member_of_a_chat_is_read(emulator: Emulator) -> None:
+    ids = [m.id for m in NUMBERED_MEMBERS[:30]]
+    async with graph_for(emulator) as graph:
+        created = await graph.create_chat(_group_body("Thirty", *ids))
+        assert isinstance(created, CreatedChat)
+        members = await graph.members_of(created.id)
+    assert sorted(m.userId or "" for m in members) == sorted(ids)
+
+
+async def test_no_addresses_are_not_a_lookup(emulator: Emulator) -> None:
+    async with graph_for(emulator) as graph:
+        with pytest.raises(ValueError, match="1 to 15"):
+            await graph.find_users([])
+
+
+async def test_closing_the_client_closes_its_connections_and_credential(emulator: Emulator) -> None:
+    closed: list[str] = []
+
+    class Credential(AsyncManagedIdentityCredential):
+        async def close(self) -> None:
+            closed.append("credential")
+            await super().close()
+
+    http = httpx.AsyncClient()
+    graph = GraphClient(base_url=emulator.graph_url, credential=Credential(), http=http)
+    await graph.find_users(["sam@contoso.com"])
+    await graph.aclose()
+    assert http.is_closed
+    assert closed == ["credential"]
+
+
+async def test_only_an_invalid_token_is_renewed(emulator: Emulator, control: httpx.Client) -> None:
+    """A 401 for another reason is Graph's answer, not a stale token: no second token, no retry."""
+    fault = {"path": "/v1.0/users", "status": 401, "code": "Unauthorized", "count": 1}
+    control.post("/faults", json=fault).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphUnauthorized):
+            await graph.find_users(["sam@contoso.com"])
+    assert control.get("/stats").json()["tokenRequests"] == 1
+    assert len([r for r in control.get("/requests").json() if r["path"] == "/v1.0/users"]) == 1
+
+
+async def test_graphs_own_message_is_kept(emulator: Emulator, control: httpx.Client) -> None:
+    fault = {"path": "/v1.0/users", "status": 404, "message": "Resource 'x' does not exist", "count": 1}
+    control.post("/faults", json=fault).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphNotFound) as caught:
+            await graph.find_users(["sam@contoso.com"])
+    assert caught.value.message == "Resource 'x' does not exist"
+
+
+async def test_each_call_is_logged_by_path_with_its_ids(
+    emulator: Emulator, control: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chatfn.graph")
+    control.post("/faults", json={"path": "/v1.0/users", "status": 404, "count": 1}).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphNotFound):
+            await graph.find_users(["sam@contoso.com"])
+        await graph.find_users(["sam@contoso.com"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatfn.graph"]
+    assert len(lines) == 2
+    assert lines[0].startswith("graph GET /v1.0/users -> 404 in ")
+    assert lines[1].startswith("graph GET /v1.0/users -> 200 in ")
+    assert all("client-request-id" in line and "sam@" not in line for line in lines)
