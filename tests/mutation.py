@@ -57,7 +57,7 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "models": Target(("tests/test_models.py",)),
+    "models": Target(("tests/test_models.py", "tests/test_openapi.py")),  # the rules the schemas state
     "translate": Target(("tests/test_translate.py",)),
     "retry": Target(("tests/test_retry.py",)),
     "settings": Target(("tests/test_settings.py",)),
@@ -88,6 +88,7 @@ _DELETABLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Raise, ast
 _LOGGERS = {"log", "logger", "logging"}
 
 Change = Callable[[ast.AST], ast.AST]
+Key = tuple[str, str, str, str]  # module file, function, line as written, change
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,17 @@ class Mutant:
     site: int  # the node's place in a pre-order walk of the module's tree
     choice: int  # which of that node's changes
     line: int
+    function: str  # the innermost function around it; "" at module or class level
     description: str
     source: str  # the line as written, stripped
 
     def label(self) -> str:
-        return f"chatfn/{self.module}.py:{self.line}  [{self.description}]  {self.source}"
+        where = f" in {self.function}" if self.function else ""
+        return f"chatfn/{self.module}.py:{self.line}{where}  [{self.description}]  {self.source}"
+
+    def key(self) -> Key:
+        """What an entry of the equivalence list names: no line number, which moves with every edit."""
+        return (f"{self.module}.py", self.function, self.source, self.description)
 
 
 @dataclass
@@ -212,7 +219,7 @@ class _Walker(ast.NodeTransformer):
         self.target = target
         self.index = -1
         self.functions: list[str] = []
-        self.found: list[tuple[int, int, int, str]] = []  # site, choice, line, description
+        self.found: list[tuple[int, int, int, str, str]] = []  # site, choice, line, function, change
 
     def visit(self, node: ast.AST) -> ast.AST:
         self.index += 1
@@ -226,7 +233,8 @@ class _Walker(ast.NodeTransformer):
         if id(node) in self.skip or (self.only and not set(self.functions) & set(self.only)):
             return node
         for choice, (description, change) in enumerate(_changes(node, bool(self.functions))):
-            self.found.append((site, choice, getattr(node, "lineno", 0), description))
+            where = self.functions[-1] if self.functions else ""
+            self.found.append((site, choice, getattr(node, "lineno", 0), where, description))
             if self.target == (site, choice):
                 return change(node)
         return node
@@ -239,8 +247,8 @@ def mutants_of(module: str, target: Target) -> list[Mutant]:
     walker = _Walker(tree, target.only)
     walker.visit(tree)
     return [
-        Mutant(module, site, choice, line, description, lines[line - 1].strip())
-        for site, choice, line, description in walker.found
+        Mutant(module, site, choice, line, function, description, lines[line - 1].strip())
+        for site, choice, line, function, description in walker.found
     ]
 
 
@@ -342,12 +350,12 @@ def preload(tests: Sequence[str]) -> None:
         sys.exit("an import started a thread; forking would copy it: cannot run")
 
 
-def equivalents() -> dict[tuple[str, str, str], str]:
+def equivalents() -> dict[Key, str]:
     entries = tomllib.loads(EQUIVALENTS.read_text()).get("equivalent", [])
-    return {(e["module"], e["line"], e["mutation"]): e["why"] for e in entries}
+    return {(e["module"], e["function"], e["line"], e["mutation"]): e["why"] for e in entries}
 
 
-def run(module: str, target: Target, workers: int, known: dict[tuple[str, str, str], str]) -> Outcome:
+def run(module: str, target: Target, workers: int, known: dict[Key, str]) -> Outcome:
     outcome = Outcome()
     started = time.monotonic()
     _, status = os.waitpid(_fork(target.tests, None), 0)
@@ -356,7 +364,7 @@ def run(module: str, target: Target, workers: int, known: dict[tuple[str, str, s
     timeout = 10.0 + 5 * (time.monotonic() - started)
     pending: deque[Mutant] = deque()
     for mutant in mutants_of(module, target):
-        if (f"{module}.py", mutant.source, mutant.description) in known:
+        if mutant.key() in known:
             outcome.equivalent.append(mutant)
         else:
             pending.append(mutant)
@@ -407,10 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for o in outcomes.values():
         for mutant in o.survived:
             print(f"survived: {mutant.label()}")
-    seen = {(f"{m.module}.py", m.source, m.description) for o in outcomes.values() for m in o.equivalent}
-    for module, line, mutation in known:
-        if module.removesuffix(".py") in modules and (module, line, mutation) not in seen:
-            print(f"stale equivalent (no such mutant any more): {module}  [{mutation}]  {line}")
+    seen = {m.key() for o in outcomes.values() for m in o.equivalent}
+    for key in known:
+        if key[0].removesuffix(".py") in modules and key not in seen:
+            print(f"stale equivalent (no such mutant any more): {key[0]} in {key[1]}  [{key[3]}]  {key[2]}")
     print(f"{time.monotonic() - started:.0f} s")
     low = [m for m, o in outcomes.items() if o.score() < args.fail_under]
     return 1 if low else 0
