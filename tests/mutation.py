@@ -277,12 +277,12 @@ class _MutantLoader(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         exec(self.code, module.__dict__)  # noqa: S102 - the project's own code, one change made
 
 
-def _child(tests: Sequence[str], mutant: tuple[Mutant, Target] | None, log: Path | None) -> None:
+def _child(tests: Sequence[str], mutant: tuple[Mutant, Target] | None) -> None:
     """In a forked child: run the tests, against the mutant if one is given; exits with pytest's code."""
     code = 70
     try:
         os.setpgid(0, 0)
-        sink = os.open(log or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        sink = os.open(os.devnull, os.O_WRONLY)
         os.dup2(sink, 1)
         os.dup2(sink, 2)
         import hypothesis
@@ -300,10 +300,10 @@ def _child(tests: Sequence[str], mutant: tuple[Mutant, Target] | None, log: Path
         os._exit(code)
 
 
-def _fork(tests: Sequence[str], mutant: tuple[Mutant, Target] | None, log: Path | None = None) -> int:
+def _fork(tests: Sequence[str], mutant: tuple[Mutant, Target] | None) -> int:
     pid = os.fork()
     if pid == 0:
-        _child(tests, mutant, log)
+        _child(tests, mutant)
     return pid
 
 
