@@ -97,7 +97,7 @@ class Mutant:
     site: int  # the node's place in a pre-order walk of the module's tree
     choice: int  # which of that node's changes
     line: int
-    function: str  # the innermost function around it; "" at module or class level
+    function: str  # the innermost function or class around it; "" at module level
     description: str
     source: str  # the line as written, stripped
 
@@ -218,22 +218,23 @@ class _Walker(ast.NodeTransformer):
         self.only = tuple(only)
         self.target = target
         self.index = -1
-        self.functions: list[str] = []
-        self.found: list[tuple[int, int, int, str, str]] = []  # site, choice, line, function, change
+        self.scopes: list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef] = []
+        self.found: list[tuple[int, int, int, str, str]] = []  # site, choice, line, scope, change
 
     def visit(self, node: ast.AST) -> ast.AST:
         self.index += 1
         site = self.index
-        is_function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            self.functions.append(node.name)
+        scope = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            self.scopes.append(node)
         node = self.generic_visit(node)
-        if is_function:
-            self.functions.pop()
-        if id(node) in self.skip or (self.only and not set(self.functions) & set(self.only)):
+        if scope:
+            self.scopes.pop()
+        functions = {s.name for s in self.scopes if not isinstance(s, ast.ClassDef)}
+        if id(node) in self.skip or (self.only and not functions & set(self.only)):
             return node
-        for choice, (description, change) in enumerate(_changes(node, bool(self.functions))):
-            where = self.functions[-1] if self.functions else ""
+        for choice, (description, change) in enumerate(_changes(node, bool(functions))):
+            where = self.scopes[-1].name if self.scopes else ""
             self.found.append((site, choice, getattr(node, "lineno", 0), where, description))
             if self.target == (site, choice):
                 return change(node)

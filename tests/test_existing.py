@@ -11,6 +11,7 @@ import pytest
 
 from chatfn import existing
 from chatfn.emulator import Emulator
+from chatfn.emulator.directory import NUMBERED_MEMBERS
 from chatfn.existing import Wanted, find_latest, find_made_since
 from chatfn.graph import AcceptedOperation, Chat, CreatedChat
 from chatfn.models import ChatMember, ChatSpec, TeamsApp
@@ -218,3 +219,31 @@ async def test_the_latest_is_found_whatever_order_graph_lists_in(
     assert listed[-1] == newer, "the older chat is listed first"
     assert found is not None
     assert found.id == newer
+
+
+async def test_a_chat_listed_at_once_is_found_without_waiting(emulator: Emulator) -> None:
+    began = datetime.now(UTC)
+    made = await _make(emulator, "At once", [ALEX, JACOB])
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async with graph_for(emulator) as graph:
+        found = await find_made_since(graph, _wanted("At once", ALEX, JACOB), began, sleep=sleep)
+    assert found is not None
+    assert found.id == made
+    assert sleeps == []
+
+
+async def test_a_chat_graph_expands_whole_costs_no_member_read(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """Up to 24 members, the expansion is the whole chat; from 25 on, it may not be (MAX_EXPANDED_MEMBERS)."""
+    ids = [m.id for m in NUMBERED_MEMBERS[:24]]
+    made = await _make(emulator, "Whole", ids)
+    async with graph_for(emulator) as graph:
+        found = await find_latest(graph, _wanted("Whole", *ids))
+    assert found is not None
+    assert found.id == made
+    assert not [r for r in control.get("/requests").json() if r["path"].endswith("/members")]

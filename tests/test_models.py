@@ -250,7 +250,7 @@ def test_at_most_five_hidden_characters_are_named() -> None:
 
 
 def test_line_breaks_and_unicode_spaces_around_addresses_are_layout() -> None:
-    spec = parse_chat_request({"emails": "alex@contoso.com\r\n;\u3000jacob@contoso.com\u00a0"})
+    spec = parse_chat_request({"emails": "alex@contoso.com\r\n;\u3000;\u3000jacob@contoso.com\u00a0"})
     assert [m.email for m in spec.members] == ["alex@contoso.com", "jacob@contoso.com"]
 
 
@@ -321,5 +321,5 @@ def test_an_explicit_one_on_one_of_two_members_is_valid() -> None:
 
 
 def test_pydantics_other_messages_are_lower_cased_whole() -> None:
-    errors = _errors({"emails": "alex@contoso.com;jacob@contoso.com", "topic": "x" * 251})
-    assert errors["topic"] == "string should have at most 250 characters"
+    errors = _errors({"emails": "alex@contoso.com;jacob@contoso.com", "topic": ""})
+    assert errors["topic"] == "string should have at least 1 character"
