@@ -242,7 +242,7 @@ class IdempotencyStore:
         except (ResourceExistsError, ResourceNotFoundError, ResourceModifiedError):
             raise
         except HttpResponseError as exc:
-            if exc.status_code == 412:  # ETag mismatch: the SDK does not give it a class of its own
+            if exc.status_code == 412:  # a failed condition whose error code the SDK does not map itself
                 raise ResourceModifiedError(message=exc.message, response=exc.response) from None
             raise StorageError(f"the idempotency store failed: {exc.reason or type(exc).__name__}") from None
         except AzureError as exc:  # no answer at all

@@ -245,9 +245,7 @@ class ChatRequest(_Strict):
     @classmethod
     def _topic_not_blank(cls, value: str | None) -> str | None:
         if value is not None:
-            _check_visible(value)
-            if not value.strip():
-                raise ValueError("must not be blank")
+            _check_visible(value)  # blank (all `isspace`) included
         return value
 
 

@@ -54,3 +54,19 @@ def test_entra_mode_refuses_callers_without_a_principal_or_the_role(
     with pytest.raises(CallerRefused) as refused:
         caller_of(headers, "entra")
     assert refused.value.status == status
+
+
+def test_a_refusal_says_what_to_do() -> None:
+    with pytest.raises(CallerRefused) as refused:
+        caller_of(_principal((OID, "aaaa-1")), "entra")
+    assert refused.value.detail == str(refused.value)
+    assert "Chats.Create" in refused.value.detail
+
+
+def test_a_principal_with_characters_outside_base64_is_refused() -> None:
+    """Strict decoding: junk around a valid principal is not skipped over."""
+    valid = _principal((OID, "aaaa-1"), ("roles", "Chats.Create"))["X-MS-CLIENT-PRINCIPAL"]
+    assert caller_of({"X-MS-CLIENT-PRINCIPAL": valid}, "entra").scope == "entra:aaaa-1"
+    with pytest.raises(CallerRefused) as refused:
+        caller_of({"X-MS-CLIENT-PRINCIPAL": f"*{valid}*"}, "entra")
+    assert refused.value.status == 401

@@ -41,11 +41,18 @@ from tests.test_results import CHAT
         ("wait=-1", 20.0),
         ("wait=2.5", 20.0),
         ("wait=", 20.0),
+        # Quotes count only in pairs around the value.
+        ('wait=15"', 20.0),
+        ('wait="15', 20.0),
         ("handling=lenient", 20.0),
     ],
 )
 def test_prefer_as_rfc_7240_says(prefer: str | None, wait: float) -> None:
     assert wait_seconds(prefer, default=20.0) == wait
+
+
+def test_a_wait_is_never_negative() -> None:
+    assert wait_seconds(None, default=-1.0) == 0.0
 
 
 def test_a_reused_chat_is_200_and_a_new_one_the_success_status() -> None:

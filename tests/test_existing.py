@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from chatfn import existing
 from chatfn.emulator import Emulator
+from chatfn.emulator.directory import NUMBERED_MEMBERS
 from chatfn.existing import Wanted, find_latest, find_made_since
-from chatfn.graph import CreatedChat
-from chatfn.models import ChatMember, ChatSpec
+from chatfn.graph import AcceptedOperation, Chat, CreatedChat
+from chatfn.models import ChatMember, ChatSpec, TeamsApp
 from chatfn.translate import ResolvedMember, chat_body
 from tests.graphs import graph_for
 
@@ -143,3 +145,115 @@ async def test_one_id_in_two_tenants_is_searched_without_a_partner(emulator: Emu
     assert wanted.partner is None
     async with graph_for(emulator) as graph:
         assert await find_latest(graph, wanted) is None
+
+
+def test_the_partner_is_another_in_tenant_member() -> None:
+    wanted = _wanted("T", ALEX, JACOB, LYNNE)
+    assert (wanted.searcher, wanted.partner) == (ALEX, JACOB)
+
+
+async def _made_at(emulator: Emulator, topic: str, ids: list[str]) -> datetime:
+    async with graph_for(emulator) as graph:
+        created = await graph.create_chat(chat_body(_spec(topic, ids), _members(*ids)))
+    assert isinstance(created, CreatedChat)
+    assert created.createdDateTime
+    return datetime.fromisoformat(created.createdDateTime.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(("after", "counts"), [(59.5, True), (60.0, True), (60.5, False)])
+async def test_a_chat_up_to_a_minute_older_than_the_attempt_counts(
+    emulator: Emulator, after: float, counts: bool
+) -> None:
+    """Our clock and Graph's may disagree by a minute (CLOCK_SKEW)."""
+    created = await _made_at(emulator, "Skew", [ALEX, JACOB])
+    since = created + timedelta(seconds=after)
+    async with graph_for(emulator) as graph:
+        found = await find_latest(graph, _wanted("Skew", ALEX, JACOB), since=since)
+    assert (found is not None) == counts
+
+
+async def test_the_search_looks_again_after_one_then_two_seconds(emulator: Emulator) -> None:
+    """A chat that appears only during the last wait is still found, by the third look."""
+    began = datetime.now(UTC)
+    sleeps: list[float] = []
+    made: list[str] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            made.append(await _make(emulator, "Third look", [ALEX, JACOB]))
+
+    async with graph_for(emulator) as graph:
+        found = await find_made_since(graph, _wanted("Third look", ALEX, JACOB), began, sleep=sleep)
+    assert sleeps == [1.0, 2.0]
+    assert found is not None
+    assert found.id == made[0]
+
+
+async def test_the_search_lists_a_bounded_number_of_chats(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lists come newest first; a match past the cap is not looked at (MAX_CHATS_LISTED, made small)."""
+    oldest = await _make(emulator, "Capped", [ALEX, JACOB])
+    for topic in ("Newer", "Newest"):
+        await _make(emulator, topic, [ALEX, JACOB])
+    async with graph_for(emulator) as graph:
+        monkeypatch.setattr(existing, "MAX_CHATS_LISTED", 2)
+        assert await find_latest(graph, _wanted("Capped", ALEX, JACOB)) is None
+        monkeypatch.setattr(existing, "MAX_CHATS_LISTED", 3)
+        found = await find_latest(graph, _wanted("Capped", ALEX, JACOB))
+    assert found is not None
+    assert found.id == oldest
+
+
+def test_a_chat_without_a_date_counts_as_the_oldest() -> None:
+    assert existing._created(Chat(id="19:x@thread.v2", chatType="group")) == datetime.min.replace(tzinfo=UTC)
+
+
+async def test_the_latest_is_found_whatever_order_graph_lists_in(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """Graph lists by last activity: an older chat whose app install finished later comes first."""
+    control.post("/operations", json={"polls": 1, "result": "succeeded"}).raise_for_status()
+    spec = _spec("Order", [ALEX, JACOB]).model_copy(
+        update={"app": TeamsApp(teamsAppId="8e55a7b1-6766-4f0a-8610-ecacfe3d569a")}
+    )
+    async with graph_for(emulator) as graph:
+        accepted = await graph.create_chat(chat_body(spec, _members(ALEX, JACOB)))
+        assert isinstance(accepted, AcceptedOperation)
+        newer = await _make(emulator, "Order", [ALEX, JACOB])
+        polls = [(await graph.get_operation(accepted.location)).status for _ in range(2)]
+        assert polls == ["inProgress", "succeeded"]
+        listed = [chat.id async for chat in graph.group_chats_of(ALEX, with_member=JACOB)]
+        found = await find_latest(graph, _wanted("Order", ALEX, JACOB))
+    assert listed[-1] == newer, "the older chat is listed first"
+    assert found is not None
+    assert found.id == newer
+
+
+async def test_a_chat_listed_at_once_is_found_without_waiting(emulator: Emulator) -> None:
+    began = datetime.now(UTC)
+    made = await _make(emulator, "At once", [ALEX, JACOB])
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async with graph_for(emulator) as graph:
+        found = await find_made_since(graph, _wanted("At once", ALEX, JACOB), began, sleep=sleep)
+    assert found is not None
+    assert found.id == made
+    assert sleeps == []
+
+
+async def test_a_chat_graph_expands_whole_costs_no_member_read(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """Up to 24 members, the expansion is the whole chat; from 25 on, it may not be (MAX_EXPANDED_MEMBERS)."""
+    ids = [m.id for m in NUMBERED_MEMBERS[:24]]
+    made = await _make(emulator, "Whole", ids)
+    async with graph_for(emulator) as graph:
+        found = await find_latest(graph, _wanted("Whole", *ids))
+    assert found is not None
+    assert found.id == made
+    assert not [r for r in control.get("/requests").json() if r["path"].endswith("/members")]

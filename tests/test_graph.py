@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -14,17 +15,21 @@ from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentity
 from chatfn.emulator import Emulator
 from chatfn.emulator.directory import NUMBERED_MEMBERS, SAM
 from chatfn.errors import (
+    GraphBadRequest,
     GraphConnectionError,
     GraphError,
     GraphForbidden,
     GraphNotFound,
+    GraphServiceError,
     GraphThrottled,
     GraphUnauthorized,
     GraphUnavailable,
     IdentityError,
 )
 from chatfn.graph import AcceptedOperation, CreatedChat, GraphClient
+from chatfn.models import ChatMember, ChatSpec
 from chatfn.retry import RetryPolicy
+from chatfn.translate import ResolvedMember, chat_body
 from tests.cases import reference_body
 from tests.graphs import graph_for
 
@@ -295,3 +300,187 @@ async def test_a_burst_of_first_calls_asks_for_one_token(emulator: Emulator, con
     async with graph_for(emulator) as graph:
         await asyncio.gather(*(graph.create_chat(reference_body(2)) for _ in range(10)))
     assert control.get("/stats").json()["tokenRequests"] == 1
+
+
+async def test_a_400_is_an_error_not_an_answer(emulator: Emulator, control: httpx.Client) -> None:
+    fault = {"method": "POST", "path": "/v1.0/chats", "status": 400, "code": "BadRequest", "count": 1}
+    control.post("/faults", json=fault).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphBadRequest) as caught:
+            await graph.create_chat(reference_body(1), replay_safe=True)
+    assert (caught.value.status, caught.value.code, caught.value.attempts) == (400, "BadRequest", 1)
+    assert len(_chat_posts(control)) == 1, "a 400 is not retried"
+
+
+async def test_a_gateways_html_502_is_a_graph_error_with_its_reason(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """An error body that is not JSON (a gateway in front of Graph) still makes a typed error."""
+    fault = {"path": "/v1.0/users", "status": 502, "body": "<html><body>Bad Gateway</body></html>"}
+    control.post("/faults", json=fault).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphServiceError) as caught:
+            await graph.find_users(["sam@contoso.com"])
+    assert (caught.value.status, caught.value.code, caught.value.message) == (502, "", "Bad Gateway")
+    assert caught.value.request_id is None
+
+
+async def test_graphs_request_id_comes_from_the_error_body_when_no_header_has_it(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    control.post("/faults", json={"path": "/v1.0/users", "status": 404, "count": 1}).raise_for_status()
+    seen: list[str] = []
+
+    async def drop_header(response: httpx.Response) -> None:
+        seen.append(response.headers.pop("request-id", ""))
+
+    http = httpx.AsyncClient(event_hooks={"response": [drop_header]})
+    async with graph_for(emulator, http=http) as graph:
+        with pytest.raises(GraphNotFound) as caught:
+            await graph.find_users(["sam@contoso.com"])
+    assert caught.value.request_id
+    assert caught.value.request_id in seen, "the body's innerError names the same request"
+
+
+async def test_a_202_without_location_is_an_error(emulator: Emulator) -> None:
+    """Without `Location` there is nothing to poll: an error whose outcome is unknown, not a crash."""
+
+    async def drop_location(response: httpx.Response) -> None:
+        response.headers.pop("Location", None)
+
+    http = httpx.AsyncClient(event_hooks={"response": [drop_location]})
+    async with graph_for(emulator, http=http) as graph:
+        with pytest.raises(GraphError, match="202 without a Location") as caught:
+            await graph.create_chat(reference_body(3))
+    assert caught.value.status == 202
+
+
+async def test_the_waits_add_up_against_the_budget(emulator: Emulator, control: httpx.Client) -> None:
+    """Three waits of 0.1 s fit a 0.35 s budget, a fourth does not, however many attempts are left."""
+    control.post("/faults", json={"path": "/v1.0/users", "status": 429, "retryAfter": 0.1}).raise_for_status()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    retry = RetryPolicy(max_attempts=10, budget_seconds=0.35)
+    async with (
+        AsyncManagedIdentityCredential() as credential,
+        httpx.AsyncClient(timeout=10) as http,
+    ):
+        graph = GraphClient(
+            base_url=emulator.graph_url, credential=credential, http=http, retry=retry, sleep=sleep
+        )
+        with pytest.raises(GraphThrottled) as caught:
+            await graph.find_users(["sam@contoso.com"])
+    assert caught.value.attempts == 4
+    assert sleeps == [0.1, 0.1, 0.1]
+
+
+async def test_the_default_policy_retries_with_jittered_backoff(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """No policy given: RetryPolicy() and backoff without a generator of the caller's, as in production."""
+    control.post("/faults", json={"path": "/v1.0/users", "status": 503, "count": 2}).raise_for_status()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async with AsyncManagedIdentityCredential() as credential, httpx.AsyncClient(timeout=10) as http:
+        graph = GraphClient(base_url=emulator.graph_url, credential=credential, http=http, sleep=sleep)
+        assert [u.id for u in await graph.find_users(["sam@contoso.com"])] == [SAM.id]
+    assert len(sleeps) == 2
+    assert 0.25 <= sleeps[0] <= 0.5
+    assert 0.5 <= sleeps[1] <= 1.0
+
+
+def _group_body(topic: str | None, *user_ids: str) -> dict[str, Any]:
+    members = tuple(ChatMember(userId=user_id, field=f"members[{i}]") for i, user_id in enumerate(user_ids))
+    spec = ChatSpec(chatType="group" if topic else "oneOnOne", topic=topic, members=members)
+    return chat_body(spec, [ResolvedMember(key=user_id) for user_id in user_ids])
+
+
+async def test_a_users_group_chats_are_listed_with_or_without_a_partner(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    alex, jacob, megan = (m.id for m in NUMBERED_MEMBERS[:3])
+    async with graph_for(emulator) as graph:
+        await graph.create_chat(_group_body("With Jacob", alex, jacob, megan))
+        await graph.create_chat(_group_body("Without", alex, megan, SAM.id))
+        await graph.create_chat(_group_body(None, alex, jacob))  # one-on-one
+        every = [chat.topic async for chat in graph.group_chats_of(alex)]
+        with_jacob = [chat async for chat in graph.group_chats_of(alex, with_member=jacob)]
+    assert sorted(every) == ["With Jacob", "Without"], "group chats only"
+    assert [chat.topic for chat in with_jacob] == ["With Jacob"]
+    assert {m.userId for m in with_jacob[0].members} == {alex, jacob, megan}, "members expanded"
+    lists = [r for r in control.get("/requests").json() if r["path"] == f"/v1.0/users/{alex}/chats"]
+    assert [r["query"]["$top"] for r in lists] == ["50", "50"], "Graph's largest page"
+    assert lists[0]["query"]["$filter"] == "chatType eq 'group'"
+
+
+async def test_every_member_of_a_chat_is_read(emulator: Emulator) -> None:
+    ids = [m.id for m in NUMBERED_MEMBERS[:30]]
+    async with graph_for(emulator) as graph:
+        created = await graph.create_chat(_group_body("Thirty", *ids))
+        assert isinstance(created, CreatedChat)
+        members = await graph.members_of(created.id)
+    assert sorted(m.userId or "" for m in members) == sorted(ids)
+
+
+async def test_no_addresses_are_not_a_lookup(emulator: Emulator) -> None:
+    async with graph_for(emulator) as graph:
+        with pytest.raises(ValueError, match="1 to 15"):
+            await graph.find_users([])
+
+
+async def test_closing_the_client_closes_its_connections_and_credential(emulator: Emulator) -> None:
+    closed: list[str] = []
+
+    class Credential(AsyncManagedIdentityCredential):
+        async def close(self) -> None:
+            closed.append("credential")
+            await super().close()
+
+    http = httpx.AsyncClient()
+    graph = GraphClient(base_url=emulator.graph_url, credential=Credential(), http=http)
+    await graph.find_users(["sam@contoso.com"])
+    await graph.aclose()
+    assert http.is_closed
+    assert closed == ["credential"]
+
+
+async def test_only_an_invalid_token_is_renewed(emulator: Emulator, control: httpx.Client) -> None:
+    """A 401 for another reason is Graph's answer, not a stale token: no second token, no retry."""
+    fault = {"path": "/v1.0/users", "status": 401, "code": "Unauthorized", "count": 1}
+    control.post("/faults", json=fault).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphUnauthorized):
+            await graph.find_users(["sam@contoso.com"])
+    assert control.get("/stats").json()["tokenRequests"] == 1
+    assert len([r for r in control.get("/requests").json() if r["path"] == "/v1.0/users"]) == 1
+
+
+async def test_graphs_own_message_is_kept(emulator: Emulator, control: httpx.Client) -> None:
+    fault = {"path": "/v1.0/users", "status": 404, "message": "Resource 'x' does not exist", "count": 1}
+    control.post("/faults", json=fault).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphNotFound) as caught:
+            await graph.find_users(["sam@contoso.com"])
+    assert caught.value.message == "Resource 'x' does not exist"
+
+
+async def test_each_call_is_logged_by_path_with_its_ids(
+    emulator: Emulator, control: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chatfn.graph")
+    control.post("/faults", json={"path": "/v1.0/users", "status": 404, "count": 1}).raise_for_status()
+    async with graph_for(emulator) as graph:
+        with pytest.raises(GraphNotFound):
+            await graph.find_users(["sam@contoso.com"])
+        await graph.find_users(["sam@contoso.com"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatfn.graph"]
+    assert len(lines) == 2
+    assert lines[0].startswith("graph GET /v1.0/users -> 404 in ")
+    assert lines[1].startswith("graph GET /v1.0/users -> 200 in ")
+    assert all("client-request-id" in line and "sam@" not in line for line in lines)

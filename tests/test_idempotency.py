@@ -4,14 +4,17 @@ conditional writes, expiry, scopes, pointers and the purge."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from azure.data.tables.aio import TableClient
 
 from chatfn.answers import ChatResult, ChatResultMember
+from chatfn.devhost.azurite import Azurite
 from chatfn.errors import StorageError
 from chatfn.idempotency import LEASE, Claimed, Found, IdempotencyStore, RecordState, key_partition
 from chatfn.problems import Failure
@@ -19,6 +22,7 @@ from chatfn.results import Failed, Succeeded
 
 pytestmark = pytest.mark.anyio
 
+ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 TTL = timedelta(hours=24)
 
@@ -178,3 +182,63 @@ async def test_letting_go_ends_the_lease_for_the_next_repeat(store: IdempotencyS
     taken = await store.take_over(let_go, later)
     assert taken is not None
     assert (taken.request_id, taken.attempt_started) == ("r1", NOW)
+
+
+def test_the_lease_outlasts_a_functions_run_by_a_little() -> None:
+    """A worker still holding the key is done by host.json's functionTimeout; then the lease ends."""
+    hours, minutes, seconds = json.loads((ROOT / "host.json").read_text())["functionTimeout"].split(":")
+    timeout = timedelta(hours=int(hours), minutes=int(minutes), seconds=int(seconds))
+    assert timeout < LEASE <= timeout + timedelta(minutes=1)
+
+
+async def test_a_key_is_new_again_the_moment_it_expires(store: IdempotencyStore) -> None:
+    assert isinstance(await store.claim("s", "k", "fp", "r1", NOW), Claimed)
+    assert isinstance(await store.claim("s", "k", "fp", "r2", NOW + TTL - timedelta(microseconds=1)), Found)
+    assert isinstance(await store.claim("s", "k", "fp", "r3", NOW + TTL), Claimed)
+
+
+async def test_only_a_running_record_has_a_lease_to_expire(store: IdempotencyStore) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    completed = await store.complete(claimed.record, _succeeded("r1"))
+    assert completed is not None
+    assert not completed.lease_expired(NOW + LEASE + timedelta(seconds=1))
+
+
+async def test_closing_the_store_closes_its_table_client(azurite: str) -> None:
+    closed: list[str] = []
+
+    class Table(TableClient):
+        async def close(self) -> None:
+            closed.append(self.table_name)
+            await super().close()
+
+    store = IdempotencyStore(Table.from_connection_string(azurite, table_name="tclosing"), TTL)
+    await store.aclose()
+    assert closed == ["tclosing"]
+
+
+async def test_the_first_purge_of_a_worker_makes_the_table(store: IdempotencyStore) -> None:
+    assert await store.purge(NOW) == 0
+
+
+async def test_storage_lost_during_a_purge_is_a_storage_error() -> None:
+    server = Azurite.start()
+    table = TableClient.from_connection_string(server.connection_string, table_name="tpurge", retry_total=0)
+    store = IdempotencyStore(table, TTL)
+    try:
+        await store.claim("s", "k", "fp", "r1", NOW - timedelta(days=10))
+        server.stop()
+        with pytest.raises(StorageError, match="purging idempotency records failed"):
+            await store.purge(NOW)
+    finally:
+        server.stop()
+        await store.aclose()
+
+
+async def test_a_refusal_of_storage_is_a_storage_error_with_its_reason(azurite: str) -> None:
+    """A name Azure Tables refuses (400): not an answer chatfn can act on, so a StorageError."""
+    store = IdempotencyStore(TableClient.from_connection_string(azurite, table_name="t-bad"), TTL)
+    with pytest.raises(StorageError, match="the idempotency store failed: Bad Request"):
+        await store.claim("s", "k", "fp", "r1", NOW)
+    await store.aclose()

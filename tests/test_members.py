@@ -125,3 +125,27 @@ async def test_ids_alone_cost_no_lookup(emulator: Emulator, control: httpx.Clien
     members = await _resolve(emulator, {"members": [{"userId": ALEX}, {"userId": JACOB}]})
     assert [m.key for m in members] == [ALEX, JACOB]
     assert _lookups(control) == []
+
+
+async def test_at_most_five_lookups_are_in_flight(emulator: Emulator, control: httpx.Client) -> None:
+    """Graph throttles an app per tenant: 90 addresses are six calls, five at a time."""
+    control.post("/faults", json={"path": "/v1.0/users", "delay": 0.2}).raise_for_status()
+    in_flight: list[int] = [0]
+    peak: list[int] = [0]
+
+    async def sent(request: httpx.Request) -> None:
+        if request.url.path == "/v1.0/users":
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+
+    async def answered(response: httpx.Response) -> None:
+        if response.request.url.path == "/v1.0/users":
+            in_flight[0] -= 1
+
+    http = httpx.AsyncClient(event_hooks={"request": [sent], "response": [answered]})
+    body = {"emails": [f"nobody{i}@nowhere.example" for i in range(90)]}
+    async with graph_for(emulator, http=http) as graph:
+        with pytest.raises(MembersNotFound):
+            await resolve_members(parse_chat_request(body), graph)
+    assert len(_lookups(control)) == 6
+    assert peak[0] == 5

@@ -7,10 +7,14 @@ from typing import Any
 
 import pytest
 
+from chatfn.contract import MAX_EMAIL
 from chatfn.errors import FieldError, InvalidRequest
 from chatfn.models import ChatSpec, parse_chat_request, parse_json_body
 from chatfn.problems import MAX_LISTED_ERRORS, invalid_request
 from tests.cases import EQUIVALENT_REQUESTS, INVALID_REQUESTS
+
+GUID_A = "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"
+GUID_B = "5ec2fe35-8ac6-4f0d-904a-7ebcd364bea2"
 
 
 def _errors(body: Any) -> dict[str, str]:
@@ -218,3 +222,104 @@ def test_the_errors_of_a_400_are_capped_with_a_count() -> None:
     assert body["errors"][-1]["message"].startswith(
         f"{len(caught.value.errors) - MAX_LISTED_ERRORS + 1} more"
     )
+
+
+def test_a_padded_address_in_the_list_form_is_trimmed() -> None:
+    spec = parse_chat_request({"emails": [" alex@contoso.com  ", "jacob@contoso.com"]})
+    assert [m.email for m in spec.members] == ["alex@contoso.com", "jacob@contoso.com"]
+
+
+def test_an_email_is_at_most_254_characters() -> None:
+    longest = "a" * 242 + "@contoso.com"
+    assert len(longest) == MAX_EMAIL == 254
+    assert parse_chat_request({"emails": [longest, "jacob@contoso.com"]}).members[0].email == longest
+    assert "emails[0]" in _errors({"emails": ["a" + longest, "jacob@contoso.com"]})
+
+
+def test_a_spec_comes_back_from_plain_json_data() -> None:
+    """Durable history hands the orchestrator dicts and lists, not the tuples the spec was made with."""
+    spec = parse_chat_request(EQUIVALENT_REQUESTS[4])
+    assert ChatSpec.model_validate(json.loads(spec.model_dump_json())) == spec
+
+
+def test_at_most_five_hidden_characters_are_named() -> None:
+    topic = "T" + "".join(chr(c) for c in (0x01, 0x02, 0x03, 0x04, 0x05, 0x06))
+    message = _errors({"emails": "alex@contoso.com;jacob@contoso.com", "topic": topic})["topic"]
+    assert "\\u0005" in message
+    assert "\\u0006" not in message
+
+
+def test_line_breaks_and_unicode_spaces_around_addresses_are_layout() -> None:
+    spec = parse_chat_request({"emails": "alex@contoso.com\r\n;\u3000;\u3000jacob@contoso.com\u00a0"})
+    assert [m.email for m in spec.members] == ["alex@contoso.com", "jacob@contoso.com"]
+
+
+def test_an_app_takes_up_to_fifty_permissions() -> None:
+    def body(count: int) -> dict[str, Any]:
+        permissions = [{"value": f"Permission{i}"} for i in range(count)]
+        app = {"teamsAppId": "8e55a7b1-6766-4f0a-8610-ecacfe3d569a", "permissions": permissions}
+        return {"emails": "alex@contoso.com;jacob@contoso.com", "apps": [app]}
+
+    spec = parse_chat_request(body(50))
+    assert spec.app is not None
+    assert len(spec.app.permissions) == 50
+    assert "apps[0].permissions" in _errors(body(51))
+
+
+def test_a_spec_made_without_reuse_does_not_reuse() -> None:
+    spec = parse_chat_request({"emails": "alex@contoso.com;jacob@contoso.com"})
+    assert ChatSpec(chatType="group", topic="T", members=spec.members).reuseExisting is False
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ({"emails": "alex@contoso.com;jacob@contoso.com"}, {"emails": "alex@contoso.com;lynne@contoso.com"}),
+        (
+            {"members": [{"userId": "82fe7758-5bb3-4f0d-a43f-e555fd399c6f"}, {"email": "a@contoso.com"}]},
+            {"members": [{"userId": "8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca"}, {"email": "a@contoso.com"}]},
+        ),
+        (
+            {
+                "members": [
+                    {"userId": "82fe7758-5bb3-4f0d-a43f-e555fd399c6f", "tenantId": GUID_A},
+                    {"email": "a@contoso.com"},
+                ]
+            },
+            {
+                "members": [
+                    {"userId": "82fe7758-5bb3-4f0d-a43f-e555fd399c6f", "tenantId": GUID_B},
+                    {"email": "a@contoso.com"},
+                ]
+            },
+        ),
+    ],
+    ids=["email", "userId", "tenantId"],
+)
+def test_fingerprint_differs_for_another_member_of_the_same_count(
+    one: dict[str, Any], other: dict[str, Any]
+) -> None:
+    assert parse_chat_request(one).fingerprint() != parse_chat_request(other).fingerprint()
+
+
+def test_a_body_of_plain_objects_is_read_as_sent() -> None:
+    assert parse_json_body(b'{"topic": "a", "members": [{"email": "a@b.com"}]}') == {
+        "topic": "a",
+        "members": [{"email": "a@b.com"}],
+    }
+
+
+def test_a_body_nested_exactly_32_deep_is_accepted() -> None:
+    assert parse_json_body(b"[" * 32 + b"]" * 32) is not None
+    with pytest.raises(InvalidRequest, match="nested deeper than 32 levels"):
+        parse_json_body(b"[" * 33 + b"]" * 33)
+
+
+def test_an_explicit_one_on_one_of_two_members_is_valid() -> None:
+    body = {"chatType": "oneOnOne", "emails": "alex@contoso.com;jacob@contoso.com"}
+    assert parse_chat_request(body).chatType == "oneOnOne"
+
+
+def test_pydantics_other_messages_are_lower_cased_whole() -> None:
+    errors = _errors({"emails": "alex@contoso.com;jacob@contoso.com", "topic": ""})
+    assert errors["topic"] == "string should have at least 1 character"

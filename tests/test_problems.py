@@ -15,7 +15,7 @@ from chatfn.errors import (
     IdentityError,
     MembersNotFound,
 )
-from chatfn.problems import Failure, Step, failure_from, invalid_request, problem_for
+from chatfn.problems import Failure, Step, StepFailed, failure_from, invalid_request, problem_for
 
 
 def test_members_not_found_lists_every_member_and_survives_durable_history() -> None:
@@ -176,3 +176,24 @@ def test_a_failure_whose_chat_may_exist_is_never_a_retry_invitation() -> None:
     known = problem_for(Failure(kind="graph", step="create", status=503, createdNothing=True))
     assert (unknown.status, unknown.slug, unknown.retry_after) == (502, "outcome-unknown", None)
     assert (known.status, known.slug, known.retry_after) == (503, "graph-throttled", 30.0)
+
+
+def test_a_step_that_failed_carries_its_failure() -> None:
+    failure = Failure(kind="deadline", step="poll", createdNothing=False, message="still running")
+    failed = StepFailed(failure)
+    assert failed.failure is failure
+    assert str(failed) == "still running"
+
+
+def test_a_problem_holds_only_the_members_that_apply() -> None:
+    body = problem_for(Failure(kind="identity", step="resolve", createdNothing=True)).body()
+    assert set(body) == {"type", "title", "status", "detail"}
+
+
+@pytest.mark.parametrize(("count", "listed", "last"), [(50, 50, "error 49"), (51, 50, "2 more errors")])
+def test_a_400_lists_fifty_errors_at_most(count: int, listed: int, last: str) -> None:
+    errors = [FieldError(f"emails[{i}]", f"error {i}") for i in range(count)]
+    body = invalid_request(errors).body()
+    assert len(body["errors"]) == listed
+    assert body["errors"][-1]["message"].startswith(last)
+    assert body["errors"][48] == {"field": "emails[48]", "message": "error 48"}

@@ -47,3 +47,7 @@ def test_outcomes_survive_json_as_their_own_kind() -> None:
     for outcome in (succeeded, failed):
         assert OUTCOME.validate_json(OUTCOME.dump_json(outcome)) == outcome
         assert OUTCOME.validate_python(outcome.model_dump(mode="json")) == outcome
+
+
+def test_a_result_is_new_unless_said_to_be_reused() -> None:
+    assert chat_result("r1", CHAT).reused is False

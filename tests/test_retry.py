@@ -64,3 +64,38 @@ def test_attempts_and_budget_end_the_retries() -> None:
     assert policy.next_delay(attempt=3, waited=0.0, retry_after=0.1) is None
     assert policy.next_delay(attempt=1, waited=4.0, retry_after=1.5) is None
     assert policy.next_delay(attempt=1, waited=3.0, retry_after=1.5) == 1.5
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("299.5", 299.5), ("300", 300.0), ("300.5", 300.0)])
+def test_the_longest_wait_is_300_seconds_as_docs_graph_says(header: str, seconds: float) -> None:
+    assert parse_retry_after(header) == seconds
+
+
+def test_the_production_policy_tries_five_times_within_twenty_seconds() -> None:
+    """The defaults GraphClient runs with, not a policy of the test's own."""
+    policy = RetryPolicy()
+    assert policy.next_delay(attempt=4, waited=0.0, retry_after=0.1) == 0.1
+    assert policy.next_delay(attempt=5, waited=0.0, retry_after=0.1) is None
+    assert policy.next_delay(attempt=1, waited=19.0, retry_after=1.0) == 1.0, "the budget may be used up"
+    assert policy.next_delay(attempt=1, waited=19.5, retry_after=1.0) is None
+
+
+def test_the_production_backoff_starts_at_half_a_second_and_stops_at_eight() -> None:
+    policy = RetryPolicy()
+    rng = random.Random(11)
+    for attempt, ceiling in [(1, 0.5), (5, 8.0), (9, 8.0)]:
+        delays = [policy.backoff(attempt, rng) for _ in range(200)]
+        assert ceiling / 2 <= min(delays) < ceiling * 0.55
+        assert ceiling * 0.95 < max(delays) <= ceiling, "the jitter reaches the whole ceiling"
+
+
+def test_backoff_without_a_generator_uses_the_modules_own() -> None:
+    """GraphClient calls `next_delay` without an rng: the shared generator must serve it."""
+    delays = {RetryPolicy().backoff(2) for _ in range(20)}
+    assert all(0.5 <= delay <= 1.0 for delay in delays)
+    assert len(delays) > 1, "jittered"
+    assert RetryPolicy().next_delay(attempt=2, waited=0.0, retry_after=None) is not None
+
+
+def test_a_wait_that_ends_exactly_at_the_budget_is_allowed() -> None:
+    assert RetryPolicy(budget_seconds=5.0).next_delay(attempt=1, waited=3.5, retry_after=1.5) == 1.5

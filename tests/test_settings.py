@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatfn.settings import DEFAULT_GRAPH_BASE_URL, Settings, SettingsError
+from chatfn.settings import DEFAULT_GRAPH_BASE_URL, Settings, SettingsError, get_settings
 
 
 def test_defaults_are_the_contracts() -> None:
@@ -137,3 +137,49 @@ def test_the_storage_connection_is_read_as_the_functions_host_names_it() -> None
     assert settings.table_service_uri == "https://acct.table.core.windows.net"
     assert settings.storage_client_id == "0b5f6c3e-2f37-4b36-9d4c-6c7d0a0e9f11"
     assert settings.caller_auth == "entra"
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high", "below", "above"),
+    [
+        # A key is remembered from one minute to 30 days; history is kept from one hour to a year.
+        ("CHATFN_IDEMPOTENCY_TTL_HOURS", 1 / 60, 720.0, "0.0166", "720.001"),
+        ("CHATFN_HISTORY_RETENTION_DAYS", 1 / 24, 365.0, "0.0416", "365.001"),
+        ("CHATFN_OPERATION_DEADLINE_SECONDS", 0.0, 86400.0, "-0.001", "86400.001"),
+    ],
+)
+def test_each_range_holds_its_ends_and_nothing_past_them(
+    name: str, low: float, high: float, below: str, above: str
+) -> None:
+    field = {
+        "CHATFN_IDEMPOTENCY_TTL_HOURS": "idempotency_ttl_hours",
+        "CHATFN_HISTORY_RETENTION_DAYS": "history_retention_days",
+        "CHATFN_OPERATION_DEADLINE_SECONDS": "operation_deadline_seconds",
+    }[name]
+    for end in (low, high):
+        assert getattr(Settings.from_env({name: repr(end)}), field) == end
+    for past in (below, above):
+        with pytest.raises(SettingsError, match=f"{name} must be between"):
+            Settings.from_env({name: past})
+
+
+def test_a_blank_number_is_the_default() -> None:
+    assert Settings.from_env({"CHATFN_SYNC_WAIT_SECONDS": "  "}).sync_wait_seconds == 20.0
+
+
+def test_the_storage_connection_string_is_read() -> None:
+    connection = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;TableEndpoint=http://127.0.0.1:1"
+    assert Settings.from_env({"AzureWebJobsStorage": connection}).storage_connection_string == connection
+    assert Settings.from_env({"AzureWebJobsStorage": ""}).storage_connection_string is None
+
+
+def test_a_worker_reads_its_settings_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    get_settings.cache_clear()
+    try:
+        monkeypatch.setenv("CHATFN_SYNC_WAIT_SECONDS", "3")
+        first = get_settings()
+        monkeypatch.setenv("CHATFN_SYNC_WAIT_SECONDS", "4")
+        assert get_settings() is first
+        assert first.sync_wait_seconds == 3.0
+    finally:
+        get_settings.cache_clear()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chatfn.models import ChatSpec, parse_chat_request
-from chatfn.translate import ResolvedMember, chat_body, odata_key, user_bind
+from chatfn.translate import ResolvedMember, chat_body, member_body, odata_key, user_bind
 from tests.cases import EQUIVALENT_REQUESTS, EXAMPLE_6_GUEST_ID, reference_body
 
 
@@ -86,3 +86,7 @@ def test_guests_get_role_guest_and_federated_users_keep_their_tenant() -> None:
     assert [m["roles"] for m in members] == [["owner"], ["guest"], ["owner"]]
     assert "tenantId" not in members[0]
     assert members[2]["tenantId"] == "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"
+
+
+def test_a_member_is_an_owner_unless_said_to_be_a_guest() -> None:
+    assert member_body(ResolvedMember(key="82fe7758-5bb3-4f0d-a43f-e555fd399c6f"))["roles"] == ["owner"]
