@@ -177,6 +177,23 @@ async def test_a_missing_permission_is_a_403(emulator: Emulator, control: httpx.
         with pytest.raises(GraphForbidden) as caught:
             await graph.create_chat(reference_body(1))
     assert caught.value.status == 403
+    assert [p["status"] for p in _chat_posts(control)] == [403, 403], "one fresh token, one more try"
+
+
+async def test_a_permission_granted_after_the_token_was_issued_is_picked_up(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """An administrator grants Chat.Create after the app got its token (the documented default path,
+    docs/deploy.md): a token carries the roles held when it was issued, so a fresh one is needed."""
+    control.post("/identity", json={"roles": ["User.Read.All"]}).raise_for_status()
+    async with graph_for(emulator) as graph:
+        await graph.find_users(["ana@fabrikam.com"])  # the token, issued before the grant
+        granted = {"roles": ["Chat.Create", "Chat.ReadBasic.All", "User.Read.All"]}
+        control.post("/identity", json=granted).raise_for_status()
+        created = await graph.create_chat(reference_body(1))
+    assert isinstance(created, CreatedChat)
+    assert [p["status"] for p in _chat_posts(control)] == [403, 201]
+    assert control.get("/stats").json()["tokenRequests"] == 2
 
 
 async def test_429_is_retried_after_its_fractional_retry_after(
