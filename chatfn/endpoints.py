@@ -228,50 +228,31 @@ async def _follow(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + checked.wait
     pause = 0.05
-    try:
-        while True:
-            if record.state is RecordState.COMPLETED and record.outcome is not None:
-                return outcome_response(record.outcome, success_status=201)
-            if record.state is RecordState.ASYNC:
-                wait = max(0.0, deadline - loop.time())
-                return await _await_orchestration(client, record.request_id, wait, success_status=201)
-            now = _now()
-            if record.lease_expired(now):
-                taken = await store.take_over(record, now)
-                if taken is not None:
-                    log.warning("request %s: its worker stopped; carrying it on", taken.request_id)
-                    return await _run(
-                        client, checked, taken.request_id, taken.attempt_started, taken, look_first=True
-                    )
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                await store.point_to(record)
-                return _accepted(record.request_id, stage="creating chat", retry_after=DIRECT_RETRY_AFTER)
-            await asyncio.sleep(min(pause, remaining))
-            pause = min(pause * 2, 0.5)
-            latest = await store.get(record.partition)
-            if latest is None or latest.request_id != record.request_id:
-                # The first request failed before Graph made anything and released the key: start over.
-                return await post_chats_again(client, checked)
-            record = latest
-    except StorageError as exc:
-        log.error("request %s: %s", record.request_id, exc)
-        return problem_response(_STORAGE_FAILED)
-
-
-async def post_chats_again(
-    client: df.DurableOrchestrationClient, checked: CheckedRequest
-) -> func.HttpResponse:
-    """Claim a key again after its holder released it, as a new request would."""
-    assert checked.key is not None  # only repeats of a key come here
-    request_id = uuid.uuid4().hex
-    started = _now()
-    claim = await idempotency_store().claim(
-        checked.caller.scope, checked.key, checked.spec.fingerprint(), request_id, started
-    )
-    if isinstance(claim, Claimed):
-        return await _run(client, checked, request_id, started, record=claim.record)
-    return await _follow(client, checked, claim.record)
+    while True:
+        if record.state is RecordState.COMPLETED and record.outcome is not None:
+            return outcome_response(record.outcome, success_status=201)
+        if record.state is RecordState.ASYNC:
+            wait = max(0.0, deadline - loop.time())
+            return await _await_orchestration(client, record.request_id, wait, success_status=201)
+        now = _now()
+        if record.lease_expired(now):
+            taken = await store.take_over(record, now)
+            if taken is not None:
+                log.warning("request %s: its worker stopped; carrying it on", taken.request_id)
+                return await _run(
+                    client, checked, taken.request_id, taken.attempt_started, taken, look_first=True
+                )
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            await store.point_to(record)
+            return _accepted(record.request_id, stage="creating chat", retry_after=DIRECT_RETRY_AFTER)
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.5)
+        latest = await store.get(record.partition)
+        if latest is None or latest.request_id != record.request_id:
+            # The first request failed before Graph made anything and released the key: start over.
+            return await _with_key(client, checked)
+        record = latest
 
 
 # --- waiting on the orchestration -------------------------------------------------------------------
