@@ -9,7 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from chatfn import endpoints, housekeeping, workflow
+from chatfn import contract, endpoints, housekeeping, workflow
 from chatfn.settings import get_settings
 
 # With Entra ID, App Service authentication signs callers in: a function key on top would make
@@ -23,7 +23,7 @@ app = df.DFApp(
 )
 
 
-@app.route(route="chats", methods=["POST"])
+@app.route(route=contract.CHATS_ROUTE, methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def post_chats(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await endpoints.post_chats(req, client)
@@ -31,7 +31,7 @@ async def post_chats(req: func.HttpRequest, client: df.DurableOrchestrationClien
 
 # Anonymous on purpose: Power Automate follows Location without the caller's credentials. The request
 # id in the URL is 128 random bits, so the URL itself is the capability (as the Durable extension's are).
-@app.route(route="chats/requests/{requestId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@app.route(route=contract.REQUEST_ROUTE, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @app.durable_client_input(client_name="client")
 async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await endpoints.get_chat_request(req, client)

@@ -17,7 +17,6 @@ CACHE_CONTROL_HEADER = "Cache-Control"
 FUNCTION_KEY_HEADER = "x-functions-key"
 # What App Service authentication adds once it has validated a caller's Entra ID token.
 CLIENT_PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL"
-CLIENT_PRINCIPAL_ID_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
 
 # --- media types -------------------------------------------------------------------------------
 JSON = "application/json"
@@ -52,4 +51,4 @@ REQUEST_ROUTE = "chats/requests/{requestId}"
 
 def status_path(request_id: str) -> str:
     """The path of a request's status URL, under the public origin."""
-    return f"{API_PREFIX}/chats/requests/{request_id}"
+    return f"{API_PREFIX}/{REQUEST_ROUTE.format(requestId=request_id)}"
