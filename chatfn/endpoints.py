@@ -73,8 +73,10 @@ async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestratio
     if not contract.REQUEST_ID.fullmatch(request_id):
         return problem_response(_UNKNOWN_REQUEST)
     status = await client.get_status(request_id)
-    if status.runtime_status is not None:
-        return await _await_orchestration(client, request_id, 0.0, success_status=200)
+    if status.runtime_status is not None:  # answered from this one read: no second look
+        if _running(status):
+            return running_answer(request_id, status)
+        return _orchestration_answer(request_id, status, success_status=200)
     try:
         record = await idempotency_store().find_request(request_id)
     except StorageError as exc:
@@ -267,8 +269,7 @@ async def _await_orchestration(
     pause = 0.05
     while True:
         status = await client.get_status(request_id)
-        runtime_status = status.runtime_status.value if status.runtime_status is not None else ""
-        if runtime_status not in _RUNNING:
+        if not _running(status):
             return _orchestration_answer(request_id, status, success_status)
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -379,6 +380,10 @@ def _public_origin() -> str:
     """The origin callers reach the app at (`CHATFN_PUBLIC_ORIGIN`), never the request's Host header;
     without one, status URLs are relative to wherever the caller called."""
     return get_settings().public_origin or ""
+
+
+def _running(status: DurableOrchestrationStatus) -> bool:
+    return status.runtime_status is not None and status.runtime_status.value in _RUNNING
 
 
 def _new_request_id() -> str:

@@ -42,6 +42,10 @@ def _chat_posts(control: httpx.Client) -> list[dict[str, Any]]:
     ]
 
 
+def _user_lookups(control: httpx.Client) -> list[dict[str, Any]]:
+    return [r for r in control.get("/requests").json() if r["path"] == "/v1.0/users"]
+
+
 def _gaps(requests: list[dict[str, Any]]) -> list[float]:
     times = [datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in requests]
     return [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
@@ -120,7 +124,7 @@ async def test_a_token_refused_twice_is_not_renewed_again(emulator: Emulator, co
         with pytest.raises(GraphUnauthorized):
             await graph.find_users(["sam@contoso.com"])
     assert control.get("/stats").json()["tokenRequests"] == 2
-    assert len([r for r in control.get("/requests").json() if r["path"] == "/v1.0/users"]) == 2
+    assert len(_user_lookups(control)) == 2
 
 
 async def test_a_wrong_client_id_names_the_setting(emulator: Emulator, control: httpx.Client) -> None:
@@ -475,7 +479,7 @@ async def test_only_an_invalid_token_is_renewed(emulator: Emulator, control: htt
         with pytest.raises(GraphUnauthorized):
             await graph.find_users(["sam@contoso.com"])
     assert control.get("/stats").json()["tokenRequests"] == 1
-    assert len([r for r in control.get("/requests").json() if r["path"] == "/v1.0/users"]) == 1
+    assert len(_user_lookups(control)) == 1
 
 
 async def test_graphs_own_message_is_kept(emulator: Emulator, control: httpx.Client) -> None:
