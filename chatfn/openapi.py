@@ -224,7 +224,9 @@ def _create_chat_v3() -> dict[str, Any]:
                 "in": "header",
                 "required": False,
                 "description": _PREFER,
-                "schema": {"type": "string", "enum": list(PREFER_VALUES)},
+                # Examples, not an enum: as RFC 7240 says, the app ignores preferences it does not
+                # know. The connector offers these values as a choice (chatfn.connector).
+                "schema": {"type": "string", "examples": list(PREFER_VALUES)},
             },
         ],
         "requestBody": {

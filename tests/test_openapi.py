@@ -71,9 +71,10 @@ def test_reuse_existing_and_reused_are_documented(
     assert swagger_doc["definitions"]["ChatResult"]["properties"]["reused"]["type"] == "boolean"
 
 
-def test_prefer_is_a_choice_of_the_forms_the_app_reads(openapi_doc: dict[str, Any]) -> None:
+def test_prefer_shows_the_forms_the_app_reads(openapi_doc: dict[str, Any]) -> None:
     [prefer] = [p for p in openapi_doc["paths"]["/chats"]["post"]["parameters"] if p["name"] == "Prefer"]
-    values = prefer["schema"]["enum"]
+    assert "enum" not in prefer["schema"], "the app ignores preferences it does not know (RFC 7240)"
+    values = prefer["schema"]["examples"]
     assert values[0] == "respond-async"
     waits = [float(value.removeprefix("wait=")) for value in values[1:]]
     assert waits
