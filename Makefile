@@ -66,7 +66,7 @@ bench-app: $(STAMP) $(NODE_STAMP)
 # The Power Platform connector files in connector/, from the models; CLIENT_ID=<guid> writes the Entra
 # ID app registration that OAuth connections sign in with (then do not commit them).
 connector: $(STAMP)
-	$(PY) -m chatfn.openapi --write connector $(if $(CLIENT_ID),--client-id $(CLIENT_ID))
+	$(PY) -m chatfn.tools.connector --write connector $(if $(CLIENT_ID),--client-id $(CLIENT_ID))
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
-"""chatfn's Azure Functions app: routes, triggers and the durable client. Bindings only; the logic
-is in `chatfn.endpoints` (HTTP answers), `chatfn.workflow` (the orchestration for Graph's 202) and
-`chatfn.housekeeping` (the daily purge)."""
+"""chatfn's Azure Functions app: routes, triggers and the durable client. Bindings only; the logic is in
+`chatfn.api.endpoints` (HTTP answers), `chatfn.durable.operation` (the orchestration for Graph's 202)
+and `chatfn.durable.housekeeping` (the daily purge)."""
 
 import logging
 from collections.abc import Generator
@@ -9,7 +9,10 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from chatfn import contract, endpoints, housekeeping, workflow
+from chatfn import contract
+from chatfn.api import endpoints
+from chatfn.durable import housekeeping
+from chatfn.durable import operation as workflow
 from chatfn.settings import get_settings
 
 # With Entra ID, App Service authentication signs callers in: a function key on top would make

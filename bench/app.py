@@ -39,8 +39,8 @@ from azure.identity.aio import ManagedIdentityCredential
 
 from chatfn import runtime
 from chatfn.devhost import HostHandle, start_in_thread
-from chatfn.graph import CreatedChat, GraphClient
-from chatfn.idempotency import IdempotencyStore
+from chatfn.graph.client import CreatedChat, GraphClient
+from chatfn.requests.store import IdempotencyStore
 from chatfn.settings import get_settings
 
 ALEX, JACOB, LYNNE = (

@@ -23,8 +23,8 @@ import httpx
 from azure.identity.aio import ManagedIdentityCredential
 
 from chatfn.emulator import Emulator
-from chatfn.graph import GraphClient
-from chatfn.retry import RetryPolicy
+from chatfn.graph.client import GraphClient
+from chatfn.graph.retry import RetryPolicy
 
 # Example 2 of Graph's reference page: a group chat, so every POST creates a new chat.
 GROUP_BODY: dict[str, Any] = json.loads(

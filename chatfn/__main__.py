@@ -1,8 +1,8 @@
-"""`python -m chatfn create ...`: the command-line client (chatfn/cli.py)."""
+"""`python -m chatfn create ...`: the command-line client (chatfn/tools/cli.py)."""
 
 import sys
 
-from chatfn.cli import main
+from chatfn.tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from chatfn.answers import ProblemDetails
+from chatfn.api.schemas import ProblemDetails
 from chatfn.errors import ChatfnError, FieldError, GraphError, IdentityError, MembersNotFound
 
 PROBLEM_JSON = "application/problem+json"
@@ -52,7 +52,7 @@ class Failure(BaseModel):
     """What went wrong in one step of a request, as data: it is stored (idempotency records, durable
     history) and rendered as a problem only at the HTTP edge.
 
-    `createdNothing` is the verdict of `chatfn.outcome` (or of the search for the chat): true when Graph
+    `createdNothing` is the verdict of `chatfn.chats.verdict` (or of the search for the chat): true when Graph
     surely made no chat, so the request may start over under the same idempotency key.
     """
 

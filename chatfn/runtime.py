@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 
-from chatfn.graph import GraphClient
-from chatfn.idempotency import IdempotencyStore
-from chatfn.identity import graph_credential
+from chatfn.graph.client import GraphClient
+from chatfn.graph.identity import graph_credential
 from chatfn.logs import quiet_http_loggers
+from chatfn.requests.store import IdempotencyStore
 from chatfn.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ import httpx
 from azure.identity.aio import ManagedIdentityCredential
 
 from chatfn.emulator import Emulator
-from chatfn.graph import GraphClient
-from chatfn.retry import RetryPolicy
+from chatfn.graph.client import GraphClient
+from chatfn.graph.retry import RetryPolicy
 
 # Fast retries for tests; the waits they measure come from Retry-After, not from these.
 FAST_RETRY = RetryPolicy(max_attempts=4, budget_seconds=5.0, base_delay=0.05, max_delay=0.2)

@@ -57,19 +57,20 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "models": Target(("tests/test_models.py", "tests/test_openapi.py")),  # the rules the schemas state
-    "translate": Target(("tests/test_translate.py",)),
-    "retry": Target(("tests/test_retry.py",)),
+    "chats/request": Target(("tests/chats/test_request.py", "tests/api/test_openapi.py")),  # schema rules
+    "chats/translate": Target(("tests/chats/test_translate.py",)),
+    "graph/retry": Target(("tests/graph/test_retry.py",)),
     "settings": Target(("tests/test_settings.py",)),
     "problems": Target(("tests/test_problems.py",)),
-    "graph": Target(("tests/test_graph.py", "tests/test_existing.py")),  # the lists existing.py reads
-    "outcome": Target(("tests/test_outcome.py",)),
-    "idempotency": Target(("tests/test_idempotency.py",)),
-    "members": Target(("tests/test_members.py",)),
-    "existing": Target(("tests/test_existing.py",)),
-    "callers": Target(("tests/test_callers.py",)),
-    "results": Target(("tests/test_results.py",)),
-    "endpoints": Target(("tests/test_endpoints.py",), only=("wait_seconds",)),
+    # the lists existing.py reads
+    "graph/client": Target(("tests/graph/test_client.py", "tests/chats/test_existing.py")),
+    "chats/verdict": Target(("tests/chats/test_verdict.py",)),
+    "requests/store": Target(("tests/requests/test_store.py",)),
+    "chats/members": Target(("tests/chats/test_members.py",)),
+    "chats/existing": Target(("tests/chats/test_existing.py",)),
+    "api/callers": Target(("tests/api/test_callers.py",)),
+    "requests/outcome": Target(("tests/requests/test_outcome.py",)),
+    "api/endpoints": Target(("tests/api/test_endpoints.py",), only=("wait_seconds",)),
 }
 
 _SWAPPED: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -292,7 +293,7 @@ def _child(tests: Sequence[str], mutant: tuple[Mutant, Target] | None) -> None:
         hypothesis.settings.register_profile("mutation", database=None)
         hypothesis.settings.load_profile("mutation")
         if mutant is not None:
-            name = f"chatfn.{mutant[0].module}"
+            name = "chatfn." + mutant[0].module.replace("/", ".")
             sys.meta_path.insert(
                 0, _MutantLoader(name, ROOT / "chatfn" / f"{mutant[0].module}.py", compiled(*mutant))
             )
@@ -404,12 +405,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     preload(sorted({test for module in modules for test in TARGETS[module].tests}))
     outcomes: dict[str, Outcome] = {}
-    print(f"{'module':<16}{'mutants':>8}{'killed':>8}{'timeout':>8}{'equiv.':>8}{'survived':>9}{'score':>8}")
+    print(f"{"module":<20}{'mutants':>8}{'killed':>8}{'timeout':>8}{'equiv.':>8}{'survived':>9}{'score':>8}")
     for module in modules:
         o = outcomes[module] = run(module, TARGETS[module], args.workers, known)
         total = len(o.killed) + len(o.timed_out) + len(o.survived) + len(o.equivalent)
         print(
-            f"{module + '.py':<16}{total:>8}{len(o.killed):>8}{len(o.timed_out):>8}"
+            f"{module + ".py":<20}{total:>8}{len(o.killed):>8}{len(o.timed_out):>8}"
             f"{len(o.equivalent):>8}{len(o.survived):>9}{o.score():>7.0f}%",
             flush=True,
         )

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 from hypothesis import strategies as st
 
+from chatfn.chats.request import AppPermission, ChatRequest, Member, TeamsApp
 from chatfn.contract import MAX_MEMBERS, MAX_TOPIC
 from chatfn.emulator.directory import HOME_TENANT, NUMBERED_MEMBERS, PARTNER_TENANT, TEAMS_APPS, default_users
-from chatfn.models import AppPermission, ChatRequest, Member, TeamsApp
 
 Kind = Literal["member", "guest", "federated"]
 ChatType = Literal["oneOnOne", "group"]

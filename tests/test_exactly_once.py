@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 from azure.data.tables.aio import TableClient
 
-from chatfn.callers import KEY_CALLERS_SCOPE
-from chatfn.idempotency import LEASE, Claimed, IdempotencyStore
-from chatfn.models import parse_chat_request
+from chatfn.api.callers import KEY_CALLERS_SCOPE
+from chatfn.chats.request import parse_chat_request
+from chatfn.requests.store import LEASE, Claimed, IdempotencyStore
 from chatfn.settings import Settings
 from tests.apphost import AppHost
 

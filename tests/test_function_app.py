@@ -12,7 +12,7 @@ import pytest
 
 from tests.apphost import AppHost
 from tests.cases import EQUIVALENT_REQUESTS, INVALID_REQUESTS, reference_body, seed_examples
-from tests.test_golden import bound_by_id
+from tests.chats.test_golden import bound_by_id
 
 GROUP = {"topic": "Incident 4711", "emails": "alex@contoso.com;jacob@contoso.com;lynne@contoso.com"}
 

@@ -12,15 +12,22 @@ from pathlib import Path
 import pathspec
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL_ONLY_MODULES = ("chatfn.emulator", "chatfn.devhost", "chatfn.cli", "chatfn.__main__", "bench")
+LOCAL_ONLY_MODULES = ("chatfn.emulator", "chatfn.devhost", "chatfn.tools", "chatfn.__main__", "bench")
 # Deployed, but loaded on first use, so a cold start does not pay for them: the table client (only
 # requests with an idempotency key need it) and the API descriptions.
-DEFERRED_MODULES = ("azure.data.tables", "chatfn.openapi", "chatfn.connector")
+DEFERRED_MODULES = ("azure.data.tables", "chatfn.api.openapi", "chatfn.api.swagger")
 # What a deployment needs: the app's entry point, its host settings, its requirements and its modules.
-DEPLOYED = re.compile(r"function_app\.py|host\.json|requirements\.txt|chatfn/[a-z_]+\.py")
-REQUIRED = {"function_app.py", "host.json", "requirements.txt", "chatfn/__init__.py", "chatfn/endpoints.py"}
+DEPLOYED = re.compile(r"function_app\.py|host\.json|requirements\.txt|chatfn/([a-z_]+/)?[a-z_]+\.py")
+REQUIRED = {
+    "function_app.py",
+    "host.json",
+    "requirements.txt",
+    "chatfn/__init__.py",
+    "chatfn/api/endpoints.py",
+}
 NEVER_DEPLOYED = [
-    "chatfn/cli.py",
+    "chatfn/tools/cli.py",
+    "chatfn/tools/connector.py",
     "chatfn/__main__.py",
     "chatfn/emulator/server.py",
     "chatfn/devhost/azurite.py",
@@ -61,7 +68,8 @@ def test_importing_the_app_loads_no_local_tool() -> None:
 def test_the_local_only_check_recognises_the_tools() -> None:
     assert _is_local_only("chatfn.devhost.server")
     assert _is_local_only("bench")
-    assert not _is_local_only("chatfn.endpoints")
+    assert _is_local_only("chatfn.tools.connector")
+    assert not _is_local_only("chatfn.api.endpoints")
     assert not _is_local_only("benchmark")
 
 

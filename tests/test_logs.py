@@ -11,11 +11,11 @@ from urllib.parse import unquote_plus
 import httpx
 import pytest
 
+from chatfn.chats.members import resolve_members
+from chatfn.chats.request import parse_chat_request
+from chatfn.chats.translate import chat_body
 from chatfn.emulator import Emulator
 from chatfn.logs import QUIETED_LOGGERS, quiet_http_loggers
-from chatfn.members import resolve_members
-from chatfn.models import parse_chat_request
-from chatfn.translate import chat_body
 from tests.graphs import graph_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]

@@ -17,8 +17,8 @@ import pytest
 from chatfn import runtime
 from chatfn.devhost import HostHandle, check_replay, start_in_thread
 from chatfn.devhost.azurite import STORAGE_SETTING
+from chatfn.durable.operation import ORCHESTRATOR
 from chatfn.settings import get_settings
-from chatfn.workflow import ORCHESTRATOR
 from tests.apphost import TEST_SETTINGS
 from tests.cases import EQUIVALENT_REQUESTS
 

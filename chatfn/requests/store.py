@@ -1,0 +1,281 @@
+"""Idempotency records in Azure Table storage: one module owns them, with named states, as Powertools'
+idempotency utility does (a record, conditional writes, expiry).
+
+A request with an `Idempotency-Key` claims the key by inserting its record (insert-if-absent: of two
+workers, one wins). The record then moves, by ETag-conditional writes only:
+
+    RUNNING --complete--> COMPLETED     the answer is in the record
+    RUNNING --hand_over-> ASYNC         Graph answered 202: the orchestration (same request id) answers
+    RUNNING --release---> (deleted)     Graph surely made nothing: the key may start over
+    RUNNING --take_over-> RUNNING       the lease ran out (its worker died): another worker carries on,
+                                        looking first for the chat that attempt may have made
+    RUNNING --let_go----> RUNNING       the outcome is unknown: the lease ends now, so the next repeat
+                                        of the key carries the request on the same way
+
+The key's partition is a hash of the caller's scope and the key, so one caller's key can never find
+another caller's record, and keys (which may be guessable) are never stored. A record expires after
+`CHATFN_IDEMPOTENCY_TTL_HOURS`; an expired one counts as absent. A status URL handed out for a record
+that is still running finds it through a small pointer row keyed by the request id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import zlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+
+from chatfn.errors import StorageError
+from chatfn.requests.outcome import OUTCOME, Failed, Succeeded
+
+if TYPE_CHECKING:  # azure.data.tables costs a cold start ~45 ms: only a request with a key loads it
+    from azure.data.tables.aio import TableClient
+
+# host.json's functionTimeout is 5 minutes: a worker still holding the key is done by then. The lease
+# is a little longer, so a slow request is never taken over while it still runs.
+LEASE = timedelta(seconds=330)
+_KEY_ROW = "key"
+_REQUEST_ROW = "request"
+# A claim races with deletions and expiries; this many rounds settle any interleaving.
+_CLAIM_ROUNDS = 4
+
+
+class RecordState(StrEnum):
+    RUNNING = "running"
+    ASYNC = "async"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """One key's record; `etag` is what the next conditional write must match."""
+
+    partition: str
+    request_id: str
+    fingerprint: str
+    state: RecordState
+    attempt_started: datetime
+    lease_until: datetime
+    expires_at: datetime
+    outcome: Succeeded | Failed | None = None
+    etag: str = ""
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.state is RecordState.RUNNING and self.lease_until <= now
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """This request holds the key: it does the work."""
+
+    record: IdempotencyRecord
+
+
+@dataclass(frozen=True)
+class Found:
+    """Another request holds (or held) the key: follow its record."""
+
+    record: IdempotencyRecord
+
+
+def key_partition(scope: str, key: str) -> str:
+    """The record's partition: a hash of who asked and their key, never the key itself."""
+    return hashlib.sha256(f"chatfn-idempotency\n{scope}\n{key}".encode()).hexdigest()
+
+
+class IdempotencyStore:
+    """The records of one table. One store (one `TableClient`) per worker, like the Graph client."""
+
+    def __init__(self, table: TableClient, ttl: timedelta) -> None:
+        self._table = table
+        self._ttl = ttl
+        self._table_ready = False
+
+    async def aclose(self) -> None:
+        await self._table.close()
+
+    async def claim(
+        self, scope: str, key: str, fingerprint: str, request_id: str, now: datetime
+    ) -> Claimed | Found:
+        """Claim the key for a new request, or find the record that holds it."""
+        await self._ensure_table()
+        fresh = IdempotencyRecord(
+            partition=key_partition(scope, key),
+            request_id=request_id,
+            fingerprint=fingerprint,
+            state=RecordState.RUNNING,
+            attempt_started=now,
+            lease_until=now + LEASE,
+            expires_at=now + self._ttl,
+        )
+        for _ in range(_CLAIM_ROUNDS):
+            try:
+                metadata = await self._call(self._table.create_entity(_entity(fresh)))
+                return Claimed(replace(fresh, etag=metadata["etag"]))
+            except ResourceExistsError:
+                pass
+            held = await self.get(fresh.partition)
+            if held is None:
+                continue  # released in between: try to insert again
+            if held.expires_at > now:
+                return Found(held)
+            replaced = await self._replace(held, fresh)  # an expired key is a new key
+            if replaced is not None:
+                return Claimed(replaced)
+        raise StorageError("the idempotency record kept changing under this request")
+
+    async def get(self, partition: str) -> IdempotencyRecord | None:
+        try:
+            entity = await self._call(self._table.get_entity(partition, _KEY_ROW))
+        except ResourceNotFoundError:
+            return None
+        return _record(entity)
+
+    async def complete(
+        self, record: IdempotencyRecord, outcome: Succeeded | Failed
+    ) -> IdempotencyRecord | None:
+        """Record the final answer; None if another worker changed the record first."""
+        return await self._replace(record, replace(record, state=RecordState.COMPLETED, outcome=outcome))
+
+    async def hand_over(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        """The orchestration with the record's request id has the answer from now on."""
+        return await self._replace(record, replace(record, state=RecordState.ASYNC))
+
+    async def take_over(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
+        """Carry on a request whose worker died: a new lease, the same request id and attempt start."""
+        return await self._replace(record, replace(record, lease_until=now + LEASE))
+
+    async def let_go(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
+        """End the lease now: Graph may have made the chat, and the next repeat should find out."""
+        return await self._replace(record, replace(record, lease_until=now))
+
+    async def release(self, record: IdempotencyRecord) -> None:
+        """Forget the key (Graph made nothing), unless another worker changed the record first."""
+        with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+            await self._call(
+                self._table.delete_entity(
+                    record.partition,
+                    _KEY_ROW,
+                    etag=record.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            )
+
+    async def point_to(self, record: IdempotencyRecord) -> None:
+        """Let the request's status URL find this record (written once a 202 names that URL)."""
+        await self._call(
+            self._table.upsert_entity(
+                {
+                    "PartitionKey": record.request_id,
+                    "RowKey": _REQUEST_ROW,
+                    "KeyPartition": record.partition,
+                    "ExpiresAt": record.expires_at,
+                }
+            )
+        )
+
+    async def find_request(self, request_id: str) -> IdempotencyRecord | None:
+        """The record a status URL names, if a pointer to it was written and it is still that request's."""
+        try:
+            pointer = await self._call(self._table.get_entity(request_id, _REQUEST_ROW))
+        except ResourceNotFoundError:
+            return None
+        record = await self.get(str(pointer["KeyPartition"]))
+        return record if record is not None and record.request_id == request_id else None
+
+    async def purge(self, before: datetime) -> int:
+        """Delete records and pointers that expired before `before`; the number deleted."""
+        await self._ensure_table()
+        deleted = 0
+        query = self._table.query_entities(
+            "ExpiresAt lt @before", parameters={"before": before}, select=["PartitionKey", "RowKey"]
+        )
+        try:
+            async for entity in query:
+                await self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+                deleted += 1
+        except AzureError as exc:
+            raise StorageError(f"purging idempotency records failed: {type(exc).__name__}") from None
+        return deleted
+
+    async def _replace(self, current: IdempotencyRecord, new: IdempotencyRecord) -> IdempotencyRecord | None:
+        from azure.data.tables import UpdateMode  # loaded already, with the table client
+
+        try:
+            metadata = await self._call(
+                self._table.update_entity(
+                    _entity(new),
+                    mode=UpdateMode.REPLACE,
+                    etag=current.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return None  # deleted or changed by another worker
+        return replace(new, etag=metadata["etag"])
+
+    async def _ensure_table(self) -> None:
+        """Create the table on a worker's first claim; later calls cost nothing."""
+        if self._table_ready:
+            return
+        with contextlib.suppress(ResourceExistsError):
+            await self._call(self._table.create_table())
+        self._table_ready = True
+
+    @staticmethod
+    async def _call(operation: Any) -> Any:
+        """Await a storage call; a failure other than the conditions callers handle is a StorageError."""
+        try:
+            return await operation
+        except (ResourceExistsError, ResourceNotFoundError, ResourceModifiedError):
+            raise
+        except HttpResponseError as exc:
+            if exc.status_code == 412:  # a failed condition whose error code the SDK does not map itself
+                raise ResourceModifiedError(message=exc.message, response=exc.response) from None
+            raise StorageError(f"the idempotency store failed: {exc.reason or type(exc).__name__}") from None
+        except AzureError as exc:  # no answer at all
+            raise StorageError(f"the idempotency store did not answer: {type(exc).__name__}") from None
+
+
+def _entity(record: IdempotencyRecord) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": record.partition,
+        "RowKey": _KEY_ROW,
+        "RequestId": record.request_id,
+        "Fingerprint": record.fingerprint,
+        "State": record.state.value,
+        "AttemptStarted": record.attempt_started,
+        "LeaseUntil": record.lease_until,
+        "ExpiresAt": record.expires_at,
+    }
+    if record.outcome is not None:
+        # Compressed: a 250-member result with long addresses can outgrow a string property (32K chars).
+        entity["Outcome"] = zlib.compress(OUTCOME.dump_json(record.outcome))
+    return entity
+
+
+def _record(entity: Any) -> IdempotencyRecord:
+    outcome = entity.get("Outcome")
+    return IdempotencyRecord(
+        partition=entity["PartitionKey"],
+        request_id=entity["RequestId"],
+        fingerprint=entity["Fingerprint"],
+        state=RecordState(entity["State"]),
+        attempt_started=entity["AttemptStarted"],
+        lease_until=entity["LeaseUntil"],
+        expires_at=entity["ExpiresAt"],
+        outcome=OUTCOME.validate_json(zlib.decompress(bytes(outcome))) if outcome is not None else None,
+        etag=entity.metadata["etag"],
+    )

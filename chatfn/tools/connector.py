@@ -1,0 +1,214 @@
+"""The Power Platform custom connector files (`connector/`): the API's Swagger 2.0 document
+(`chatfn.api.swagger`), the connection's properties (a function key or Microsoft Entra ID sign-in, the
+app's host name), its policies and its icon. Never deployed.
+
+    python -m chatfn.tools.connector --write connector [--client-id GUID]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from chatfn.api import openapi
+from chatfn.api.swagger import CREATE_BY_EMAILS, CREATE_WITH_MEMBERS, PUBLISHER, swagger_document
+from chatfn.contract import API_PREFIX, FUNCTION_KEY_HEADER
+from chatfn.tools.pngicon import bubble_icon
+
+# The Entra ID app registration the connection signs users in with, set at import (docs/power-automate.md).
+PLACEHOLDER_CLIENT_ID = "00000000-0000-0000-0000-000000000000"
+BRAND_COLOUR = "#5b5fc7"
+HOST_PARAMETER = "hostName"
+KEY_PARAMETER = "api_key"
+RESOURCE_PARAMETER = "resourceUri"
+
+
+# --- apiProperties.json -----------------------------------------------------------------------------
+
+
+def connector_properties(client_id: str = PLACEHOLDER_CLIENT_ID) -> dict[str, Any]:
+    """`apiProperties.json` as `pac connector create` and `paconn` take it: no `stackOwner`."""
+    key_set = {HOST_PARAMETER: _host_parameter(), KEY_PARAMETER: _key_parameter()}
+    entra_set = {
+        HOST_PARAMETER: _host_parameter(),
+        RESOURCE_PARAMETER: _resource_parameter(),
+        "token": _entra_parameter(client_id),
+    }
+    return {
+        "properties": {
+            "connectionParameters": key_set,
+            "connectionParameterSets": {
+                "uiDefinition": {
+                    "displayName": "Authentication type",
+                    "description": "How the connection signs in to the chatfn function app.",
+                },
+                "values": [
+                    {
+                        "name": "apiKey",
+                        "uiDefinition": {
+                            "displayName": "API key",
+                            "description": "A function key of the function app.",
+                        },
+                        "parameters": key_set,
+                    },
+                    {
+                        "name": "entraId",
+                        "uiDefinition": {
+                            "displayName": "Microsoft Entra ID",
+                            "description": "Sign in with an account that holds the Chats.Create role.",
+                        },
+                        "parameters": entra_set,
+                    },
+                ],
+            },
+            "iconBrandColor": BRAND_COLOUR,
+            "capabilities": ["actions"],
+            "policyTemplateInstances": _policies(),
+            "publisher": PUBLISHER.name,
+        }
+    }
+
+
+def certification_properties(client_id: str = PLACEHOLDER_CLIENT_ID) -> dict[str, Any]:
+    """The copy submitted for certification, which also names the service's owner (`stackOwner`)."""
+    document = connector_properties(client_id)
+    document["properties"]["stackOwner"] = PUBLISHER.name
+    return document
+
+
+def _host_parameter() -> dict[str, Any]:
+    return {
+        "type": "string",
+        "uiDefinition": {
+            "displayName": "Function app host name",
+            "description": "The host name of your chatfn function app, for example "
+            "func-chatfn-abc123.azurewebsites.net, without https:// or /api.",
+            "tooltip": "The host name of the function app",
+            "constraints": {"tabIndex": 2, "required": "true"},
+        },
+    }
+
+
+def _key_parameter() -> dict[str, Any]:
+    return {
+        "type": "securestring",
+        "uiDefinition": {
+            "displayName": "Function key",
+            "description": "A function key of the function app (App keys in the Azure portal).",
+            "tooltip": f"Sent as the {FUNCTION_KEY_HEADER} header",
+            "constraints": {"tabIndex": 3, "clearText": False, "required": "true"},
+        },
+    }
+
+
+def _resource_parameter() -> dict[str, Any]:
+    return {
+        "type": "string",
+        "uiDefinition": {
+            "displayName": "Application ID URI",
+            "description": "The Application ID URI of the function app's API registration, "
+            "for example api://chatfn-abc123.",
+            "tooltip": "The api:// URI that tokens are asked for",
+            "constraints": {"tabIndex": 3, "required": "true"},
+        },
+    }
+
+
+def _entra_parameter(client_id: str) -> dict[str, Any]:
+    resource = f"@connectionParameters('{RESOURCE_PARAMETER}')"
+    return {
+        "type": "oauthSetting",
+        "oAuthSettings": {
+            "identityProvider": "aad",
+            "clientId": client_id,
+            "scopes": [],
+            "redirectMode": "GlobalPerConnector",
+            "redirectUrl": "https://global.consent.azure-apim.net/redirect",
+            "properties": {"IsFirstParty": "False", "AzureActiveDirectoryResourceId": resource},
+            "customParameters": {
+                "loginUri": {"value": "https://login.microsoftonline.com"},
+                "tenantId": {"value": "common"},
+                "resourceUri": {"value": resource},
+                "enableOnbehalfOfLogin": {"value": "false"},
+            },
+        },
+        "uiDefinition": {
+            "displayName": "Sign in with Microsoft Entra ID",
+            "description": "Sign in with Microsoft Entra ID",
+            "tooltip": "Sign in with Microsoft Entra ID",
+            "constraints": {"required": "true"},
+        },
+    }
+
+
+def _policies() -> list[dict[str, Any]]:
+    return [
+        {
+            "templateId": "dynamichosturl",
+            "title": "Send requests to the connection's function app",
+            "parameters": {
+                "x-ms-apimTemplateParameter.urlTemplate": (
+                    f"https://@connectionParameters('{HOST_PARAMETER}'){API_PREFIX}"
+                )
+            },
+        },
+        {
+            "templateId": "setheader",
+            "title": "Send the function key",
+            "parameters": {
+                "x-ms-apimTemplateParameter.name": FUNCTION_KEY_HEADER,
+                "x-ms-apimTemplateParameter.value": f"@connectionParameters('{KEY_PARAMETER}','')",
+                "x-ms-apimTemplateParameter.existsAction": "override",
+                "x-ms-apimTemplate-policySection": "Request",
+                "x-ms-apimTemplate-operationName": [CREATE_BY_EMAILS, CREATE_WITH_MEMBERS],
+            },
+        },
+        {
+            "templateId": "routerequesttoendpoint",
+            "title": "Send Create a chat with members to the chats endpoint",
+            "parameters": {
+                "x-ms-apimTemplateParameter.newPath": "/chats",
+                "x-ms-apimTemplateParameter.httpMethod": "POST",
+                "x-ms-apimTemplate-operationName": [CREATE_WITH_MEMBERS],
+            },
+        },
+    ]
+
+
+# --- the files --------------------------------------------------------------------------------------
+
+
+def write_connector(directory: Path, client_id: str = PLACEHOLDER_CLIENT_ID) -> list[Path]:
+    """Write the connector's files into `directory`, and the certification copy of the properties into
+    `directory/certification`; the readme is written by hand and left alone."""
+    certification = directory / "certification"
+    certification.mkdir(parents=True, exist_ok=True)
+    documents = {
+        directory / "apiDefinition.swagger.json": swagger_document(),
+        directory / "apiProperties.json": connector_properties(client_id),
+        certification / "apiProperties.json": certification_properties(client_id),
+    }
+    for path, document in documents.items():
+        path.write_text(openapi.dumps(document))
+    icon = directory / "icon.png"
+    icon.write_bytes(bubble_icon(BRAND_COLOUR))
+    return [*documents, icon]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write the Power Platform connector files.")
+    parser.add_argument("--write", type=Path, required=True, metavar="DIR", help="for example connector")
+    parser.add_argument(
+        "--client-id",
+        default=PLACEHOLDER_CLIENT_ID,
+        help="the Entra ID app registration that Microsoft Entra ID connections sign in with",
+    )
+    args = parser.parse_args(argv)
+    for path in write_connector(args.write, args.client_id):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Idempotency records in Azure Tables (Azurite through azure-data-tables): claims, the named states,
+conditional writes, expiry, scopes, pointers and the purge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from azure.data.tables.aio import TableClient
+
+from chatfn.api.schemas import ChatResult, ChatResultMember
+from chatfn.devhost.azurite import Azurite
+from chatfn.errors import StorageError
+from chatfn.problems import Failure
+from chatfn.requests.outcome import Failed, Succeeded
+from chatfn.requests.store import LEASE, Claimed, Found, IdempotencyStore, RecordState, key_partition
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+TTL = timedelta(hours=24)
+
+
+@pytest.fixture
+async def store(azurite: str) -> AsyncIterator[IdempotencyStore]:
+    """A store on a table of its own, so tests never see each other's records."""
+    table = f"t{uuid.uuid4().hex[:20]}"
+    store = IdempotencyStore(TableClient.from_connection_string(azurite, table_name=table), TTL)
+    yield store
+    await store.aclose()
+
+
+def _succeeded(request_id: str, members: int = 2) -> Succeeded:
+    result = ChatResult(
+        requestId=request_id,
+        status="succeeded",
+        chatId="19:abc@thread.v2",
+        chatType="group",
+        topic="T",
+        webUrl=None,
+        createdDateTime=None,
+        members=[
+            ChatResultMember(email=f"member{i}@contoso.com", userId=str(uuid.uuid4()), role="owner")
+            for i in range(members)
+        ],
+    )
+    return Succeeded(result=result)
+
+
+async def test_the_first_claim_wins_and_a_repeat_finds_its_record(store: IdempotencyStore) -> None:
+    first = await store.claim("scope", "key-1", "fp", "r1", NOW)
+    again = await store.claim("scope", "key-1", "fp", "r2", NOW + timedelta(seconds=1))
+    assert isinstance(first, Claimed)
+    assert isinstance(again, Found)
+    assert again.record.request_id == "r1"
+    assert again.record.state is RecordState.RUNNING
+    assert again.record.lease_until == NOW + LEASE
+    assert again.record.expires_at == NOW + TTL
+
+
+async def test_twenty_concurrent_claims_make_one_owner(store: IdempotencyStore) -> None:
+    claims = await asyncio.gather(*(store.claim("scope", "k", "fp", f"r{i}", NOW) for i in range(20)))
+    owners = [claim for claim in claims if isinstance(claim, Claimed)]
+    assert len(owners) == 1
+    assert {claim.record.request_id for claim in claims} == {owners[0].record.request_id}
+
+
+async def test_one_callers_key_never_finds_anothers_record(store: IdempotencyStore) -> None:
+    assert isinstance(await store.claim("entra:caller-a", "same", "fp-a", "ra", NOW), Claimed)
+    assert isinstance(await store.claim("entra:caller-b", "same", "fp-b", "rb", NOW), Claimed)
+    assert key_partition("entra:caller-a", "same") != key_partition("entra:caller-b", "same")
+
+
+async def test_complete_records_the_outcome_and_a_stale_write_loses(store: IdempotencyStore) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    outcome = _succeeded("r1", members=250)  # the largest chat: stored compressed
+    assert await store.complete(claimed.record, outcome) is not None
+    assert await store.complete(claimed.record, _succeeded("r1")) is None, "the old ETag no longer matches"
+    found = await store.get(claimed.record.partition)
+    assert found is not None
+    assert found.state is RecordState.COMPLETED
+    assert found.outcome == outcome
+
+
+async def test_release_frees_the_key_unless_the_record_moved_on(store: IdempotencyStore) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    handed = await store.hand_over(claimed.record)
+    assert handed is not None
+    assert handed.state is RecordState.ASYNC
+    await store.release(claimed.record)  # stale: the record moved on, so it stays
+    assert await store.get(claimed.record.partition) is not None
+    await store.release(handed)
+    assert await store.get(claimed.record.partition) is None
+    assert isinstance(await store.claim("s", "k", "fp", "r2", NOW), Claimed)
+
+
+async def test_an_expired_key_is_a_new_key(store: IdempotencyStore) -> None:
+    old = await store.claim("s", "k", "fp-old", "r1", NOW)
+    assert isinstance(old, Claimed)
+    later = await store.claim("s", "k", "fp-new", "r2", NOW + TTL + timedelta(seconds=1))
+    assert isinstance(later, Claimed)
+    assert later.record.fingerprint == "fp-new"
+
+
+async def test_a_lease_that_ran_out_is_taken_over_once(store: IdempotencyStore) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    after = NOW + LEASE + timedelta(seconds=1)
+    assert not claimed.record.lease_expired(NOW + LEASE - timedelta(seconds=1))
+    assert claimed.record.lease_expired(after)
+    takers = await asyncio.gather(*(store.take_over(claimed.record, after) for _ in range(5)))
+    won = [taken for taken in takers if taken is not None]
+    assert len(won) == 1
+    assert (won[0].request_id, won[0].attempt_started) == ("r1", NOW), "the same request carries on"
+    assert won[0].lease_until == after + LEASE
+
+
+async def test_a_pointer_lets_the_status_url_find_a_running_record(store: IdempotencyStore) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    assert await store.find_request("r1") is None, "no pointer until a 202 names the URL"
+    await store.point_to(claimed.record)
+    found = await store.find_request("r1")
+    assert found is not None
+    assert found.request_id == "r1"
+    # Once the key belongs to another request, the old status URL no longer finds it.
+    await store.release(claimed.record)
+    assert isinstance(await store.claim("s", "k", "fp", "r2", NOW), Claimed)
+    assert await store.find_request("r1") is None
+
+
+async def test_the_purge_deletes_only_what_expired_before(store: IdempotencyStore) -> None:
+    old = await store.claim("s", "old", "fp", "r-old", NOW - timedelta(days=10))
+    new = await store.claim("s", "new", "fp", "r-new", NOW)
+    assert isinstance(old, Claimed)
+    assert isinstance(new, Claimed)
+    await store.point_to(old.record)
+    failed = Failed(failure=Failure(kind="deadline", step="poll", createdNothing=False))
+    await store.complete(new.record, failed)
+    assert await store.purge(NOW - timedelta(days=7)) == 2, "the old record and its pointer"
+    assert await store.get(old.record.partition) is None
+    kept = await store.get(new.record.partition)
+    assert kept is not None
+    assert kept.outcome == failed
+
+
+async def test_keys_are_never_stored(store: IdempotencyStore, azurite: str) -> None:
+    await store.claim("s", "incident-4711", "fp", "r1", NOW)
+    async with TableClient.from_connection_string(azurite, table_name=store._table.table_name) as table:
+        entities = [entity async for entity in table.list_entities()]
+    assert entities
+    assert all("incident-4711" not in str(dict(entity)) for entity in entities)
+
+
+async def test_storage_that_does_not_answer_is_a_storage_error() -> None:
+    unreachable = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        "TableEndpoint=http://127.0.0.1:9/devstoreaccount1"
+    )
+    store = IdempotencyStore(TableClient.from_connection_string(unreachable, table_name="t1"), TTL)
+    with pytest.raises(StorageError):
+        await store.claim("s", "k", "fp", "r1", NOW)
+    await store.aclose()
+
+
+async def test_letting_go_ends_the_lease_for_the_next_repeat(store: IdempotencyStore) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    later = NOW + timedelta(seconds=3)
+    let_go = await store.let_go(claimed.record, later)
+    assert let_go is not None
+    assert let_go.lease_expired(later)
+    assert let_go.state is RecordState.RUNNING
+    taken = await store.take_over(let_go, later)
+    assert taken is not None
+    assert (taken.request_id, taken.attempt_started) == ("r1", NOW)
+
+
+def test_the_lease_outlasts_a_functions_run_by_a_little() -> None:
+    """A worker still holding the key is done by host.json's functionTimeout; then the lease ends."""
+    hours, minutes, seconds = json.loads((ROOT / "host.json").read_text())["functionTimeout"].split(":")
+    timeout = timedelta(hours=int(hours), minutes=int(minutes), seconds=int(seconds))
+    assert timeout < LEASE <= timeout + timedelta(minutes=1)
+
+
+async def test_a_key_is_new_again_the_moment_it_expires(store: IdempotencyStore) -> None:
+    assert isinstance(await store.claim("s", "k", "fp", "r1", NOW), Claimed)
+    assert isinstance(await store.claim("s", "k", "fp", "r2", NOW + TTL - timedelta(microseconds=1)), Found)
+    assert isinstance(await store.claim("s", "k", "fp", "r3", NOW + TTL), Claimed)
+
+
+async def test_only_a_running_record_has_a_lease_to_expire(store: IdempotencyStore) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    completed = await store.complete(claimed.record, _succeeded("r1"))
+    assert completed is not None
+    assert not completed.lease_expired(NOW + LEASE + timedelta(seconds=1))
+
+
+async def test_closing_the_store_closes_its_table_client(azurite: str) -> None:
+    closed: list[str] = []
+
+    class Table(TableClient):
+        async def close(self) -> None:
+            closed.append(self.table_name)
+            await super().close()
+
+    store = IdempotencyStore(Table.from_connection_string(azurite, table_name="tclosing"), TTL)
+    await store.aclose()
+    assert closed == ["tclosing"]
+
+
+async def test_the_first_purge_of_a_worker_makes_the_table(store: IdempotencyStore) -> None:
+    assert await store.purge(NOW) == 0
+
+
+async def test_storage_lost_during_a_purge_is_a_storage_error() -> None:
+    server = Azurite.start()
+    table = TableClient.from_connection_string(server.connection_string, table_name="tpurge", retry_total=0)
+    store = IdempotencyStore(table, TTL)
+    try:
+        await store.claim("s", "k", "fp", "r1", NOW - timedelta(days=10))
+        server.stop()
+        with pytest.raises(StorageError, match="purging idempotency records failed"):
+            await store.purge(NOW)
+    finally:
+        server.stop()
+        await store.aclose()
+
+
+async def test_a_refusal_of_storage_is_a_storage_error_with_its_reason(azurite: str) -> None:
+    """A name Azure Tables refuses (400): not an answer chatfn can act on, so a StorageError."""
+    store = IdempotencyStore(TableClient.from_connection_string(azurite, table_name="t-bad"), TTL)
+    with pytest.raises(StorageError, match="the idempotency store failed: Bad Request"):
+        await store.claim("s", "k", "fp", "r1", NOW)
+    await store.aclose()

@@ -1,0 +1,230 @@
+"""The committed connector passes the certification rules that can be checked offline, each rule
+catches what it is for, and both actions send bodies the app accepts."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatfn.api import swagger
+from chatfn.chats.request import ChatRequest, parse_chat_request
+from chatfn.tools import connector
+from chatfn.tools.pngicon import bubble_icon
+from tests.tools.connector_rules import Violation, violations
+
+ROOT = Path(__file__).resolve().parents[2]
+CONNECTOR = ROOT / "connector"
+
+Package = dict[str, Any]
+
+
+def committed() -> Package:
+    return {
+        "swagger": json.loads((CONNECTOR / "apiDefinition.swagger.json").read_text()),
+        "properties": json.loads((CONNECTOR / "apiProperties.json").read_text()),
+        "certification": json.loads((CONNECTOR / "certification" / "apiProperties.json").read_text()),
+        "icon": (CONNECTOR / "icon.png").read_bytes(),
+        "readme": (CONNECTOR / "readme.md").read_text(),
+    }
+
+
+def check(package: Package) -> list[Violation]:
+    return violations(**package)
+
+
+def test_the_committed_connector_passes_the_offline_certification_checks() -> None:
+    assert check(committed()) == []
+
+
+def test_the_committed_files_are_what_the_code_generates(tmp_path: Path) -> None:
+    connector.main(["--write", str(tmp_path)])
+    for name in ("apiDefinition.swagger.json", "apiProperties.json", "certification/apiProperties.json"):
+        stale = (CONNECTOR / name).read_text() != (tmp_path / name).read_text()
+        assert not stale, f"connector/{name} is stale: run `make connector`"
+    assert (CONNECTOR / "icon.png").read_bytes() == (tmp_path / "icon.png").read_bytes()
+
+
+def _swagger(edit: Callable[[dict[str, Any]], object]) -> Callable[[Package], None]:
+    return lambda package: edit(package["swagger"]) and None
+
+
+def _create(swagger: dict[str, Any]) -> dict[str, Any]:
+    operation: dict[str, Any] = swagger["paths"]["/chats"]["post"]
+    return operation
+
+
+BREAKS: dict[str, tuple[Callable[[Package], None], str]] = {
+    "long description": (
+        _swagger(lambda s: s["info"].update(description="Opens Teams chats. " * 30)),
+        "description-length",
+    ),
+    "short description": (_swagger(lambda s: s["info"].update(description="Chats.")), "description-length"),
+    "product name": (
+        _swagger(lambda s: s["info"].update(description=s["info"]["description"] + " For Power Automate.")),
+        "product-name",
+    ),
+    "backticks": (_swagger(lambda s: _create(s).update(description="Send `emails` here.")), "raw-markup"),
+    "title with API": (_swagger(lambda s: s["info"].update(title="chatfn API")), "title"),
+    "no contact": (_swagger(lambda s: s["info"].pop("contact")), "contact"),
+    "no metadata": (_swagger(lambda s: s.pop("x-ms-connector-metadata")), "connector-metadata"),
+    "unknown category": (
+        _swagger(lambda s: s["x-ms-connector-metadata"][2].update(propertyValue="Chats")),
+        "connector-metadata",
+    ),
+    "summary with a period": (_swagger(lambda s: _create(s).update(summary="Create a chat.")), "summary"),
+    "description as summary": (
+        _swagger(lambda s: _create(s).update(description=_create(s)["summary"])),
+        "description",
+    ),
+    "two response schemas": (
+        _swagger(lambda s: _create(s)["responses"]["400"].update(schema={"type": "object"})),
+        "one-response-schema",
+    ),
+    "parameter without summary": (
+        _swagger(lambda s: _create(s)["parameters"][1].pop("x-ms-summary")),
+        "x-ms-summary",
+    ),
+    "property without summary": (
+        _swagger(lambda s: s["definitions"]["Member"]["properties"]["email"].pop("x-ms-summary")),
+        "x-ms-summary",
+    ),
+    "header without summary": (
+        _swagger(lambda s: _create(s)["responses"]["202"]["headers"]["Location"].pop("x-ms-summary")),
+        "x-ms-summary",
+    ),
+    "nothing required": (
+        _swagger(lambda s: s["definitions"][swagger.EMAILS_FORM].pop("required")),
+        "required-input",
+    ),
+    "free text Prefer": (_swagger(lambda s: _create(s)["parameters"][2].pop("enum")), "free-text-header"),
+    "raw enum values": (
+        _swagger(
+            lambda s: s["definitions"]["ChatWithMembers"]["properties"]["chatType"].pop("x-ms-enum-values")
+        ),
+        "enum-names",
+    ),
+    "date without format": (
+        _swagger(lambda s: s["definitions"]["ChatResult"]["properties"]["createdDateTime"].pop("format")),
+        "format",
+    ),
+    "path without encoding": (
+        _swagger(
+            lambda s: s["paths"]["/chats/requests/{requestId}"]["get"]["parameters"][0].pop(
+                "x-ms-url-encoding"
+            )
+        ),
+        "url-encoding",
+    ),
+    "stackOwner in the import copy": (
+        lambda p: p["properties"]["properties"].update(stackOwner="Fabrikam"),
+        "stack-owner-in-import",
+    ),
+    "project name as publisher": (
+        lambda p: p["certification"]["properties"].update(publisher="chatfn"),
+        "organisation-name",
+    ),
+    "white brand colour": (
+        lambda p: p["properties"]["properties"].update(iconBrandColor="#FFFFFF"),
+        "brand-colour",
+    ),
+    "set without the host": (
+        lambda p: p["properties"]["properties"]["connectionParameterSets"]["values"][1]["parameters"].pop(
+            connector.HOST_PARAMETER
+        ),
+        "host-parameter",
+    ),
+    "white icon": (lambda p: p.update(icon=bubble_icon("#ffffff")), "icon-background"),
+    "small icon": (lambda p: p.update(icon=bubble_icon(connector.BRAND_COLOUR, size=100)), "icon-size"),
+    "readme without credentials": (
+        lambda p: p.update(readme=p["readme"].replace("## Obtaining Credentials", "## Keys")),
+        "readme-section",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BREAKS)
+def test_each_rule_catches_its_violation(name: str) -> None:
+    package = copy.deepcopy(committed())
+    breaking, rule = BREAKS[name]
+    breaking(package)
+    assert rule in {violation.rule for violation in check(package)}
+
+
+def test_the_two_actions_together_offer_every_field_of_the_request() -> None:
+    offered = {field for fields in swagger.FORMS.values() for field in fields}
+    assert offered == set(ChatRequest.model_fields)
+    definitions = swagger.swagger_document()["definitions"]
+    for form, fields in swagger.FORMS.items():
+        assert list(definitions[form]["properties"]) == list(fields)
+
+
+@pytest.mark.parametrize(
+    ("form", "body"),
+    [
+        (swagger.EMAILS_FORM, {"emails": "alex@contoso.com;jacob@contoso.com", "reuseExisting": True}),
+        (
+            swagger.MEMBERS_FORM,
+            {
+                "members": [
+                    {"email": "alex@contoso.com"},
+                    {
+                        "userId": "8b081ef6-4792-4def-b2c9-c363a1bf41d5",
+                        "tenantId": "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1",
+                    },
+                ],
+                "chatType": "group",
+                "topic": "Incident 4711",
+            },
+        ),
+    ],
+)
+def test_each_action_sends_a_body_the_app_accepts(form: str, body: dict[str, Any]) -> None:
+    definition = swagger.swagger_document()["definitions"][form]
+    assert set(definition["required"]) <= set(body) <= set(definition["properties"])
+    parse_chat_request(body)
+
+
+def test_the_members_action_is_routed_to_the_chats_endpoint() -> None:
+    document = swagger.swagger_document()
+    assert document["paths"][swagger.MEMBERS_PATH]["post"]["operationId"] == swagger.CREATE_WITH_MEMBERS
+    policies = connector.connector_properties()["properties"]["policyTemplateInstances"]
+    [route] = [p for p in policies if p["templateId"] == "routerequesttoendpoint"]
+    assert route["parameters"]["x-ms-apimTemplate-operationName"] == [swagger.CREATE_WITH_MEMBERS]
+    assert document["basePath"] + route["parameters"]["x-ms-apimTemplateParameter.newPath"] == "/api/chats"
+
+
+def test_a_connection_signs_in_with_a_function_key_or_entra_id() -> None:
+    properties = connector.connector_properties("11111111-2222-3333-4444-555555555555")["properties"]
+    sets = {
+        s["uiDefinition"]["displayName"]: s["parameters"]
+        for s in properties["connectionParameterSets"]["values"]
+    }
+    assert set(sets) == {"API key", "Microsoft Entra ID"}
+    assert sets["API key"][connector.KEY_PARAMETER]["type"] == "securestring"
+    oauth = sets["Microsoft Entra ID"]["token"]["oAuthSettings"]
+    assert (oauth["identityProvider"], oauth["clientId"]) == ("aad", "11111111-2222-3333-4444-555555555555")
+    assert oauth["customParameters"]["resourceUri"]["value"] == "@connectionParameters('resourceUri')"
+    [key_policy] = [p for p in properties["policyTemplateInstances"] if p["templateId"] == "setheader"]
+    assert key_policy["parameters"]["x-ms-apimTemplateParameter.name"] == "x-functions-key"
+    assert swagger.GET_REQUEST not in key_policy["parameters"]["x-ms-apimTemplate-operationName"]
+
+
+def test_the_status_operation_is_internal_and_anonymous() -> None:
+    get = swagger.swagger_document()["paths"]["/chats/requests/{requestId}"]["get"]
+    assert get["x-ms-visibility"] == "internal"
+    assert "security" not in get or get["security"] == []
+
+
+def test_the_import_steps_name_every_file_of_the_connector() -> None:
+    steps = (ROOT / "docs" / "power-automate.md").read_text()
+    for path in sorted(CONNECTOR.rglob("*.*")):
+        assert str(path.relative_to(CONNECTOR)) in steps, (
+            f"docs/power-automate.md does not mention {path.name}"
+        )
+    for operation in (swagger.CREATE_BY_EMAILS, swagger.CREATE_WITH_MEMBERS):
+        assert operation in steps
