@@ -405,12 +405,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     preload(sorted({test for module in modules for test in TARGETS[module].tests}))
     outcomes: dict[str, Outcome] = {}
-    print(f"{"module":<20}{'mutants':>8}{'killed':>8}{'timeout':>8}{'equiv.':>8}{'survived':>9}{'score':>8}")
+    print(f"{'module':<20}{'mutants':>8}{'killed':>8}{'timeout':>8}{'equiv.':>8}{'survived':>9}{'score':>8}")
     for module in modules:
         o = outcomes[module] = run(module, TARGETS[module], args.workers, known)
         total = len(o.killed) + len(o.timed_out) + len(o.survived) + len(o.equivalent)
         print(
-            f"{module + ".py":<20}{total:>8}{len(o.killed):>8}{len(o.timed_out):>8}"
+            f"{module + '.py':<20}{total:>8}{len(o.killed):>8}{len(o.timed_out):>8}"
             f"{len(o.equivalent):>8}{len(o.survived):>9}{o.score():>7.0f}%",
             flush=True,
         )
