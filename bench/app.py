@@ -37,10 +37,10 @@ import httpx
 from azure.data.tables.aio import TableClient
 from azure.identity.aio import ManagedIdentityCredential
 
-from chatfn import runtime
 from chatfn.devhost import HostHandle, start_in_thread
 from chatfn.graph.client import CreatedChat, GraphClient
 from chatfn.requests.store import IdempotencyStore
+from chatfn.services import Services
 from chatfn.settings import get_settings
 
 ALEX, JACOB, LYNNE = (
@@ -87,7 +87,8 @@ class StorageCounter:
 
 @contextmanager
 def running_host(queue_latency: float = 0.0) -> Iterator[tuple[HostHandle, StorageCounter]]:
-    """The app on an in-process local host, with its emulator and Azurite, and a storage counter."""
+    """The app on an in-process local host, with its emulator and Azurite, and a storage counter: the
+    app's worker services are rebuilt once the host has set the environment, with a counting store."""
     saved = dict(os.environ)
     os.environ.update(FAST)
     for name in (
@@ -99,26 +100,25 @@ def running_host(queue_latency: float = 0.0) -> Iterator[tuple[HostHandle, Stora
     ):
         os.environ.pop(name, None)
     get_settings.cache_clear()
-    runtime._graph = runtime._store = runtime._credential = None
     host = start_in_thread(settings=Path("no-local-settings.json"), queue_latency=queue_latency)
+    import function_app  # imported by the host, with the environment it set
+
     counter = StorageCounter()
     settings = get_settings()
     table = TableClient.from_connection_string(
         os.environ[STORAGE_SETTING], table_name=settings.idempotency_table, raw_response_hook=counter
     )
-    runtime._store = IdempotencyStore(table, timedelta(hours=settings.idempotency_ttl_hours))
+    store = IdempotencyStore(table, timedelta(hours=settings.idempotency_ttl_hours))
+    function_app.services = Services(settings, store=store)
     logging.getLogger().setLevel(logging.ERROR)  # the figures, not the app's log lines
     try:
         yield host, counter
     finally:
-        for opened in (runtime._graph, runtime._store):  # their connections live on the host's loop
-            if opened is not None:
-                host.run(opened.aclose())
+        host.run(function_app.services.aclose())  # their connections live on the host's loop
         host.stop()
         os.environ.clear()
         os.environ.update(saved)
         get_settings.cache_clear()
-        runtime._graph = runtime._store = runtime._credential = None
 
 
 def control(host: HostHandle) -> httpx.Client:

@@ -5,6 +5,7 @@ ChatfnError
 ├── MembersNotFound         emails that match no user, several, or a user of the other kind
 ├── IdentityError           the function's own identity could not get a token for Graph
 ├── StorageError            the idempotency records could not be read or written
+├── IdempotencyKeyReused    the key belongs to a request with another body
 └── GraphError              Graph answered with an error, or not at all
     ├── GraphClientError    4xx: retrying cannot help
     │   ├── GraphBadRequest (400)  GraphUnauthorized (401)  GraphForbidden (403)
@@ -57,6 +58,10 @@ class IdentityError(ChatfnError):
 
 class StorageError(ChatfnError):
     """Azure Table storage failed under the idempotency records: nothing is sent to Graph without them."""
+
+
+class IdempotencyKeyReused(ChatfnError):
+    """An `Idempotency-Key` came again with another body: the caller reused a key by mistake."""
 
 
 class GraphError(ChatfnError):

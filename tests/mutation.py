@@ -70,7 +70,7 @@ TARGETS: dict[str, Target] = {
     "chats/existing": Target(("tests/chats/test_existing.py",)),
     "api/callers": Target(("tests/api/test_callers.py",)),
     "requests/outcome": Target(("tests/requests/test_outcome.py",)),
-    "api/endpoints": Target(("tests/api/test_endpoints.py",), only=("wait_seconds",)),
+    "api/checks": Target(("tests/api/test_checks.py",), only=("wait_seconds",)),
 }
 
 _SWAPPED: dict[type[ast.cmpop], type[ast.cmpop]] = {

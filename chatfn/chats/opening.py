@@ -8,8 +8,9 @@ made is looked for first and adopted when found (`chatfn.chats.existing`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -25,6 +26,7 @@ from chatfn.problems import Failure, Step, StepFailed, failure_from
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
 
 # How often a group chat is sent in all, when each send's outcome was unknown and no chat was found.
 MAX_SENDS = 3
@@ -46,10 +48,16 @@ class Accepted:
 
 
 async def open_chat(
-    spec: ChatSpec, graph: GraphClient, *, attempt_started: datetime, look_first: bool = False
+    spec: ChatSpec,
+    graph: GraphClient,
+    *,
+    attempt_started: datetime,
+    look_first: bool = False,
+    sleep: Sleep = asyncio.sleep,
 ) -> Made | Accepted:
     """Make the chat `spec` asks for. `look_first`: an earlier attempt that began at `attempt_started`
-    may have made it (its worker died), so look for that chat before sending anything.
+    may have made it (its worker died), so look for that chat before sending anything. `sleep` waits
+    between looks at Graph's lists.
 
     Raises `StepFailed`, whose failure says whether Graph surely made nothing (`createdNothing`).
     """
@@ -62,11 +70,12 @@ async def open_chat(
     if look_first and spec.chatType == "group":
         if wanted is None:  # nothing to search, and sending again could make a second chat
             raise StepFailed(_unknown("the earlier attempt's chat cannot be looked for"))
-        found = await _step("create", find_made_since(graph, wanted, attempt_started), created_nothing=False)
+        search = find_made_since(graph, wanted, attempt_started, sleep)
+        found = await _step("create", search, created_nothing=False)
         if found is not None:
             log.info("adopted the chat an earlier attempt made")
             return Made(await _step("read", graph.get_chat(found.id), created_nothing=False))
-    created = await _create(chat_body(spec, members), spec, wanted, graph, attempt_started)
+    created = await _create(chat_body(spec, members), spec, wanted, graph, attempt_started, sleep)
     if isinstance(created, AcceptedOperation):
         return Accepted(created.location)
     if isinstance(created, Chat):
@@ -80,6 +89,7 @@ async def _create(
     wanted: Wanted | None,
     graph: GraphClient,
     attempt_started: datetime,
+    sleep: Sleep,
 ) -> CreatedChat | AcceptedOperation | Chat:
     """Send `POST /chats`; after a failure whose outcome is unknown, the chat found (adopted) or
     another send, up to `MAX_SENDS`."""
@@ -94,7 +104,7 @@ async def _create(
             if wanted is None:  # every member is of another tenant: no list to search
                 raise StepFailed(failure_from(exc, "create", created_nothing=False)) from None
             log.warning("POST /chats failed after sending (%s): looking for its chat", exc)
-            search = find_made_since(graph, wanted, attempt_started)
+            search = find_made_since(graph, wanted, attempt_started, sleep)
             found = await _step("create", search, created_nothing=False)
             if found is not None:
                 log.info("adopted the chat that send %d made", send)

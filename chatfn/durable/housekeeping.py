@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 import azure.durable_functions as df
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from chatfn.runtime import idempotency_store
-from chatfn.settings import get_settings
+from chatfn.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +30,13 @@ class Purged:
     records: int
 
 
-async def purge(client: df.DurableOrchestrationClient, now: datetime | None = None) -> Purged:
+async def purge(client: df.DurableOrchestrationClient, services: Services) -> Purged:
     """Delete what finished or expired before the retention period; how much was deleted."""
-    before = (now or datetime.now(UTC)) - timedelta(days=get_settings().history_retention_days)
+    before = services.clock() - timedelta(days=services.settings.history_retention_days)
     history = await client.purge_instance_history_by(
         created_time_from=_EPOCH, created_time_to=before, runtime_status=_FINISHED
     )
-    records = await idempotency_store().purge(before)
+    records = await services.store.purge(before)
     purged = Purged(orchestrations=history.instances_deleted, records=records)
     log.info(
         "purged %d orchestrations and %d records older than %s", purged.orchestrations, purged.records, before

@@ -26,7 +26,7 @@ from chatfn.errors import ChatfnError, GraphTransientError
 from chatfn.graph.client import AsyncOperation, Chat
 from chatfn.problems import Failure, Step, StepFailed, failure_from
 from chatfn.requests.outcome import Failed, Succeeded, chat_result
-from chatfn.runtime import graph_client
+from chatfn.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +173,12 @@ def _step(
 # --- the activities -----------------------------------------------------------------------------
 
 
-async def read_operation_activity(location: str) -> dict[str, Any]:
-    return await _activity("poll", graph_client().get_operation(location))
+async def read_operation_activity(location: str, services: Services) -> dict[str, Any]:
+    return await _activity("poll", services.graph.get_operation(location))
 
 
-async def read_chat_activity(chat_id: str) -> dict[str, Any]:
-    return await _activity("read", graph_client().get_chat(chat_id))
+async def read_chat_activity(chat_id: str, services: Services) -> dict[str, Any]:
+    return await _activity("read", services.graph.get_chat(chat_id))
 
 
 async def _activity(step: Step, work: Awaitable[BaseModel]) -> dict[str, Any]:

@@ -27,8 +27,8 @@ class Failed(BaseModel):
     failure: Failure
 
 
-RequestOutcome = Annotated[Succeeded | Failed, Field(discriminator="kind")]
-OUTCOME = TypeAdapter[Succeeded | Failed](RequestOutcome)
+Outcome = Succeeded | Failed
+OUTCOME = TypeAdapter[Outcome](Annotated[Outcome, Field(discriminator="kind")])
 
 
 def chat_result(request_id: str, chat: Chat, reused: bool = False) -> ChatResult:

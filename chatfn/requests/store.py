@@ -4,18 +4,20 @@ idempotency utility does (a record, conditional writes, expiry).
 A request with an `Idempotency-Key` claims the key by inserting its record (insert-if-absent: of two
 workers, one wins). The record then moves, by ETag-conditional writes only:
 
-    RUNNING --complete--> COMPLETED     the answer is in the record
-    RUNNING --hand_over-> ASYNC         Graph answered 202: the orchestration (same request id) answers
-    RUNNING --release---> (deleted)     Graph surely made nothing: the key may start over
-    RUNNING --take_over-> RUNNING       the lease ran out (its worker died): another worker carries on,
+    RUNNING --complete---> COMPLETED    the answer is in the record
+    RUNNING --hand_over--> ASYNC        the orchestration (same request id) answers from now on
+    RUNNING --forget-----> (deleted)    Graph surely made nothing: the key may start over
+    RUNNING --take_over--> RUNNING      the lease ran out (its worker died): another worker carries on,
                                         looking first for the chat that attempt may have made
-    RUNNING --let_go----> RUNNING       the outcome is unknown: the lease ends now, so the next repeat
+    RUNNING --end_lease--> RUNNING      the outcome is unknown: the lease ends now, so the next repeat
                                         of the key carries the request on the same way
 
 The key's partition is a hash of the caller's scope and the key, so one caller's key can never find
-another caller's record, and keys (which may be guessable) are never stored. A record expires after
-`CHATFN_IDEMPOTENCY_TTL_HOURS`; an expired one counts as absent. A status URL handed out for a record
-that is still running finds it through a small pointer row keyed by the request id.
+another caller's record, and keys (which may be guessable) are never stored. As in Powertools, the store
+itself decides what a read means: a record past its expiry (`CHATFN_IDEMPOTENCY_TTL_HOURS`) is never
+returned, and a claim whose body differs from the key's first request raises `IdempotencyKeyReused`.
+A status URL handed out for a record that is still running finds it through a small pointer row keyed
+by the request id (`remember_status_url`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +40,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
-from chatfn.errors import StorageError
+from chatfn.errors import IdempotencyKeyReused, StorageError
 from chatfn.requests.outcome import OUTCOME, Failed, Succeeded
 
 if TYPE_CHECKING:  # azure.data.tables costs a cold start ~45 ms: only a request with a key loads it
@@ -50,6 +53,10 @@ _KEY_ROW = "key"
 _REQUEST_ROW = "request"
 # A claim races with deletions and expiries; this many rounds settle any interleaving.
 _CLAIM_ROUNDS = 4
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class RecordState(StrEnum):
@@ -85,7 +92,7 @@ class Claimed:
 
 @dataclass(frozen=True)
 class Found:
-    """Another request holds (or held) the key: follow its record."""
+    """Another request of the same body holds (or held) the key: follow its record."""
 
     record: IdempotencyRecord
 
@@ -98,9 +105,11 @@ def key_partition(scope: str, key: str) -> str:
 class IdempotencyStore:
     """The records of one table. One store (one `TableClient`) per worker, like the Graph client."""
 
-    def __init__(self, table: TableClient, ttl: timedelta) -> None:
+    def __init__(self, table: TableClient, ttl: timedelta, clock: Callable[[], datetime] = _utc_now) -> None:
+        """`clock` tells which records have expired."""
         self._table = table
         self._ttl = ttl
+        self._clock = clock
         self._table_ready = False
 
     async def aclose(self) -> None:
@@ -109,7 +118,8 @@ class IdempotencyStore:
     async def claim(
         self, scope: str, key: str, fingerprint: str, request_id: str, now: datetime
     ) -> Claimed | Found:
-        """Claim the key for a new request, or find the record that holds it."""
+        """Claim the key for a new request, or find the record that holds it; `IdempotencyKeyReused`
+        when that record is of another body (`fingerprint`)."""
         await self._ensure_table()
         fresh = IdempotencyRecord(
             partition=key_partition(scope, key),
@@ -126,10 +136,12 @@ class IdempotencyStore:
                 return Claimed(replace(fresh, etag=metadata["etag"]))
             except ResourceExistsError:
                 pass
-            held = await self.get(fresh.partition)
+            held = await self._read(fresh.partition)
             if held is None:
-                continue  # released in between: try to insert again
+                continue  # forgotten in between: try to insert again
             if held.expires_at > now:
+                if held.fingerprint != fingerprint:
+                    raise IdempotencyKeyReused("the key belongs to a request with another body")
                 return Found(held)
             replaced = await self._replace(held, fresh)  # an expired key is a new key
             if replaced is not None:
@@ -137,11 +149,9 @@ class IdempotencyStore:
         raise StorageError("the idempotency record kept changing under this request")
 
     async def get(self, partition: str) -> IdempotencyRecord | None:
-        try:
-            entity = await self._call(self._table.get_entity(partition, _KEY_ROW))
-        except ResourceNotFoundError:
-            return None
-        return _record(entity)
+        """The key's record, or None when there is none or it has expired."""
+        record = await self._read(partition)
+        return record if record is not None and record.expires_at > self._clock() else None
 
     async def complete(
         self, record: IdempotencyRecord, outcome: Succeeded | Failed
@@ -157,11 +167,11 @@ class IdempotencyStore:
         """Carry on a request whose worker died: a new lease, the same request id and attempt start."""
         return await self._replace(record, replace(record, lease_until=now + LEASE))
 
-    async def let_go(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
+    async def end_lease(self, record: IdempotencyRecord, now: datetime) -> IdempotencyRecord | None:
         """End the lease now: Graph may have made the chat, and the next repeat should find out."""
         return await self._replace(record, replace(record, lease_until=now))
 
-    async def release(self, record: IdempotencyRecord) -> None:
+    async def forget(self, record: IdempotencyRecord) -> None:
         """Forget the key (Graph made nothing), unless another worker changed the record first."""
         with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
             await self._call(
@@ -173,7 +183,7 @@ class IdempotencyStore:
                 )
             )
 
-    async def point_to(self, record: IdempotencyRecord) -> None:
+    async def remember_status_url(self, record: IdempotencyRecord) -> None:
         """Let the request's status URL find this record (written once a 202 names that URL)."""
         await self._call(
             self._table.upsert_entity(
@@ -194,6 +204,14 @@ class IdempotencyStore:
             return None
         record = await self.get(str(pointer["KeyPartition"]))
         return record if record is not None and record.request_id == request_id else None
+
+    async def _read(self, partition: str) -> IdempotencyRecord | None:
+        """The key's record as stored, expired or not."""
+        try:
+            entity = await self._call(self._table.get_entity(partition, _KEY_ROW))
+        except ResourceNotFoundError:
+            return None
+        return _record(entity)
 
     async def purge(self, before: datetime) -> int:
         """Delete records and pointers that expired before `before`; the number deleted."""

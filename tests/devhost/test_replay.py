@@ -6,6 +6,7 @@ Only Graph's 202 (an app installed) starts an orchestration; a 201 is answered b
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from chatfn import runtime
 from chatfn.devhost import HostHandle, check_replay, start_in_thread
 from chatfn.devhost.azurite import STORAGE_SETTING
 from chatfn.durable.operation import ORCHESTRATOR
@@ -28,26 +28,25 @@ OPERATION_READS = "/v1.0/chats('"  # the operation's Location form; GET /chats/{
 @pytest.fixture(scope="module")
 def host(azurite: str) -> Iterator[HostHandle]:
     """function_app.py on a local host in this process (on the session's Azurite), so the test can
-    read raw histories. The environment, the settings cache and the worker's Graph client are put
-    back afterwards."""
+    read raw histories. The environment and the settings cache are put back afterwards, and the
+    worker's services (their clients live on the host's loop) are closed there."""
+    assert "function_app" not in sys.modules, "the app must build its services from this environment"
     saved_environ = dict(os.environ)
-    saved_graph = runtime._graph
     os.environ.update(TEST_SETTINGS | {"CHATFN_OPERATION_DEADLINE_SECONDS": "2", STORAGE_SETTING: azurite})
     for name in ("GRAPH_BASE_URL", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID"):
         os.environ.pop(name, None)
     get_settings.cache_clear()
-    runtime._graph = None
     handle = start_in_thread(app="function_app:app", settings=Path("no-local-settings.json"))
+    import function_app
+
     try:
         yield handle
     finally:
-        if runtime._graph is not None:  # the worker's client lives on the host's loop: close it there
-            handle.run(runtime._graph.aclose())
+        handle.run(function_app.services.aclose())
         handle.stop()
         os.environ.clear()
         os.environ.update(saved_environ)
         get_settings.cache_clear()
-        runtime._graph = saved_graph
 
 
 @pytest.fixture

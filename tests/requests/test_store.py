@@ -15,7 +15,7 @@ from azure.data.tables.aio import TableClient
 
 from chatfn.api.schemas import ChatResult, ChatResultMember
 from chatfn.devhost.azurite import Azurite
-from chatfn.errors import StorageError
+from chatfn.errors import IdempotencyKeyReused, StorageError
 from chatfn.problems import Failure
 from chatfn.requests.outcome import Failed, Succeeded
 from chatfn.requests.store import LEASE, Claimed, Found, IdempotencyStore, RecordState, key_partition
@@ -31,7 +31,7 @@ TTL = timedelta(hours=24)
 async def store(azurite: str) -> AsyncIterator[IdempotencyStore]:
     """A store on a table of its own, so tests never see each other's records."""
     table = f"t{uuid.uuid4().hex[:20]}"
-    store = IdempotencyStore(TableClient.from_connection_string(azurite, table_name=table), TTL)
+    store = IdempotencyStore(TableClient.from_connection_string(azurite, table_name=table), TTL, lambda: NOW)
     yield store
     await store.aclose()
 
@@ -89,15 +89,15 @@ async def test_complete_records_the_outcome_and_a_stale_write_loses(store: Idemp
     assert found.outcome == outcome
 
 
-async def test_release_frees_the_key_unless_the_record_moved_on(store: IdempotencyStore) -> None:
+async def test_forgetting_frees_the_key_unless_the_record_moved_on(store: IdempotencyStore) -> None:
     claimed = await store.claim("s", "k", "fp", "r1", NOW)
     assert isinstance(claimed, Claimed)
     handed = await store.hand_over(claimed.record)
     assert handed is not None
     assert handed.state is RecordState.ASYNC
-    await store.release(claimed.record)  # stale: the record moved on, so it stays
+    await store.forget(claimed.record)  # stale: the record moved on, so it stays
     assert await store.get(claimed.record.partition) is not None
-    await store.release(handed)
+    await store.forget(handed)
     assert await store.get(claimed.record.partition) is None
     assert isinstance(await store.claim("s", "k", "fp", "r2", NOW), Claimed)
 
@@ -108,6 +108,30 @@ async def test_an_expired_key_is_a_new_key(store: IdempotencyStore) -> None:
     later = await store.claim("s", "k", "fp-new", "r2", NOW + TTL + timedelta(seconds=1))
     assert isinstance(later, Claimed)
     assert later.record.fingerprint == "fp-new"
+
+
+async def test_a_key_that_comes_again_with_another_body_is_refused(store: IdempotencyStore) -> None:
+    """As Powertools' idempotency utility does, the store compares the body (its fingerprint) itself."""
+    assert isinstance(await store.claim("s", "k", "fp-first", "r1", NOW), Claimed)
+    with pytest.raises(IdempotencyKeyReused):
+        await store.claim("s", "k", "fp-other", "r2", NOW + timedelta(seconds=1))
+
+
+async def test_no_read_returns_an_expired_record(azurite: str) -> None:
+    """Expiry is the store's to check, on every read: past its TTL a record is as good as absent."""
+    clock = [NOW]
+    table = TableClient.from_connection_string(azurite, table_name=f"t{uuid.uuid4().hex[:20]}")
+    store = IdempotencyStore(table, TTL, lambda: clock[0])
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    await store.remember_status_url(claimed.record)
+    clock[0] = NOW + TTL - timedelta(microseconds=1)
+    assert await store.get(claimed.record.partition) is not None
+    assert await store.find_request("r1") is not None
+    clock[0] = NOW + TTL
+    assert await store.get(claimed.record.partition) is None
+    assert await store.find_request("r1") is None
+    await store.aclose()
 
 
 async def test_a_lease_that_ran_out_is_taken_over_once(store: IdempotencyStore) -> None:
@@ -127,12 +151,12 @@ async def test_a_pointer_lets_the_status_url_find_a_running_record(store: Idempo
     claimed = await store.claim("s", "k", "fp", "r1", NOW)
     assert isinstance(claimed, Claimed)
     assert await store.find_request("r1") is None, "no pointer until a 202 names the URL"
-    await store.point_to(claimed.record)
+    await store.remember_status_url(claimed.record)
     found = await store.find_request("r1")
     assert found is not None
     assert found.request_id == "r1"
     # Once the key belongs to another request, the old status URL no longer finds it.
-    await store.release(claimed.record)
+    await store.forget(claimed.record)
     assert isinstance(await store.claim("s", "k", "fp", "r2", NOW), Claimed)
     assert await store.find_request("r1") is None
 
@@ -142,7 +166,7 @@ async def test_the_purge_deletes_only_what_expired_before(store: IdempotencyStor
     new = await store.claim("s", "new", "fp", "r-new", NOW)
     assert isinstance(old, Claimed)
     assert isinstance(new, Claimed)
-    await store.point_to(old.record)
+    await store.remember_status_url(old.record)
     failed = Failed(failure=Failure(kind="deadline", step="poll", createdNothing=False))
     await store.complete(new.record, failed)
     assert await store.purge(NOW - timedelta(days=7)) == 2, "the old record and its pointer"
@@ -171,15 +195,15 @@ async def test_storage_that_does_not_answer_is_a_storage_error() -> None:
     await store.aclose()
 
 
-async def test_letting_go_ends_the_lease_for_the_next_repeat(store: IdempotencyStore) -> None:
+async def test_ending_the_lease_ends_it_the_lease_for_the_next_repeat(store: IdempotencyStore) -> None:
     claimed = await store.claim("s", "k", "fp", "r1", NOW)
     assert isinstance(claimed, Claimed)
     later = NOW + timedelta(seconds=3)
-    let_go = await store.let_go(claimed.record, later)
-    assert let_go is not None
-    assert let_go.lease_expired(later)
-    assert let_go.state is RecordState.RUNNING
-    taken = await store.take_over(let_go, later)
+    ended = await store.end_lease(claimed.record, later)
+    assert ended is not None
+    assert ended.lease_expired(later)
+    assert ended.state is RecordState.RUNNING
+    taken = await store.take_over(ended, later)
     assert taken is not None
     assert (taken.request_id, taken.attempt_started) == ("r1", NOW)
 

@@ -1,0 +1,73 @@
+"""Every check of `POST /api/chats` that needs nothing but the request itself: who calls, the body's
+size, type and rules, the idempotency key, and `Prefer`. A request that fails one is answered here, and
+reaches neither Graph nor storage."""
+
+from __future__ import annotations
+
+import re
+
+import azure.functions as func
+
+from chatfn import contract
+from chatfn.api.callers import CallerRefused, caller_of
+from chatfn.chats.request import parse_chat_request, parse_json_body
+from chatfn.errors import FieldError, InvalidRequest
+from chatfn.problems import Problem, invalid_request
+from chatfn.requests.driver import ChatOrder
+from chatfn.settings import Settings
+
+_DELTA_SECONDS = re.compile(r"\d{1,9}")  # RFC 7240's wait is delta-seconds: digits only
+
+
+def chat_order(req: func.HttpRequest, settings: Settings) -> Problem | ChatOrder:
+    """The checked request, or the problem that stops it here."""
+    try:
+        caller = caller_of(req.headers, settings.caller_auth)
+    except CallerRefused as refused:
+        title = "Sign-in required" if refused.status == 401 else "Not allowed to create chats"
+        return Problem(refused.status, "caller-refused", title, refused.detail)
+    body = req.get_body()
+    if len(body) > contract.MAX_BODY_BYTES:
+        return Problem(
+            413, "body-too-large", "The body is too large", f"At most {contract.MAX_BODY_BYTES} bytes."
+        )
+    content_type = req.headers.get("Content-Type", contract.JSON).split(";")[0].strip().lower()
+    if content_type != contract.JSON and not content_type.endswith("+json"):
+        return Problem(
+            415, "unsupported-media-type", "The body must be JSON", f"Send Content-Type: {contract.JSON}."
+        )
+    errors: list[FieldError] = []
+    key = req.headers.get(contract.IDEMPOTENCY_KEY_HEADER)
+    if key is not None and "," in key:  # Azure joins a repeated header with commas
+        errors.append(FieldError(contract.IDEMPOTENCY_KEY_HEADER, "give the header once, without commas"))
+    elif key is not None and not contract.IDEMPOTENCY_KEY.fullmatch(key):
+        errors.append(
+            FieldError(contract.IDEMPOTENCY_KEY_HEADER, "must be 1 to 200 visible ASCII characters")
+        )
+    try:
+        spec = parse_chat_request(parse_json_body(body))
+    except InvalidRequest as exc:
+        errors.extend(exc.errors)
+    if errors:
+        return invalid_request(errors)
+    wait = wait_seconds(req.headers.get(contract.PREFER_HEADER), settings.sync_wait_seconds)
+    return ChatOrder(spec, caller.scope, key, wait)
+
+
+def wait_seconds(prefer: str | None, default: float) -> float:
+    """How long to wait for Graph's operation (RFC 7240): `respond-async` alone answers at once,
+    `wait=N` (delta-seconds, digits only; parameters after `;` ignored) waits up to N (capped)."""
+    wait: float | None = None
+    respond_async = False
+    for preference in (prefer or "").split(","):
+        name, _, value = preference.split(";", 1)[0].partition("=")
+        name, value = name.strip().lower(), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        if name == "respond-async":
+            respond_async = True
+        elif name == "wait" and _DELTA_SECONDS.fullmatch(value):
+            wait = float(value)
+    if wait is None:
+        wait = 0.0 if respond_async else default
+    return max(0.0, min(wait, contract.MAX_PREFER_WAIT))

@@ -1,0 +1,326 @@
+"""The idempotent-request driver: from a checked request to how it ended, or how far it has come.
+
+A request without an `Idempotency-Key` is made at once. One with a key first claims the key's record
+(`chatfn.requests.store`): the request that holds it makes the chat, a repeat follows the record (and
+answers the first request's outcome), and a record whose worker died is taken over, looking first for
+the chat that attempt may have made. The chat is made on the direct path (`chatfn.chats.opening`); only
+Graph's 202 hands the request to the orchestration (`chatfn.durable.operation`), which a caller waits
+on for the rest of its wait. The record is settled last: completed, handed over, or forgotten when
+Graph surely made nothing.
+
+Nothing here knows HTTP: the edge (`chatfn.api`) renders the `Answered`, `Running`, `Abandoned` or
+`Broken` it gets back, and the problems of `IdempotencyKeyReused` and `StorageError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from chatfn.chats.opening import Accepted, open_chat
+from chatfn.chats.request import ChatSpec
+from chatfn.durable.operation import ORCHESTRATOR, OperationJob, Progress
+from chatfn.errors import StorageError
+from chatfn.problems import StepFailed
+from chatfn.requests.outcome import OUTCOME, Failed, Outcome, Succeeded, chat_result
+from chatfn.requests.polling import poll_until
+from chatfn.requests.store import Claimed, IdempotencyRecord, RecordState
+from chatfn.services import Services
+
+log = logging.getLogger(__name__)
+
+# A request still on the direct path (a repeat waiting on its key) is usually done within seconds.
+DIRECT_RETRY_AFTER = 2
+
+
+@dataclass(frozen=True)
+class ChatOrder:
+    """A request that passed every check: what it asks, who asks (their keys' scope), its key, and how
+    many seconds it may wait for the end before it is answered as running."""
+
+    spec: ChatSpec
+    scope: str
+    key: str | None
+    wait: float
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The request ended. `success_status`: what a new chat answers (201 when asked, 200 when read back
+    through its status URL; a reused chat is always 200)."""
+
+    outcome: Outcome
+    success_status: int
+
+
+@dataclass(frozen=True)
+class Running:
+    """Not ended yet: follow `request_id`'s status URL after `retry_after` seconds."""
+
+    request_id: str
+    stage: str
+    retry_after: int
+    polls: int = 0
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """Its worker stopped before the request ended, and the chat may exist."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Broken:
+    """Its orchestration ended in a state chatfn never leaves one in."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class OrchestrationState:
+    """What the driver reads of an orchestration: whether it runs, and its output or progress."""
+
+    running: bool
+    completed: bool
+    output: Any
+    custom_status: Any
+
+
+class Orchestrations(Protocol):
+    """The durable client, as the driver uses it (`chatfn.durable.client` adapts the real one)."""
+
+    async def start(self, name: str, instance_id: str, job: dict[str, Any]) -> None: ...
+
+    async def status(self, instance_id: str) -> OrchestrationState | None: ...
+
+
+async def submit(
+    order: ChatOrder, services: Services, orchestrations: Orchestrations
+) -> Answered | Running | Broken:
+    """Make the chat `order` asks for, once per key; `IdempotencyKeyReused` when the key belongs to
+    another body, `StorageError` when its record cannot be read or written (nothing was sent)."""
+    if order.key is None:
+        return await _run(order, _new_request_id(), services.clock(), None, services, orchestrations)
+    return await _claim(order, services, orchestrations)
+
+
+async def status(
+    request_id: str, services: Services, orchestrations: Orchestrations
+) -> Answered | Running | Abandoned | Broken | None:
+    """How the request with this id stands (None: no such request), from one read of its orchestration
+    or, for a request on the direct path, of its record."""
+    state = await orchestrations.status(request_id)
+    if state is not None:
+        if state.running:
+            return _running(request_id, state, services)
+        return _ended(request_id, state, success_status=200)
+    record = await services.store.find_request(request_id)
+    if record is None:
+        return None
+    if record.state is RecordState.COMPLETED and record.outcome is not None:
+        return Answered(record.outcome, success_status=200)
+    if record.lease_expired(services.clock()):
+        return Abandoned(request_id)
+    return Running(request_id, stage="creating chat", retry_after=DIRECT_RETRY_AFTER)
+
+
+# --- the request's own work ---------------------------------------------------------------------------
+
+
+async def _run(
+    order: ChatOrder,
+    request_id: str,
+    started: datetime,
+    record: IdempotencyRecord | None,
+    services: Services,
+    orchestrations: Orchestrations,
+    look_first: bool = False,
+) -> Answered | Running | Broken:
+    """Make the chat (the direct path), then settle the record: complete it, hand it to the
+    orchestration, or forget it when Graph surely made nothing."""
+    try:
+        made = await open_chat(
+            order.spec, services.graph, attempt_started=started, look_first=look_first, sleep=services.sleep
+        )
+    except StepFailed as failed:
+        log.warning("request %s failed at %s", request_id, failed.failure.step)
+        if record is not None:
+            await _settle(record, None if failed.failure.createdNothing else "unknown", services)
+        return Answered(Failed(failure=failed.failure), success_status=201)
+    if isinstance(made, Accepted):
+        return await _hand_over(order, request_id, made, record, services, orchestrations)
+    outcome = Succeeded(result=chat_result(request_id, made.chat, made.reused))
+    if record is not None:
+        await _settle(record, outcome, services)
+    log.info("request %s answered on the direct path", request_id)
+    return Answered(outcome, success_status=201)
+
+
+async def _hand_over(
+    order: ChatOrder,
+    request_id: str,
+    accepted: Accepted,
+    record: IdempotencyRecord | None,
+    services: Services,
+    orchestrations: Orchestrations,
+) -> Answered | Running | Broken:
+    """Graph answered 202: the orchestration follows the operation, and answers for the request."""
+    settings = services.settings
+    job = OperationJob(
+        requestId=request_id,
+        location=accepted.location,
+        pollIntervalSeconds=settings.poll_interval_seconds,
+        operationDeadlineSeconds=settings.operation_deadline_seconds,
+    )
+    await orchestrations.start(ORCHESTRATOR, request_id, job.model_dump(mode="json"))
+    log.info("request %s: Graph answered 202, following its operation", request_id)
+    if record is not None:
+        try:
+            handed = await services.store.hand_over(record)
+        except StorageError as exc:
+            handed = None
+            log.error("request %s: %s", request_id, exc)
+        if handed is None:
+            log.error("request %s: its idempotency record changed under it", request_id)
+    return await _await_orchestration(request_id, order.wait, services, orchestrations, success_status=201)
+
+
+async def _settle(
+    record: IdempotencyRecord, outcome: Succeeded | Literal["unknown"] | None, services: Services
+) -> None:
+    """Record the result for repeats of the key; forget the key when Graph surely made nothing (None);
+    or, when Graph may have made the chat ("unknown"), end the lease so that the next repeat looks for it.
+    A storage failure here leaves the record running: once its lease runs out, the same happens."""
+    store = services.store
+    try:
+        if outcome is None:
+            await store.forget(record)
+        elif outcome == "unknown":
+            await store.end_lease(record, services.clock())
+        elif await store.complete(record, outcome) is None:
+            log.error("request %s: its idempotency record changed under it", record.request_id)
+    except StorageError as exc:
+        log.error("request %s: %s", record.request_id, exc)
+
+
+# --- a request with a key -------------------------------------------------------------------------------
+
+
+async def _claim(
+    order: ChatOrder, services: Services, orchestrations: Orchestrations
+) -> Answered | Running | Broken:
+    """Claim the key and do the work, or follow the request that holds it."""
+    assert order.key is not None  # only requests with a key come here
+    request_id, started = _new_request_id(), services.clock()
+    claim = await services.store.claim(order.scope, order.key, order.spec.fingerprint(), request_id, started)
+    if isinstance(claim, Claimed):
+        return await _run(order, request_id, started, claim.record, services, orchestrations)
+    deadline = services.clock() + timedelta(seconds=order.wait)
+    return await _follow(order, claim.record, deadline, services, orchestrations)
+
+
+async def _follow(
+    order: ChatOrder,
+    record: IdempotencyRecord,
+    deadline: datetime,
+    services: Services,
+    orchestrations: Orchestrations,
+) -> Answered | Running | Broken:
+    """Answer a repeat of a key as the first request answers: at once when it has ended, else after
+    waiting on its record like it (then 202 to the same status URL). A record whose worker died is
+    taken over: the chat that attempt may have made is looked for before anything is sent."""
+    store, clock = services.store, services.clock
+    request_id = record.request_id
+
+    def settled(latest: IdempotencyRecord | None) -> bool:
+        return (
+            latest is None
+            or latest.request_id != request_id
+            or latest.state is not RecordState.RUNNING
+            or latest.lease_expired(clock())
+        )
+
+    latest: IdempotencyRecord | None = await poll_until(
+        lambda: store.get(record.partition),
+        settled,
+        current=record,
+        deadline=deadline,
+        clock=clock,
+        sleep=services.sleep,
+    )
+    if latest is None or latest.request_id != request_id:
+        # The first request failed before Graph made anything and its key was freed: start over.
+        return await _claim(order, services, orchestrations)
+    if latest.state is RecordState.COMPLETED and latest.outcome is not None:
+        return Answered(latest.outcome, success_status=201)
+    if latest.state is RecordState.ASYNC:
+        remaining = max(0.0, (deadline - clock()).total_seconds())
+        return await _await_orchestration(request_id, remaining, services, orchestrations, success_status=201)
+    now = clock()
+    if latest.lease_expired(now):
+        taken = await store.take_over(latest, now)
+        if taken is None:  # another repeat took it over first: follow that one
+            fresh = await store.get(latest.partition)
+            if fresh is None:
+                return await _claim(order, services, orchestrations)
+            return await _follow(order, fresh, deadline, services, orchestrations)
+        log.warning("request %s: its worker stopped; carrying it on", taken.request_id)
+        return await _run(
+            order, taken.request_id, taken.attempt_started, taken, services, orchestrations, look_first=True
+        )
+    await store.remember_status_url(latest)
+    return Running(request_id, stage="creating chat", retry_after=DIRECT_RETRY_AFTER)
+
+
+# --- the orchestration ------------------------------------------------------------------------------------
+
+
+async def _await_orchestration(
+    request_id: str, wait: float, services: Services, orchestrations: Orchestrations, success_status: int
+) -> Answered | Running | Broken:
+    """The orchestration's outcome if it ends within `wait` seconds, else how far it has come."""
+    clock = services.clock
+    state = await poll_until(
+        lambda: orchestrations.status(request_id),
+        lambda latest: latest is None or not latest.running,
+        current=await orchestrations.status(request_id),
+        deadline=clock() + timedelta(seconds=wait),
+        clock=clock,
+        sleep=services.sleep,
+    )
+    if state is None:
+        log.error("request %s: its orchestration is gone", request_id)
+        return Broken(request_id)
+    if state.running:
+        return _running(request_id, state, services)
+    return _ended(request_id, state, success_status)
+
+
+def _ended(request_id: str, state: OrchestrationState, success_status: int) -> Answered | Broken:
+    if state.completed and state.output:
+        return Answered(OUTCOME.validate_python(state.output), success_status)
+    log.error("request %s: its orchestration ended without an outcome", request_id)
+    return Broken(request_id)
+
+
+def _running(request_id: str, state: OrchestrationState, services: Services) -> Running:
+    """How far the orchestration has come; its Retry-After is when Graph is next asked."""
+    progress = Progress.model_validate(state.custom_status) if state.custom_status else None
+    if progress is None:  # not started yet: the first poll is one interval after the start
+        first_poll = math.ceil(services.settings.poll_interval_seconds)
+        return Running(request_id, stage="starting", retry_after=max(1, first_poll))
+    retry_after = 1
+    if progress.nextPollAt is not None:
+        retry_after = max(1, math.ceil((progress.nextPollAt - services.clock()).total_seconds()))
+    return Running(request_id, stage=progress.stage, retry_after=retry_after, polls=progress.polls)
+
+
+def _new_request_id() -> str:
+    """128 random bits (a uuid4 has only 122), whatever the idempotency key: a status URL is never
+    guessable from a key."""
+    return secrets.token_hex(16)

@@ -1,0 +1,84 @@
+"""The request driver with the worker's services handed in: a Graph client on the emulator, a store on
+Azurite (or one that never answers), and the durable client's part played by a small in-memory stand-in
+(the real one runs on the local host in test_function_app.py)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from azure.data.tables.aio import TableClient
+
+from chatfn.chats.request import parse_chat_request
+from chatfn.durable.operation import Progress
+from chatfn.emulator import Emulator
+from chatfn.errors import StorageError
+from chatfn.requests import driver
+from chatfn.requests.driver import ChatOrder, OrchestrationState, Running
+from chatfn.requests.store import IdempotencyStore
+from chatfn.services import Services
+from chatfn.settings import Settings
+from tests.graphs import graph_for
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+UNREACHABLE_STORAGE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+    "TableEndpoint=http://127.0.0.1:9/devstoreaccount1"
+)
+
+
+class Orchestrations:
+    """Orchestrations that are what the test says they are."""
+
+    def __init__(self, states: dict[str, OrchestrationState] | None = None) -> None:
+        self.states = states or {}
+        self.started: list[str] = []
+
+    async def start(self, name: str, instance_id: str, job: dict[str, Any]) -> None:
+        self.started.append(instance_id)
+
+    async def status(self, instance_id: str) -> OrchestrationState | None:
+        return self.states.get(instance_id)
+
+
+def _running(custom_status: Any) -> OrchestrationState:
+    return OrchestrationState(running=True, completed=False, output=None, custom_status=custom_status)
+
+
+@pytest.mark.anyio
+async def test_a_202s_retry_after_is_when_graph_is_next_asked() -> None:
+    progress = Progress(stage="waiting for Teams", polls=3, nextPollAt=NOW + timedelta(seconds=7.2))
+    request_id = "0" * 32
+    services = Services(Settings(), clock=lambda: NOW)
+    orchestrations = Orchestrations({request_id: _running(progress.model_dump(mode="json"))})
+    running = await driver.status(request_id, services, orchestrations)
+    assert running == Running(request_id, stage="waiting for Teams", retry_after=8, polls=3)
+
+
+@pytest.mark.anyio
+async def test_before_the_first_poll_retry_after_is_the_poll_interval() -> None:
+    request_id = "0" * 32
+    services = Services(Settings(poll_interval_seconds=4.5), clock=lambda: NOW)
+    running = await driver.status(request_id, services, Orchestrations({request_id: _running(None)}))
+    assert isinstance(running, Running)
+    assert running.retry_after == math.ceil(4.5)
+    assert running.stage == "starting"
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("managed_identity_env")
+async def test_storage_that_does_not_answer_stops_a_keyed_request_before_graph(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    table = TableClient.from_connection_string(UNREACHABLE_STORAGE, table_name="t1", retry_total=0)
+    store = IdempotencyStore(table, timedelta(hours=1))
+    spec = parse_chat_request({"emails": "alex@contoso.com;jacob@contoso.com"})
+    async with graph_for(emulator) as graph:
+        services = Services(Settings(), graph=graph, store=store)
+        with pytest.raises(StorageError):
+            await driver.submit(ChatOrder(spec, "function-key", "k-1", wait=5), services, Orchestrations())
+    await store.aclose()
+    assert control.get("/requests").json() == [], "nothing was sent to Graph"
