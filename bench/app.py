@@ -38,7 +38,8 @@ from azure.data.tables.aio import TableClient
 from azure.identity.aio import ManagedIdentityCredential
 
 from chatfn.devhost import HostHandle, start_in_thread
-from chatfn.graph.client import CreatedChat, GraphClient
+from chatfn.graph.client import GraphClient
+from chatfn.graph.models import CreatedChat
 from chatfn.requests.store import IdempotencyStore
 from chatfn.services import Services
 from chatfn.settings import get_settings

@@ -1,4 +1,5 @@
-"""Every failure chatfn raises, as one small hierarchy that callers can catch at the level they need.
+"""Every failure chatfn raises, as one small hierarchy that callers catch at the level they need: each
+class is raised somewhere and caught (or told apart with `isinstance`) by its type somewhere else.
 
 ChatfnError
 ├── InvalidRequest          the caller's request breaks a rule; nothing was sent to Graph
@@ -7,10 +8,9 @@ ChatfnError
 ├── StorageError            the idempotency records could not be read or written
 ├── IdempotencyKeyReused    the key belongs to a request with another body
 └── GraphError              Graph answered with an error, or not at all
-    ├── GraphClientError    4xx: retrying cannot help
-    │   ├── GraphBadRequest (400)  GraphUnauthorized (401)  GraphForbidden (403)
-    │   └── GraphNotFound (404)    GraphPreconditionFailed (412)
-    ├── GraphServiceError   other 5xx: Graph failed, and may have acted, so it is not retried blindly
+    ├── GraphClientError    4xx but 408 and 429: Graph refused before acting; retrying cannot help
+    │   └── GraphUnauthorized (401)  GraphForbidden (403): one fresh token may help
+    ├── GraphServiceError   408 and other 5xx: Graph failed, and may have acted, so it is not retried
     └── GraphTransientError what Graph asks callers to retry
         ├── GraphThrottled (429)   GraphUnavailable (503, 504)
         └── GraphConnectionError   no answer: refused, dropped, timed out
@@ -94,28 +94,16 @@ class GraphClientError(GraphError):
     """Graph refused the request itself (4xx): the same request will be refused again."""
 
 
-class GraphBadRequest(GraphClientError):
-    pass
-
-
 class GraphUnauthorized(GraphClientError):
-    pass
+    """401: the token was refused (revoked or expired)."""
 
 
 class GraphForbidden(GraphClientError):
-    pass
-
-
-class GraphNotFound(GraphClientError):
-    pass
-
-
-class GraphPreconditionFailed(GraphClientError):
-    pass
+    """403: the token lacks an application permission (it may predate the grant)."""
 
 
 class GraphServiceError(GraphError):
-    """Graph failed in a way it does not ask us to retry (500, 502, ...)."""
+    """Graph failed or timed out in a way it does not ask us to retry (408, 500, 502, ...)."""
 
 
 class GraphTransientError(GraphError):
@@ -123,11 +111,11 @@ class GraphTransientError(GraphError):
 
 
 class GraphThrottled(GraphTransientError):
-    pass
+    """429: over the app's limit; `retry_after` says when to call again."""
 
 
 class GraphUnavailable(GraphTransientError):
-    pass
+    """503 or 504: Graph is down or its gateway timed out (and may have acted)."""
 
 
 class GraphConnectionError(GraphTransientError):
@@ -140,11 +128,9 @@ class GraphConnectionError(GraphTransientError):
 
 
 _BY_STATUS: dict[int, type[GraphError]] = {
-    400: GraphBadRequest,
     401: GraphUnauthorized,
     403: GraphForbidden,
-    404: GraphNotFound,
-    412: GraphPreconditionFailed,
+    408: GraphServiceError,
     429: GraphThrottled,
     503: GraphUnavailable,
     504: GraphUnavailable,

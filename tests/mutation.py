@@ -57,7 +57,11 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "chats/request": Target(("tests/chats/test_request.py", "tests/api/test_openapi.py")),  # schema rules
+    "chats/request": Target(("tests/chats/test_spec.py", "tests/api/test_openapi.py")),  # schema rules
+    "chats/spec": Target(("tests/chats/test_spec.py",)),
+    "chats/text": Target(("tests/chats/test_spec.py",)),
+    "chats/field_errors": Target(("tests/chats/test_spec.py",)),
+    "api/json_body": Target(("tests/api/test_json_body.py",)),
     "chats/translate": Target(("tests/chats/test_translate.py",)),
     "graph/retry": Target(("tests/graph/test_retry.py",)),
     "settings": Target(("tests/test_settings.py",)),

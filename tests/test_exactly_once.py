@@ -14,7 +14,7 @@ import httpx
 from azure.data.tables.aio import TableClient
 
 from chatfn.api.callers import KEY_CALLERS_SCOPE
-from chatfn.chats.request import parse_chat_request
+from chatfn.chats.spec import parse_chat_request
 from chatfn.requests.store import LEASE, Claimed, IdempotencyStore
 from chatfn.settings import Settings
 from tests.apphost import AppHost

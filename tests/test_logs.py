@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from chatfn.chats.members import resolve_members
-from chatfn.chats.request import parse_chat_request
+from chatfn.chats.spec import parse_chat_request
 from chatfn.chats.translate import chat_body
 from chatfn.emulator import Emulator
 from chatfn.logs import QUIETED_LOGGERS, quiet_http_loggers

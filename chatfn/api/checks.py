@@ -10,7 +10,8 @@ import azure.functions as func
 
 from chatfn import contract
 from chatfn.api.callers import CallerRefused, caller_of
-from chatfn.chats.request import parse_chat_request, parse_json_body
+from chatfn.api.json_body import parse_json_body
+from chatfn.chats.spec import parse_chat_request
 from chatfn.errors import FieldError, InvalidRequest
 from chatfn.problems import Problem, invalid_request
 from chatfn.requests.driver import ChatOrder

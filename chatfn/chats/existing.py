@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from chatfn.chats.translate import ResolvedMember
-from chatfn.graph.client import MAX_EXPANDED_MEMBERS, Chat, GraphClient
+from chatfn.graph.client import MAX_EXPANDED_MEMBERS, GraphClient
+from chatfn.graph.models import Chat
 
 # Our clock and Graph's may disagree by this much; a chat "made since the attempt began" is compared
 # with the attempt's start less this margin.

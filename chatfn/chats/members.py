@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 
-from chatfn.chats.request import ChatMember, ChatSpec
+from chatfn.chats.spec import ChatMember, ChatSpec
 from chatfn.chats.translate import ResolvedMember
 from chatfn.errors import FieldError, MembersNotFound
-from chatfn.graph.client import MAX_ADDRESSES_PER_LOOKUP, DirectoryUser, GraphClient
+from chatfn.graph.client import MAX_ADDRESSES_PER_LOOKUP, GraphClient
+from chatfn.graph.models import DirectoryUser
 
 # Lookups run side by side, but few at a time: Graph throttles an app per tenant. 250 members (the
 # most a chat has) are 17 calls, so five in flight take four rounds.

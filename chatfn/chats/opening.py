@@ -17,11 +17,12 @@ from typing import TypeVar
 
 from chatfn.chats.existing import Wanted, find_latest, find_made_since
 from chatfn.chats.members import resolve_members
-from chatfn.chats.request import ChatSpec
+from chatfn.chats.spec import ChatSpec
 from chatfn.chats.translate import ResolvedMember, chat_body
-from chatfn.chats.verdict import PostOutcome, outcome_of
+from chatfn.chats.verdict import SendVerdict, verdict_of
 from chatfn.errors import ChatfnError, GraphError
-from chatfn.graph.client import AcceptedOperation, Chat, ChatMemberInfo, CreatedChat, GraphClient
+from chatfn.graph.client import GraphClient
+from chatfn.graph.models import AcceptedOperation, Chat, ChatMemberInfo, CreatedChat
 from chatfn.problems import Failure, Step, StepFailed, failure_from
 
 log = logging.getLogger(__name__)
@@ -61,25 +62,25 @@ async def open_chat(
 
     Raises `StepFailed`, whose failure says whether Graph surely made nothing (`createdNothing`).
     """
-    members = await _step("resolve", resolve_members(spec, graph), created_nothing=True)
+    members = await _as_step("resolve", resolve_members(spec, graph), created_nothing=True)
     wanted = Wanted.of(members, spec.topic) if spec.chatType == "group" else None
     if wanted is not None and spec.reuseExisting:
-        found = await _step("create", find_latest(graph, wanted), created_nothing=not look_first)
+        found = await _as_step("create", find_latest(graph, wanted), created_nothing=not look_first)
         if found is not None:
-            return Made(await _step("read", graph.get_chat(found.id), created_nothing=False), reused=True)
+            return Made(await _as_step("read", graph.get_chat(found.id), created_nothing=False), reused=True)
     if look_first and spec.chatType == "group":
         if wanted is None:  # nothing to search, and sending again could make a second chat
             raise StepFailed(_unknown("the earlier attempt's chat cannot be looked for"))
         search = find_made_since(graph, wanted, attempt_started, sleep)
-        found = await _step("create", search, created_nothing=False)
+        found = await _as_step("create", search, created_nothing=False)
         if found is not None:
             log.info("adopted the chat an earlier attempt made")
-            return Made(await _step("read", graph.get_chat(found.id), created_nothing=False))
+            return Made(await _as_step("read", graph.get_chat(found.id), created_nothing=False))
     created = await _create(chat_body(spec, members), spec, wanted, graph, attempt_started, sleep)
     if isinstance(created, AcceptedOperation):
         return Accepted(created.location)
     if isinstance(created, Chat):
-        return Made(await _step("read", graph.get_chat(created.id), created_nothing=False))
+        return Made(await _as_step("read", graph.get_chat(created.id), created_nothing=False))
     return Made(await _read_new(graph, created, members))
 
 
@@ -98,14 +99,14 @@ async def _create(
         try:
             return await graph.create_chat(body, replay_safe=one_on_one)
         except ChatfnError as exc:
-            if outcome_of(exc) is PostOutcome.NOT_CREATED or one_on_one:
+            if verdict_of(exc) is SendVerdict.NOT_CREATED or one_on_one:
                 # Refused, or a one-on-one (sending it again returns the same chat): nothing to find.
                 raise StepFailed(failure_from(exc, "create", created_nothing=True)) from None
             if wanted is None:  # every member is of another tenant: no list to search
                 raise StepFailed(failure_from(exc, "create", created_nothing=False)) from None
             log.warning("POST /chats failed after sending (%s): looking for its chat", exc)
             search = find_made_since(graph, wanted, attempt_started, sleep)
-            found = await _step("create", search, created_nothing=False)
+            found = await _as_step("create", search, created_nothing=False)
             if found is not None:
                 log.info("adopted the chat that send %d made", send)
                 return found
@@ -138,7 +139,7 @@ def _unknown(message: str) -> Failure:
     return Failure(kind="graph", step="create", createdNothing=False, message=message)
 
 
-async def _step(step: Step, work: Awaitable[T], *, created_nothing: bool) -> T:
+async def _as_step(step: Step, work: Awaitable[T], *, created_nothing: bool) -> T:
     """Await `work`; a failure of chatfn's becomes `StepFailed` for `step`."""
     try:
         return await work

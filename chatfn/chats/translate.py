@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from chatfn.chats.request import ChatSpec, TeamsApp
+from chatfn.chats.request import TeamsApp
+from chatfn.chats.spec import ChatSpec
 
 # Binds name objects, not addresses: they always use Graph's global URL, whatever GRAPH_BASE_URL is.
 GRAPH_ID_ROOT = "https://graph.microsoft.com/v1.0"

@@ -15,19 +15,20 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from chatfn.errors import ChatfnError, GraphConnectionError, GraphError
+from chatfn.errors import ChatfnError, GraphClientError, GraphConnectionError, GraphError, GraphThrottled
 
 
-class PostOutcome(StrEnum):
+class SendVerdict(StrEnum):
     NOT_CREATED = "not_created"
     UNKNOWN = "unknown"
 
 
-def outcome_of(error: ChatfnError) -> PostOutcome:
+def verdict_of(error: ChatfnError) -> SendVerdict:
     """What a failure of `POST /chats` says about the chat."""
     if isinstance(error, GraphConnectionError):
-        return PostOutcome.UNKNOWN if error.sent else PostOutcome.NOT_CREATED
-    if isinstance(error, GraphError):
-        refused = error.status is not None and 400 <= error.status < 500 and error.status != 408
-        return PostOutcome.NOT_CREATED if refused else PostOutcome.UNKNOWN
-    return PostOutcome.NOT_CREATED  # chatfn's own errors (member lookups, identity) come before the POST
+        return SendVerdict.UNKNOWN if error.sent else SendVerdict.NOT_CREATED
+    if isinstance(error, GraphClientError | GraphThrottled):
+        return SendVerdict.NOT_CREATED  # refused before acting
+    if isinstance(error, GraphError):  # a 5xx, a timeout, or an answer chatfn cannot read
+        return SendVerdict.UNKNOWN
+    return SendVerdict.NOT_CREATED  # chatfn's own errors (member lookups, identity) come before the POST

@@ -23,7 +23,7 @@ import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
 from chatfn.errors import ChatfnError, GraphTransientError
-from chatfn.graph.client import AsyncOperation, Chat
+from chatfn.graph.models import AsyncOperation, Chat
 from chatfn.problems import Failure, Step, StepFailed, failure_from
 from chatfn.requests.outcome import Failed, Succeeded, chat_result
 from chatfn.services import Services
@@ -107,7 +107,7 @@ def follow_operation(context: df.DurableOrchestrationContext) -> Generator[Any, 
     try:
         chat_id = yield from _wait_for_teams(context, job)
         context.set_custom_status(Progress(stage="reading chat", polls=0).model_dump(mode="json"))
-        answer = yield from _step(context, READ_CHAT, "read", chat_id)
+        answer = yield from _run_activity(context, READ_CHAT, "read", chat_id)
         chat = Chat.model_validate(answer)
     except StepFailed as failed:
         return Failed(failure=failed.failure).model_dump(mode="json")
@@ -136,7 +136,7 @@ def _wait_for_teams(context: df.DurableOrchestrationContext, job: OperationJob) 
         context.set_custom_status(progress.model_dump(mode="json"))
         yield context.create_timer(next_poll)
         operation = AsyncOperation.model_validate(
-            (yield from _step(context, READ_OPERATION, "poll", job.location))
+            (yield from _run_activity(context, READ_OPERATION, "poll", job.location))
         )
         polls += 1
         if operation.status == "succeeded":
@@ -156,7 +156,7 @@ def _wait_for_teams(context: df.DurableOrchestrationContext, job: OperationJob) 
         wait = operation.retryAfter if operation.retryAfter is not None else interval
 
 
-def _step(
+def _run_activity(
     context: df.DurableOrchestrationContext, activity: str, step: Step, payload: Any
 ) -> Generator[Any, Any, Any]:
     """Run one activity with durable retries; its value, or `StepFailed` with why it failed."""

@@ -14,16 +14,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
-from pydantic import BaseModel, ConfigDict, Field
 
 from chatfn import __version__
-from chatfn.chats.verdict import PostOutcome, outcome_of
+from chatfn.chats.verdict import SendVerdict, verdict_of
 from chatfn.errors import (
     GraphConnectionError,
     GraphError,
@@ -33,6 +32,16 @@ from chatfn.errors import (
     graph_error_class,
 )
 from chatfn.graph.identity import identity_error
+from chatfn.graph.models import (
+    AcceptedOperation,
+    AsyncOperation,
+    Chat,
+    ChatMemberInfo,
+    ChatPage,
+    CreatedChat,
+    DirectoryUser,
+    MemberPage,
+)
 from chatfn.graph.retry import RetryPolicy, parse_retry_after
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -53,78 +62,15 @@ _FRESH_TOKEN_CLAIMS = '{"access_token":{"nbf":{"essential":true,"value":"0"}}}' 
 log = logging.getLogger(__name__)
 
 
-class _GraphModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class CreatedChat(_GraphModel):
-    """Graph's 201 answer to `POST /chats`."""
-
-    id: str
-    chatType: str
-    topic: str | None = None
-    createdDateTime: str | None = None
-
-
 @dataclass(frozen=True)
-class AcceptedOperation:
-    """Graph's 202 answer to `POST /chats`: the absolute URL of the `teamsAsyncOperation` to poll."""
+class _Call:
+    """One logical call to Graph, the same on every attempt (the client-request-id included)."""
 
-    location: str
-
-
-class OperationError(_GraphModel):
-    code: str | None = None
-    message: str | None = None
-
-
-class AsyncOperation(_GraphModel):
-    """A `teamsAsyncOperation`, with the `Retry-After` Graph sent along, if any."""
-
-    id: str
-    status: Literal["invalid", "notStarted", "inProgress", "succeeded", "failed"] | str
-    targetResourceId: str | None = None
-    attemptsCount: int | None = None
-    error: OperationError | None = None
-    retryAfter: float | None = None
-
-
-class ChatMemberInfo(_GraphModel):
-    userId: str | None = None
-    email: str | None = None
-    roles: list[str] = []
-    tenantId: str | None = None
-
-
-class DirectoryUser(_GraphModel):
-    """A user as `GET /users?$select=id,mail,userPrincipalName,userType` returns it."""
-
-    id: str
-    mail: str | None = None
-    userPrincipalName: str | None = None
-    userType: str | None = None
-
-
-class Chat(_GraphModel):
-    """The full chat, as `GET /chats/{id}?$expand=members` returns it."""
-
-    id: str
-    chatType: str
-    topic: str | None = None
-    webUrl: str | None = None
-    tenantId: str | None = None
-    createdDateTime: str | None = None
-    members: list[ChatMemberInfo] = []
-
-
-class _ChatPage(_GraphModel):
-    value: list[Chat] = []
-    nextLink: str | None = Field(default=None, alias="@odata.nextLink")
-
-
-class _MemberPage(_GraphModel):
-    value: list[ChatMemberInfo] = []
-    nextLink: str | None = Field(default=None, alias="@odata.nextLink")
+    method: str
+    url: str
+    json: Mapping[str, Any] | None
+    params: Mapping[str, str] | None
+    client_request_id: str
 
 
 class GraphClient:
@@ -201,7 +147,7 @@ class GraphClient:
             "$top": str(MAX_PAGE),
         }
         while url is not None:
-            page = _ChatPage.model_validate((await self._send("GET", url, params=params)).json())
+            page = ChatPage.model_validate((await self._send("GET", url, params=params)).json())
             for chat in page.value:
                 yield chat
             url, params = (self._absolute(page.nextLink), None) if page.nextLink else (None, None)
@@ -211,7 +157,7 @@ class GraphClient:
         members: list[ChatMemberInfo] = []
         url: str | None = f"{self.base_url}/chats/{quote(chat_id, safe='')}/members"
         while url is not None:
-            page = _MemberPage.model_validate((await self._send("GET", url)).json())
+            page = MemberPage.model_validate((await self._send("GET", url)).json())
             members.extend(page.value)
             url = self._absolute(page.nextLink) if page.nextLink else None
         return members
@@ -250,60 +196,66 @@ class GraphClient:
     ) -> httpx.Response:
         """One logical call: retried on what Graph calls transient, raised as a `GraphError` otherwise.
         A call that is not `replay_safe` is retried only when Graph surely did not act on it."""
-        client_request_id = str(uuid.uuid4())
+        call = _Call(method, url, json, params, client_request_id=str(uuid.uuid4()))
         waited = 0.0
         attempt = 0
-        fresh_token_claims: str | None = None
+        fresh_token = False
         while True:
             attempt += 1
-            headers = {
-                "Authorization": f"Bearer {await self._token(fresh_token_claims)}",
-                "client-request-id": client_request_id,
-                "User-Agent": USER_AGENT,
-            }
-            started = time.perf_counter()
-            try:
-                response = await self._http.request(method, url, json=json, params=params, headers=headers)
-            except httpx.TransportError as exc:
-                error: GraphError = GraphConnectionError(
-                    f"no answer from Graph: {type(exc).__name__}",
-                    sent=not isinstance(exc, _NEVER_SENT),
-                    attempts=attempt,
-                )
-                status: int | None = None
-            else:
-                status = response.status_code
-                if status < 400:
-                    _log_call(method, url, response, attempt, started, client_request_id)
-                    return response
-                error = _error_from(response, attempt)
-                _log_call(method, url, response, attempt, started, client_request_id)
-                if _token_refused(error) and fresh_token_claims is None:
-                    # The cached token was revoked, or was issued before an administrator granted the
-                    # permission Graph now asks for (a token carries the roles held when it was
-                    # issued, docs/graph.md): one fresh token, one retry.
-                    fresh_token_claims = _FRESH_TOKEN_CLAIMS
-                    log.warning(
-                        "graph %s %s: token refused, retrying with a fresh one", method, _loggable(url)
-                    )
-                    continue
-            if not isinstance(error, GraphTransientError):
-                raise error
-            if not replay_safe and outcome_of(error) is not PostOutcome.NOT_CREATED:
-                raise error
-            delay = self._retry.next_delay(attempt, waited, error.retry_after)
+            answer = await self._attempt(call, attempt, fresh_token)
+            if isinstance(answer, httpx.Response):
+                return answer
+            if _token_refused(answer) and not fresh_token:
+                # The cached token was revoked, or was issued before an administrator granted the
+                # permission Graph now asks for (a token carries the roles held when it was issued,
+                # docs/graph.md): one fresh token, one retry.
+                fresh_token = True
+                log.warning("graph %s %s: token refused, retrying with a fresh one", method, _loggable(url))
+                continue
+            delay = self._retry_delay(answer, attempt, waited, replay_safe)
             if delay is None:
-                raise error
+                raise answer
             log.warning(
                 "graph %s %s: %s, retrying in %.2fs (attempt %d)",
                 method,
                 _loggable(url),
-                status or "no answer",
+                answer.status or "no answer",
                 delay,
                 attempt,
             )
             await self._sleep(delay)
             waited += delay
+
+    async def _attempt(self, call: _Call, attempt: int, fresh_token: bool) -> httpx.Response | GraphError:
+        """One HTTP exchange: Graph's success answer, or the error it stands for (never raised here)."""
+        headers = {
+            "Authorization": f"Bearer {await self._token(_FRESH_TOKEN_CLAIMS if fresh_token else None)}",
+            "client-request-id": call.client_request_id,
+            "User-Agent": USER_AGENT,
+        }
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(
+                call.method, call.url, json=call.json, params=call.params, headers=headers
+            )
+        except httpx.TransportError as exc:
+            return GraphConnectionError(
+                f"no answer from Graph: {type(exc).__name__}",
+                sent=not isinstance(exc, _NEVER_SENT),
+                attempts=attempt,
+            )
+        _log_call(call, response, attempt, started)
+        if response.status_code < 400:
+            return response
+        return _error_from(response, attempt)
+
+    def _retry_delay(self, error: GraphError, attempt: int, waited: float, replay_safe: bool) -> float | None:
+        """Seconds to wait before trying again, or None when the error is to be raised."""
+        if not isinstance(error, GraphTransientError):
+            return None
+        if not replay_safe and verdict_of(error) is not SendVerdict.NOT_CREATED:
+            return None
+        return self._retry.next_delay(attempt, waited, error.retry_after)
 
     async def _token(self, claims: str | None = None) -> str:
         """The cached token, or with `claims` a new one from the identity endpoint."""
@@ -361,16 +313,14 @@ def _loggable(url: str) -> str:
     return httpx.URL(url).path
 
 
-def _log_call(
-    method: str, url: str, response: httpx.Response, attempt: int, started: float, client_request_id: str
-) -> None:
+def _log_call(call: _Call, response: httpx.Response, attempt: int, started: float) -> None:
     log.info(
         "graph %s %s -> %d in %.0f ms (attempt %d, request-id %s, client-request-id %s)",
-        method,
-        _loggable(url),
+        call.method,
+        _loggable(call.url),
         response.status_code,
         (time.perf_counter() - started) * 1000,
         attempt,
         response.headers.get("request-id", "-"),
-        client_request_id,
+        call.client_request_id,
     )

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from chatfn.chats.opening import Accepted, open_chat
-from chatfn.chats.request import ChatSpec
+from chatfn.chats.spec import ChatSpec
 from chatfn.durable.operation import ORCHESTRATOR, OperationJob, Progress
 from chatfn.errors import StorageError
 from chatfn.problems import StepFailed

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from chatfn.api.schemas import ChatResult, ChatResultMember
-from chatfn.graph.client import Chat
+from chatfn.graph.models import Chat
 from chatfn.problems import Failure
 
 

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from chatfn.api import openapi, swagger
 from chatfn.api.schemas import ChatResult, ChatResultMember, Health, ProblemDetails, RunningRequest
-from chatfn.chats.request import AppPermission, ChatRequest, Member, TeamsApp, parse_chat_request
+from chatfn.chats.request import AppPermission, ChatRequest, Member, TeamsApp
+from chatfn.chats.spec import parse_chat_request
 from chatfn.contract import MAX_PREFER_WAIT
 from tests.apphost import AppHost
 

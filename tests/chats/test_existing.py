@@ -11,11 +11,12 @@ import pytest
 
 from chatfn.chats import existing
 from chatfn.chats.existing import Wanted, find_latest, find_made_since
-from chatfn.chats.request import ChatMember, ChatSpec, TeamsApp
+from chatfn.chats.request import TeamsApp
+from chatfn.chats.spec import ChatMember, ChatSpec
 from chatfn.chats.translate import ResolvedMember, chat_body
 from chatfn.emulator import Emulator
 from chatfn.emulator.directory import NUMBERED_MEMBERS
-from chatfn.graph.client import AcceptedOperation, Chat, CreatedChat
+from chatfn.graph.models import AcceptedOperation, Chat, CreatedChat
 from tests.graphs import graph_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]

@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from chatfn.chats.members import resolve_members
-from chatfn.chats.request import parse_chat_request
+from chatfn.chats.spec import parse_chat_request
 from chatfn.chats.translate import chat_body
 from chatfn.emulator import Emulator
-from chatfn.graph.client import AcceptedOperation, CreatedChat
+from chatfn.graph.models import AcceptedOperation, CreatedChat
 from tests.cases import EQUIVALENT_REQUESTS, reference_body, seed_examples
 from tests.graphs import graph_for
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from chatfn.chats.members import resolve_members
-from chatfn.chats.request import parse_chat_request
+from chatfn.chats.spec import parse_chat_request
 from chatfn.chats.translate import ResolvedMember
 from chatfn.emulator import Emulator
 from chatfn.emulator.directory import NUMBERED_MEMBERS, SAM

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from chatfn.chats.opening import Accepted, Made, open_chat
-from chatfn.chats.request import parse_chat_request
+from chatfn.chats.spec import parse_chat_request
 from chatfn.emulator import Emulator
 from chatfn.problems import StepFailed
 from tests.cases import EQUIVALENT_REQUESTS

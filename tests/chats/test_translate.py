@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chatfn.chats.request import ChatSpec, parse_chat_request
+from chatfn.chats.spec import ChatSpec, parse_chat_request
 from chatfn.chats.translate import ResolvedMember, chat_body, member_body, odata_key, user_bind
 from tests.cases import EQUIVALENT_REQUESTS, EXAMPLE_6_GUEST_ID, reference_body
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatfn.chats.verdict import PostOutcome, outcome_of
+from chatfn.chats.verdict import SendVerdict, verdict_of
 from chatfn.errors import (
     ChatfnError,
     FieldError,
@@ -22,22 +22,22 @@ def _graph(status: int) -> GraphError:
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 412, 429, 499])
 def test_a_refusal_created_nothing(status: int) -> None:
-    assert outcome_of(_graph(status)) is PostOutcome.NOT_CREATED
+    assert verdict_of(_graph(status)) is SendVerdict.NOT_CREATED
 
 
 @pytest.mark.parametrize("status", [408, 500, 502, 503, 504, 599])
 def test_a_timeout_or_a_server_error_may_have_created_it(status: int) -> None:
     """Graph can act and then answer 504 (docs/graph.md, Real directories and real failures)."""
-    assert outcome_of(_graph(status)) is PostOutcome.UNKNOWN
+    assert verdict_of(_graph(status)) is SendVerdict.UNKNOWN
 
 
 def test_no_answer_depends_on_whether_the_request_left() -> None:
-    assert outcome_of(GraphConnectionError("refused", sent=False)) is PostOutcome.NOT_CREATED
-    assert outcome_of(GraphConnectionError("dropped", sent=True)) is PostOutcome.UNKNOWN
+    assert verdict_of(GraphConnectionError("refused", sent=False)) is SendVerdict.NOT_CREATED
+    assert verdict_of(GraphConnectionError("dropped", sent=True)) is SendVerdict.UNKNOWN
 
 
 def test_an_answer_graph_should_not_give_is_unknown() -> None:
-    assert outcome_of(GraphError("202 without a Location", status=None)) is PostOutcome.UNKNOWN
+    assert verdict_of(GraphError("202 without a Location", status=None)) is SendVerdict.UNKNOWN
 
 
 @pytest.mark.parametrize(
@@ -49,4 +49,4 @@ def test_an_answer_graph_should_not_give_is_unknown() -> None:
     ],
 )
 def test_what_fails_before_the_post_created_nothing(error: ChatfnError) -> None:
-    assert outcome_of(error) is PostOutcome.NOT_CREATED
+    assert verdict_of(error) is SendVerdict.NOT_CREATED

@@ -12,23 +12,23 @@ import httpx
 import pytest
 from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
 
-from chatfn.chats.request import ChatMember, ChatSpec
+from chatfn.chats.spec import ChatMember, ChatSpec
 from chatfn.chats.translate import ResolvedMember, chat_body
 from chatfn.emulator import Emulator
 from chatfn.emulator.directory import NUMBERED_MEMBERS, SAM
 from chatfn.errors import (
-    GraphBadRequest,
+    GraphClientError,
     GraphConnectionError,
     GraphError,
     GraphForbidden,
-    GraphNotFound,
     GraphServiceError,
     GraphThrottled,
     GraphUnauthorized,
     GraphUnavailable,
     IdentityError,
 )
-from chatfn.graph.client import AcceptedOperation, CreatedChat, GraphClient
+from chatfn.graph.client import GraphClient
+from chatfn.graph.models import AcceptedOperation, CreatedChat
 from chatfn.graph.retry import RetryPolicy
 from tests.cases import reference_body
 from tests.graphs import graph_for
@@ -163,7 +163,7 @@ async def test_errors_are_typed_and_keep_graphs_ids(emulator: Emulator, control:
     body = reference_body(2)
     body["members"][2]["user@odata.bind"] = "https://graph.microsoft.com/v1.0/users('nobody@contoso.com')"
     async with graph_for(emulator) as graph:
-        with pytest.raises(GraphNotFound) as caught:
+        with pytest.raises(GraphClientError) as caught:
             await graph.create_chat(body)
     error = caught.value
     assert (error.status, error.attempts) == (404, 1)
@@ -327,7 +327,7 @@ async def test_a_400_is_an_error_not_an_answer(emulator: Emulator, control: http
     fault = {"method": "POST", "path": "/v1.0/chats", "status": 400, "code": "BadRequest", "count": 1}
     control.post("/faults", json=fault).raise_for_status()
     async with graph_for(emulator) as graph:
-        with pytest.raises(GraphBadRequest) as caught:
+        with pytest.raises(GraphClientError) as caught:
             await graph.create_chat(reference_body(1), replay_safe=True)
     assert (caught.value.status, caught.value.code, caught.value.attempts) == (400, "BadRequest", 1)
     assert len(_chat_posts(control)) == 1, "a 400 is not retried"
@@ -357,7 +357,7 @@ async def test_graphs_request_id_comes_from_the_error_body_when_no_header_has_it
 
     http = httpx.AsyncClient(event_hooks={"response": [drop_header]})
     async with graph_for(emulator, http=http) as graph:
-        with pytest.raises(GraphNotFound) as caught:
+        with pytest.raises(GraphClientError) as caught:
             await graph.find_users(["sam@contoso.com"])
     assert caught.value.request_id
     assert caught.value.request_id in seen, "the body's innerError names the same request"
@@ -486,7 +486,7 @@ async def test_graphs_own_message_is_kept(emulator: Emulator, control: httpx.Cli
     fault = {"path": "/v1.0/users", "status": 404, "message": "Resource 'x' does not exist", "count": 1}
     control.post("/faults", json=fault).raise_for_status()
     async with graph_for(emulator) as graph:
-        with pytest.raises(GraphNotFound) as caught:
+        with pytest.raises(GraphClientError) as caught:
             await graph.find_users(["sam@contoso.com"])
     assert caught.value.message == "Resource 'x' does not exist"
 
@@ -497,7 +497,7 @@ async def test_each_call_is_logged_by_path_with_its_ids(
     caplog.set_level(logging.INFO, logger="chatfn.graph.client")
     control.post("/faults", json={"path": "/v1.0/users", "status": 404, "count": 1}).raise_for_status()
     async with graph_for(emulator) as graph:
-        with pytest.raises(GraphNotFound):
+        with pytest.raises(GraphClientError):
             await graph.find_users(["sam@contoso.com"])
         await graph.find_users(["sam@contoso.com"])
     lines = [r.getMessage() for r in caplog.records if r.name == "chatfn.graph.client"]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from azure.data.tables.aio import TableClient
 
-from chatfn.chats.request import parse_chat_request
+from chatfn.chats.spec import parse_chat_request
 from chatfn.durable.operation import Progress
 from chatfn.emulator import Emulator
 from chatfn.errors import StorageError

@@ -3,7 +3,7 @@ JSON that the idempotency record and durable history put it through."""
 
 from __future__ import annotations
 
-from chatfn.graph.client import Chat
+from chatfn.graph.models import Chat
 from chatfn.problems import Failure
 from chatfn.requests.outcome import OUTCOME, Failed, Succeeded, chat_result
 

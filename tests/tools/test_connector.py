@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from chatfn.api import swagger
-from chatfn.chats.request import ChatRequest, parse_chat_request
+from chatfn.chats.request import ChatRequest
+from chatfn.chats.spec import parse_chat_request
 from chatfn.tools import connector
 from chatfn.tools.pngicon import bubble_icon
 from tests.tools.connector_rules import Violation, violations

@@ -24,11 +24,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chatfn.chats.members import resolve_members
-from chatfn.chats.request import ChatSpec, parse_chat_request
+from chatfn.chats.spec import ChatSpec, parse_chat_request
 from chatfn.chats.translate import ResolvedMember, chat_body
 from chatfn.emulator import Emulator
 from chatfn.errors import InvalidRequest
-from chatfn.graph.client import AcceptedOperation, CreatedChat, GraphClient
+from chatfn.graph.client import GraphClient
+from chatfn.graph.models import AcceptedOperation, CreatedChat
 from tests.graphs import graph_for
 from tests.strategies import (
     DEFAULT_DIRECTORY,

@@ -1,4 +1,5 @@
-"""The request model: both forms of docs/api.md normalise alike, and every broken rule names its field."""
+"""The request normalised (`chatfn.chats.spec`, with the models, text rules and field errors it is made
+of): both forms of docs/api.md normalise alike, and every broken rule names its field."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chatfn.chats.request import ChatSpec, parse_chat_request, parse_json_body
+from chatfn.chats.spec import ChatSpec, parse_chat_request
 from chatfn.contract import MAX_EMAIL
-from chatfn.errors import FieldError, InvalidRequest
+from chatfn.errors import InvalidRequest
 from chatfn.problems import MAX_LISTED_ERRORS, invalid_request
 from tests.cases import EQUIVALENT_REQUESTS, INVALID_REQUESTS
 
@@ -191,29 +192,6 @@ def test_email_with_tenant_id_asks_for_the_user_id() -> None:
     assert "userId" in error.message
 
 
-def test_a_key_given_twice_is_refused() -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        parse_json_body(b'{"topic": "a", "emails": "a@b.com;c@d.com", "topic": "b"}')
-    assert caught.value.errors == [FieldError("body", "the key 'topic' appears twice in one object")]
-    with pytest.raises(InvalidRequest):
-        parse_json_body(b'{"members": [{"email": "a@b.com", "guest": true, "guest": false}]}')
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        (b"{", "is not valid JSON"),
-        (b"\xff\xfe\x00", "is not valid JSON"),
-        (b"[" * 60000, "nested too deeply"),
-        (b"[" * 40 + b"]" * 40, "nested deeper than 32 levels"),
-    ],
-)
-def test_a_body_that_is_not_usable_json_is_refused(raw: bytes, message: str) -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        parse_json_body(raw)
-    assert message in caught.value.errors[0].message
-
-
 def test_the_errors_of_a_400_are_capped_with_a_count() -> None:
     with pytest.raises(InvalidRequest) as caught:
         parse_chat_request({"emails": ["not an address"] * 200})
@@ -300,19 +278,6 @@ def test_fingerprint_differs_for_another_member_of_the_same_count(
     one: dict[str, Any], other: dict[str, Any]
 ) -> None:
     assert parse_chat_request(one).fingerprint() != parse_chat_request(other).fingerprint()
-
-
-def test_a_body_of_plain_objects_is_read_as_sent() -> None:
-    assert parse_json_body(b'{"topic": "a", "members": [{"email": "a@b.com"}]}') == {
-        "topic": "a",
-        "members": [{"email": "a@b.com"}],
-    }
-
-
-def test_a_body_nested_exactly_32_deep_is_accepted() -> None:
-    assert parse_json_body(b"[" * 32 + b"]" * 32) is not None
-    with pytest.raises(InvalidRequest, match="nested deeper than 32 levels"):
-        parse_json_body(b"[" * 33 + b"]" * 33)
 
 
 def test_an_explicit_one_on_one_of_two_members_is_valid() -> None:
