@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit mutation bench bench-app connector clean
+.PHONY: run test lint typecheck unit suite mutation bench bench-app connector clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,10 +46,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP) $(INFRA_STAMP) $(NODE_STAMP)
+# The in-process tier: no Node, Azurite, local host or deployment tools (about 30 s on 2 cores).
+UNIT_TIER := not azurite and not apphost and not infra and not fuzz
+
+unit: $(STAMP)
+	$(PY) -m pytest -m "$(UNIT_TIER)"
+
+# Every test, every tier (pyproject.toml's markers): what CI runs, through `make test`.
+suite: $(STAMP) $(INFRA_STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
-test: lint typecheck unit
+test: lint typecheck suite
 
 # Mutation testing of the pure core modules against their own tests (tests/mutation.py; not part of
 # `make test`: about 15 minutes on 2 cores). MODULES="retry graph" limits it.

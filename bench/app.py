@@ -38,6 +38,7 @@ from azure.data.tables.aio import TableClient
 from azure.identity.aio import ManagedIdentityCredential
 
 from chatfn.devhost import HostHandle, start_in_thread
+from chatfn.emulator import Emulator
 from chatfn.graph.client import GraphClient
 from chatfn.graph.models import CreatedChat
 from chatfn.requests.store import IdempotencyStore
@@ -122,9 +123,14 @@ def running_host(queue_latency: float = 0.0) -> Iterator[tuple[HostHandle, Stora
         get_settings.cache_clear()
 
 
+def emulator_of(host: HostHandle) -> Emulator:
+    if host.emulator is None:
+        raise RuntimeError("the benchmark needs the host's own Graph emulator")
+    return host.emulator
+
+
 def control(host: HostHandle) -> httpx.Client:
-    assert host.emulator is not None
-    return httpx.Client(base_url=f"{host.emulator.url}/_emulator", timeout=30)
+    return httpx.Client(base_url=f"{emulator_of(host).url}/_emulator", timeout=30)
 
 
 def graph_calls(host: HostHandle) -> int:
@@ -180,8 +186,7 @@ def p(latencies: list[float], q: float) -> float:
 def graph_client_for(
     host: HostHandle, credential: ManagedIdentityCredential, http: httpx.AsyncClient
 ) -> GraphClient:
-    assert host.emulator is not None
-    return GraphClient(base_url=host.emulator.graph_url, credential=credential, http=http)
+    return GraphClient(base_url=emulator_of(host).graph_url, credential=credential, http=http)
 
 
 async def latency_and_cost(host: HostHandle, counter: StorageCounter, rounds: int) -> None:
@@ -195,7 +200,8 @@ async def latency_and_cost(host: HostHandle, counter: StorageCounter, rounds: in
 
         async def by_client(topic: str) -> None:
             created = await graph.create_chat(graph_body(topic), replay_safe=False)
-            assert isinstance(created, CreatedChat)
+            if not isinstance(created, CreatedChat):
+                raise RuntimeError(f"Graph answered {created} to a chat without an app")
             await graph.get_chat(created.id)
 
         await post(api, group("warm"))
@@ -216,7 +222,8 @@ async def latency_and_cost(host: HostHandle, counter: StorageCounter, rounds: in
             for i in range(rounds):
                 key_headers = {"Idempotency-Key": str(uuid.uuid4())} if headers else None
                 answer = await post(api, group(f"cost {i}"), key_headers)
-                assert answer.status_code == 201, answer.text
+                if answer.status_code != 201:
+                    raise RuntimeError(f"the app answered {answer.status_code}: {answer.text}")
             print(
                 f"  per 201 {label}: {graph_calls(host) / rounds:.1f} Graph calls, "
                 f"{(counter.calls - before_storage) / rounds:.1f} storage operations"

@@ -21,7 +21,7 @@ def seed_examples() -> dict[int, dict[str, Any]]:
 
 def reference_body(number: int) -> dict[str, Any]:
     """The reference request body, with example 6's slip mended (see docs/graph.md)."""
-    body = seed_examples()[number]["request"]
+    body: dict[str, Any] = seed_examples()[number]["request"]
     if number == 6:
         text = json.dumps(body).replace("8ba98gf6-7fc2-4eb2-c7f2-aef9f21fd98g", EXAMPLE_6_GUEST_ID)
         body = json.loads(text)

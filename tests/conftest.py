@@ -12,6 +12,21 @@ from chatfn.devhost.azurite import Azurite
 from chatfn.emulator import Emulator
 from tests.apphost import AppHost, start_app_host
 
+# The fixtures that put a test in a tier: whatever asks for one of them (directly or through another
+# fixture) is marked, so `make unit` (`-m "not azurite and not apphost and not infra and not fuzz"`) runs
+# without Node, Azurite or the deployment tools. Tests that start these themselves say so with
+# `pytestmark`.
+_TIER_FIXTURES = {"azurite": ("azurite",), "app_host": ("apphost", "azurite")}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for fixture, tiers in _TIER_FIXTURES.items():
+            if fixture in fixtures:
+                for tier in tiers:
+                    item.add_marker(tier)
+
 
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[Emulator]:

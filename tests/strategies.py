@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from hypothesis import strategies as st
+from hypothesis.internal.charmap import CategoriesTuple
 
 from chatfn.chats.request import AppPermission, ChatRequest, Member, TeamsApp
 from chatfn.contract import MAX_MEMBERS, MAX_TOPIC
@@ -30,7 +31,7 @@ GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-
 # Whitespace that is not a control character: padding a caller may leave around a valid address.
 WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and unicodedata.category(c) != "Cc")
 # What the model refuses in any text: control and format characters, and letters that show nothing.
-HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs")
+HIDDEN_CATEGORIES: CategoriesTuple = ("Cc", "Cf", "Cs")
 BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
 
 # --- the directory ------------------------------------------------------------------------------
@@ -269,12 +270,12 @@ def address_list(draw: st.DrawFn, addresses: list[str]) -> list[str] | str:
     if draw(st.booleans()):
         return addresses
     separator = st.builds(lambda a, s, b: a + s + b, _padding, st.sampled_from(";,"), _padding)
-    text = draw(separator) if addresses and draw(st.booleans()) else ""
+    text = draw(separator) if bool(addresses) and draw(st.booleans()) else ""
     for i, address in enumerate(addresses):
         if i:
             text += draw(separator) + (draw(separator) if draw(st.booleans()) else "")
         text += address
-    if addresses and draw(st.booleans()):
+    if bool(addresses) and draw(st.booleans()):
         text += draw(separator)
     return text
 
@@ -298,7 +299,7 @@ def member_json(draw: st.DrawFn, ref: Ref) -> dict[str, Any]:
 @st.composite
 def app_json(draw: st.DrawFn, app: App) -> dict[str, Any]:
     body: dict[str, Any] = {"teamsAppId": draw(recased(app.id))}
-    if app.permissions or draw(st.booleans()):
+    if bool(app.permissions) or draw(st.booleans()):
         body["permissions"] = [
             {"value": value}
             if kind == "application" and draw(st.booleans())
@@ -320,7 +321,7 @@ def rendered(draw: st.DrawFn, chat: AskedChat) -> dict[str, Any]:
     if chat.flat and draw(st.booleans()):
         for name, guest in (("emails", False), ("guests", True)):
             addresses = [draw(padded(draw(recased(ref.key)))) for ref in order if ref.guest == guest]
-            if addresses or draw(st.booleans()):
+            if bool(addresses) or draw(st.booleans()):
                 body[name] = draw(address_list(addresses))
     else:
         body["members"] = [draw(member_json(ref)) for ref in order]
@@ -676,11 +677,11 @@ def invalid_requests(draw: st.DrawFn, mutation: str) -> InvalidCase:
             payload["members"] = payload["members"][:count]
             field = "members"
         else:
-            entries = [a for values in _entries(payload).values() for a in values][:count]
+            kept = [a for values in _entries(payload).values() for a in values][:count]
             payload.pop("emails", None)
             payload.pop("guests", None)
             field = draw(st.sampled_from(["emails", "guests"]))
-            payload[field] = draw(address_list(entries))
+            payload[field] = draw(address_list(kept))
 
     elif mutation == "too many":
         count = draw(st.integers(MAX_MEMBERS + 1, MAX_MEMBERS + 5))
@@ -710,11 +711,11 @@ def invalid_requests(draw: st.DrawFn, mutation: str) -> InvalidCase:
             name, k = draw(
                 st.sampled_from([(n, m) for n, values in entries.items() for m in range(len(values))])
             )
-            twin = draw(recased(entries[name][k]))
+            address_twin = draw(recased(entries[name][k]))
             target = draw(st.sampled_from(["emails", "guests"]))
             values = entries.setdefault(target, [])
             j = draw(st.integers(0, len(values)))
-            values.insert(j, twin)
+            values.insert(j, address_twin)
             if target == name and j <= k:
                 k += 1
             for n in sorted({name, target}):

@@ -16,6 +16,8 @@ import pytest
 
 from tests.apphost import ROOT, AppHost, start_app_host
 
+pytestmark = [pytest.mark.apphost, pytest.mark.azurite]
+
 GROUP = {"topic": "Signed in", "emails": "alex@contoso.com;jacob@contoso.com;lynne@contoso.com"}
 OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 

@@ -50,7 +50,7 @@ def _is_local_only(module: str) -> bool:
     return any(module == name or module.startswith(f"{name}.") for name in LOCAL_ONLY_MODULES)
 
 
-def _funcignore() -> pathspec.PathSpec:
+def _funcignore() -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines((ROOT / ".funcignore").read_text().splitlines())
 
 

@@ -31,10 +31,11 @@ async def resolve_members(spec: ChatSpec, graph: GraphClient) -> list[ResolvedMe
     errors: list[FieldError] = []
     resolved: list[ResolvedMember] = []
     for member in spec.members:
-        if member.email is None:
-            assert member.userId is not None  # the request model guarantees one of the two
+        if member.userId is not None:  # the request model gives each member an email or a userId
             resolved.append(ResolvedMember(key=member.userId, guest=member.guest, tenant_id=member.tenantId))
             continue
+        if member.email is None:
+            raise ValueError(f"{member.field} has neither an email nor a userId")
         found = users.get(member.email.lower(), [])
         problem = _binding_problem(member, found)
         if problem is not None:

@@ -149,8 +149,7 @@ def _read_urls(process: subprocess.Popen[str], timeout: float) -> dict[str, str]
     ready = threading.Event()
 
     def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
+        for line in process.stdout or ():
             found = _LISTENING.search(line)
             if found:
                 urls[found.group(1)] = found.group(2).rstrip("/")

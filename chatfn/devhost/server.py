@@ -108,17 +108,21 @@ class DevHost:
     @property
     def system_key(self) -> str:
         """The key inside the management URLs: it must never reach the app's callers."""
-        assert self._durable is not None
-        return self._durable.system_key
+        return self._started(self._durable).system_key
 
     def history(self, instance_id: str) -> list[Event]:
         """The instance's recorded history (the SDK's shape: EventType numbers), for `check_replay`."""
-        assert self._orchestrations is not None
-        return copy.deepcopy(self._orchestrations.instances[instance_id].history)
+        return copy.deepcopy(self._started(self._orchestrations).instances[instance_id].history)
 
     def instance_input(self, instance_id: str) -> str | None:
-        assert self._orchestrations is not None
-        return self._orchestrations.instances[instance_id].input
+        return self._started(self._orchestrations).instances[instance_id].input
+
+    @staticmethod
+    def _started(part: T | None) -> T:
+        """A part that exists once `start()` has run."""
+        if part is None:
+            raise RuntimeError("the local host has not started")
+        return part
 
     def banner(self) -> list[str]:
         """What the CLI prints: the base URL, the emulator, and every function."""

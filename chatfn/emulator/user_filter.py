@@ -53,8 +53,7 @@ def _tokens(expression: str) -> list[tuple[str, str]]:
         match = _TOKEN.match(expression, position)
         if match is None or match.end() == position:
             raise _syntax(expression)
-        kind = match.lastgroup
-        assert kind is not None
+        kind = match.lastgroup or ""  # every alternative of _TOKEN is a named group
         found.append((kind, match.group(kind)))
         position = match.end()
     return found

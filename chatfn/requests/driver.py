@@ -106,7 +106,7 @@ async def submit(
     another body, `StorageError` when its record cannot be read or written (nothing was sent)."""
     if order.key is None:
         return await _run(order, _new_request_id(), services.clock(), None, services, orchestrations)
-    return await _claim(order, services, orchestrations)
+    return await _claim(order, order.key, services, orchestrations)
 
 
 async def status(
@@ -212,20 +212,20 @@ async def _settle(
 
 
 async def _claim(
-    order: ChatOrder, services: Services, orchestrations: Orchestrations
+    order: ChatOrder, key: str, services: Services, orchestrations: Orchestrations
 ) -> Answered | Running | Broken:
     """Claim the key and do the work, or follow the request that holds it."""
-    assert order.key is not None  # only requests with a key come here
     request_id, started = _new_request_id(), services.clock()
-    claim = await services.store.claim(order.scope, order.key, order.spec.fingerprint(), request_id, started)
+    claim = await services.store.claim(order.scope, key, order.spec.fingerprint(), request_id, started)
     if isinstance(claim, Claimed):
         return await _run(order, request_id, started, claim.record, services, orchestrations)
     deadline = services.clock() + timedelta(seconds=order.wait)
-    return await _follow(order, claim.record, deadline, services, orchestrations)
+    return await _follow(order, key, claim.record, deadline, services, orchestrations)
 
 
 async def _follow(
     order: ChatOrder,
+    key: str,
     record: IdempotencyRecord,
     deadline: datetime,
     services: Services,
@@ -255,7 +255,7 @@ async def _follow(
     )
     if latest is None or latest.request_id != request_id:
         # The first request failed before Graph made anything and its key was freed: start over.
-        return await _claim(order, services, orchestrations)
+        return await _claim(order, key, services, orchestrations)
     if latest.state is RecordState.COMPLETED and latest.outcome is not None:
         return Answered(latest.outcome, success_status=201)
     if latest.state is RecordState.ASYNC:
@@ -267,8 +267,8 @@ async def _follow(
         if taken is None:  # another repeat took it over first: follow that one
             fresh = await store.get(latest.partition)
             if fresh is None:
-                return await _claim(order, services, orchestrations)
-            return await _follow(order, fresh, deadline, services, orchestrations)
+                return await _claim(order, key, services, orchestrations)
+            return await _follow(order, key, fresh, deadline, services, orchestrations)
         log.warning("request %s: its worker stopped; carrying it on", taken.request_id)
         return await _run(
             order, taken.request_id, taken.attempt_started, taken, services, orchestrations, look_first=True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,8 @@ from schemathesis.schemas import BaseSchema
 
 from chatfn.api import openapi, swagger
 from tests.apphost import AppHost
+
+pytestmark = pytest.mark.fuzz
 
 SETTINGS = {
     "generation": {"max-examples": 100},
@@ -74,7 +77,7 @@ def running_app(app_host: AppHost, api: httpx.Client) -> Iterator[str]:
 
 @openapi_contract.parametrize()
 @once_per_operation
-def test_the_app_keeps_its_openapi_contract(case: Case, running_app: str) -> None:
+def test_the_app_keeps_its_openapi_contract(case: Case[Any], running_app: str) -> None:
     answer = case.call_and_validate(base_url=running_app)
     if case.operation.label == "POST /chats" and answer.status_code == 202:
         _follow_to_the_outcome(openapi_contract, answer.json()["requestId"], running_app)
@@ -82,7 +85,7 @@ def test_the_app_keeps_its_openapi_contract(case: Case, running_app: str) -> Non
 
 @connector_contract.parametrize()
 @once_per_operation
-def test_the_app_keeps_its_connector_contract(case: Case, running_app: str) -> None:
+def test_the_app_keeps_its_connector_contract(case: Case[Any], running_app: str) -> None:
     answer = case.call_and_validate(base_url=running_app)
     if case.operation.label == "POST /chats" and answer.status_code == 202:
         _follow_to_the_outcome(connector_contract, answer.json()["requestId"], running_app)

@@ -45,6 +45,8 @@ from tests.strategies import (
     valid_cases,
 )
 
+pytestmark = pytest.mark.fuzz
+
 T = TypeVar("T")
 
 

@@ -17,6 +17,8 @@ from chatfn.devhost.azurite import STORAGE_SETTING
 from chatfn.devhost.server import PUBLIC_ORIGIN_SETTING
 from tests.apphost import start_app_host
 
+pytestmark = [pytest.mark.apphost, pytest.mark.azurite]
+
 SETTING = "CHATFN_DEVHOST_SAMPLE_SETTING"
 _RUNNING = {"Pending", "Running", "ContinuedAsNew"}
 

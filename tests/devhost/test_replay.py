@@ -22,6 +22,8 @@ from chatfn.settings import get_settings
 from tests.apphost import TEST_SETTINGS
 from tests.cases import EQUIVALENT_REQUESTS
 
+pytestmark = pytest.mark.apphost
+
 OPERATION_READS = "/v1.0/chats('"  # the operation's Location form; GET /chats/{id} has no quote
 
 

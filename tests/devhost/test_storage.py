@@ -23,6 +23,8 @@ from chatfn.devhost.azurite import (
 )
 from tests.apphost import AppHost, start_app_host
 
+pytestmark = [pytest.mark.apphost, pytest.mark.azurite]
+
 LATENCY = 0.3
 GATEWAY = "https://chats.example.net"
 

@@ -430,7 +430,7 @@ async def test_a_users_group_chats_are_listed_with_or_without_a_partner(
         await graph.create_chat(_group_body("With Jacob", alex, jacob, megan))
         await graph.create_chat(_group_body("Without", alex, megan, SAM.id))
         await graph.create_chat(_group_body(None, alex, jacob))  # one-on-one
-        every = [chat.topic async for chat in graph.group_chats_of(alex)]
+        every = [chat.topic or "" async for chat in graph.group_chats_of(alex)]
         with_jacob = [chat async for chat in graph.group_chats_of(alex, with_member=jacob)]
     assert sorted(every) == ["With Jacob", "Without"], "group chats only"
     assert [chat.topic for chat in with_jacob] == ["With Jacob"]

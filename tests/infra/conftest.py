@@ -45,7 +45,11 @@ def parsed(bicep_files: list[Path]) -> dict[str, BicepDoc]:
     except ImportError:
         pytest.fail("pycep-parser is missing from .venv: run `make test` (tests/infra/requirements.txt)")
     parser = BicepParser()
-    return {path.relative_to(INFRA).as_posix(): parser.parse(file_path=path) for path in bicep_files}
+    documents: dict[str, BicepDoc] = {}
+    for path in bicep_files:
+        # A TypedDict of pycep's; the tests read it as plain JSON.
+        documents[path.relative_to(INFRA).as_posix()] = dict(parser.parse(file_path=path))
+    return documents
 
 
 @pytest.fixture(scope="session")

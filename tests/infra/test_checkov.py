@@ -9,7 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from .conftest import INFRA
+
+pytestmark = pytest.mark.infra
 
 # Every suppression made in infra/, by check and resource. A new one must be added here too,
 # so that a reviewer reads its reason.

@@ -18,6 +18,8 @@ import pytest
 from .conftest import INFRA, infra_tool
 from .documented import GRAPH_APP_ROLE_IDS
 
+pytestmark = pytest.mark.infra
+
 SCRIPT = INFRA / "scripts" / "grant-graph-permissions.sh"
 PRINCIPAL = "2b7c3a0e-1111-4c4c-9d9d-000000000001"
 GRAPH_SP = "5f1e0c1d-2222-4b4b-8e8e-000000000002"

@@ -20,7 +20,7 @@ from chatfn.problems import Failure
 from chatfn.requests.outcome import Failed, Succeeded
 from chatfn.requests.store import LEASE, Claimed, Found, IdempotencyStore, RecordState, key_partition
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.azurite]
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

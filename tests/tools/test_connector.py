@@ -51,7 +51,10 @@ def test_the_committed_files_are_what_the_code_generates(tmp_path: Path) -> None
 
 
 def _swagger(edit: Callable[[dict[str, Any]], object]) -> Callable[[Package], None]:
-    return lambda package: edit(package["swagger"]) and None
+    def edit_swagger(package: Package) -> None:
+        edit(package["swagger"])
+
+    return edit_swagger
 
 
 def _create(swagger: dict[str, Any]) -> dict[str, Any]:
