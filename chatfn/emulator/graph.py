@@ -35,6 +35,7 @@ from chatfn.emulator.messages import (
     json_response,
     utc_now,
 )
+from chatfn.emulator.odata_path import SQUOTE, odata_literal, segments
 from chatfn.emulator.refusals import GraphError, bad_request
 from chatfn.emulator.state import Chat, InstalledApp, Member, Operation, State, Token
 from chatfn.emulator.user_filter import FilterRefused, parse_user_filter
@@ -48,16 +49,8 @@ READ_USER_ROLES = ("User.Read.All", "Directory.Read.All")
 
 USER_FIELDS = ("id", "displayName", "userPrincipalName", "mail", "userType")
 
-# A path segment on the still-encoded path: `/name`, then `('literal')` or `/plain`. A quote is `'`
-# or `%27` (OData's SQUOTE), and two of them inside a literal stand for one quote.
-_SQUOTE = r"(?:'|%27)"
-_SEGMENT = re.compile(
-    rf"/(?P<name>[A-Za-z]+)(?:\({_SQUOTE}(?P<quoted>(?:{_SQUOTE}{_SQUOTE}|(?!{_SQUOTE})[^()])*){_SQUOTE}\)"
-    r"|/(?P<plain>[^/()]+))?",
-    re.IGNORECASE,
-)
 _USER_BIND = re.compile(
-    rf"https://graph\.microsoft\.com/v1\.0/users\({_SQUOTE}(?P<key>(?:{_SQUOTE}{_SQUOTE}|(?!{_SQUOTE})[^()])*){_SQUOTE}\)",
+    rf"https://graph\.microsoft\.com/v1\.0/users\({SQUOTE}(?P<key>(?:{SQUOTE}{SQUOTE}|(?!{SQUOTE})[^()])*){SQUOTE}\)",
     re.IGNORECASE,
 )
 _APP_BIND = re.compile(
@@ -89,45 +82,6 @@ class _Route:
     handler: Handler
 
 
-def odata_literal(encoded: str) -> str:
-    """A key literal cut out of a still-encoded URL: quotes un-doubled, then percent-decoded.
-
-    A raw `#` never belongs there: in a URL it starts the fragment, so a client that sends one loses
-    the rest of the key. Graph wants `%23` (https://learn.microsoft.com/graph/query-parameters#encoding-query-parameters).
-    """
-    if "#" in encoded:
-        raise bad_request(
-            "Bad Request - Error in query syntax: a '#' in a key starts the URL's fragment; "
-            "percent-encode it as %23."
-        )
-    return unquote(re.sub(rf"{_SQUOTE}{_SQUOTE}", "'", encoded, flags=re.IGNORECASE))
-
-
-def _segments(request: Request) -> list[tuple[str, str | None]]:
-    """`/chats('x')/operations/y` -> [("chats", "x"), ("operations", "y")]; keys decoded."""
-    raw = request.raw_path or quote(request.path, safe="/'()@:")
-    rest = raw.removeprefix("/v1.0").rstrip("/")
-    found: list[tuple[str, str | None]] = []
-    position = 0
-    while position < len(rest):
-        match = _SEGMENT.match(rest, position)
-        if match is None:
-            if "#" in rest or rest.startswith("(", position):
-                raise bad_request(
-                    "Bad Request - Error in query syntax: a key literal is not closed, or holds a raw "
-                    "'#' (which starts the URL's fragment; send %23)."
-                )
-            raise GraphError(404, f"Resource not found for the segment '{unquote(rest[position:])}'.")
-        quoted, plain = match.group("quoted"), match.group("plain")
-        if quoted is not None:
-            key: str | None = odata_literal(quoted)
-        else:
-            key = None if plain is None else unquote(plain)
-        found.append((match.group("name"), key))
-        position = match.end()
-    return found
-
-
 def _authenticate(state: State, request: Request) -> Token:
     scheme, _, token = (request.header("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -156,8 +110,8 @@ def _authorize(token: Token, needed: tuple[str, ...]) -> None:
 
 def _dispatch(state: State, request: Request) -> Response:
     token = _authenticate(state, request)
-    segments = _segments(request)
-    shape = tuple((name, key is not None) for name, key in segments)
+    found = segments(request)
+    shape = tuple((name, key is not None) for name, key in found)
     routes = [route for route in ROUTES if route.shape == shape]
     if not routes:
         raise GraphError(404, f"Resource not found for the segment '{request.path.removeprefix('/v1.0')}'.")
@@ -165,7 +119,7 @@ def _dispatch(state: State, request: Request) -> Response:
     if route is None:
         raise GraphError(405, f"The method {request.method} is not allowed on this resource.")
     _authorize(token, route.roles)
-    return route.handler(state, request, [key for _, key in segments if key is not None])
+    return route.handler(state, request, [key for _, key in found if key is not None])
 
 
 # --- POST /chats -------------------------------------------------------------------------------
