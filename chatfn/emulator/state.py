@@ -11,7 +11,7 @@ from typing import Any
 
 from chatfn.emulator.directory import Directory, User, default_users
 from chatfn.emulator.messages import Request, iso_micros, utc_now
-from chatfn.emulator.throttle import TokenBucket
+from chatfn.emulator.throttle import Throttle
 
 DEFAULT_ROLES = ("Chat.Create", "Chat.ReadBasic.All", "User.Read.All")
 # Managed identity tokens last about 24 h and keep the roles they were issued with; a role change
@@ -132,7 +132,7 @@ class State:
             self.faults: list[FaultRule] = []
             self.identity = IdentityConfig()
             self.operations_config = OperationsConfig()
-            self.throttle: TokenBucket | None = None
+            self.throttle: Throttle | None = None
             self.list_delay_seconds = 0.0
             self.requests: list[dict[str, Any]] = []
             self.connections = 0
