@@ -82,7 +82,8 @@ class _Route:
     handler: Handler
 
 
-def _authenticate(state: State, request: Request) -> Token:
+def authenticate(state: State, request: Request) -> Token:
+    """The issued token the request carries; GraphError 401 when there is none Graph would accept."""
     scheme, _, token = (request.header("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise GraphError(401, "Access token is empty.")
@@ -109,7 +110,7 @@ def _authorize(token: Token, needed: tuple[str, ...]) -> None:
 
 
 def _dispatch(state: State, request: Request) -> Response:
-    token = _authenticate(state, request)
+    token = authenticate(state, request)
     found = segments(request)
     shape = tuple((name, key is not None) for name, key in found)
     routes = [route for route in ROUTES if route.shape == shape]

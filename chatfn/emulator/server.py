@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from chatfn.emulator import control, front_door, identity
+from chatfn.emulator import batch, control, front_door, identity
 from chatfn.emulator.faults import fault_response
 from chatfn.emulator.messages import Request, Response, graph_error, json_response
 from chatfn.emulator.state import State
@@ -72,6 +72,8 @@ def _is_graph(path: str) -> bool:
 def _route(state: State, request: Request) -> Response:
     if request.path == identity.PATH:
         return identity.handle(state, request)
+    if request.path == batch.PATH:
+        return batch.handle(state, request)
     if _is_graph(request.path):
         return front_door.serve(state, request)
     return json_response(404, {"error": f"nothing is served at {request.path}"})

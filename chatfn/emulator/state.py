@@ -158,8 +158,12 @@ class State:
                 return rule
         return None
 
-    def log_request(self, request: Request) -> dict[str, Any]:
-        """Append the request to the log at arrival (so the log is oldest first); status comes later."""
+    def log_request(self, request: Request, batch_request_id: str | None = None) -> dict[str, Any]:
+        """Append the request to the log at arrival (so the log is oldest first); status comes later.
+
+        A request inside a `$batch` is logged as a Graph call of its own, after the batch, marked with
+        its id in the batch (`batchRequestId`); only requests that came over the wire count in stats.
+        """
         try:
             body = request.json_body() if request.body else None
         except ValueError:
@@ -172,11 +176,13 @@ class State:
             "status": None,
             "time": iso_micros(utc_now()),
         }
+        if batch_request_id is not None:
+            entry["batchRequestId"] = batch_request_id
         with self.lock:
             self.requests.append(entry)
-            if request.path == "/msi/token":
+            if batch_request_id is None and request.path == "/msi/token":
                 self.token_requests += 1
-            elif request.path == "/v1.0" or request.path.startswith("/v1.0/"):
+            elif batch_request_id is None and (request.path == "/v1.0" or request.path.startswith("/v1.0/")):
                 self.graph_requests += 1
         return entry
 
