@@ -105,7 +105,19 @@ def _bucket_limits(buckets: Any) -> dict[str, Limit]:
     return {name: _bucket_limit(name, setting) for name, setting in buckets.items() if setting is not None}
 
 
+def _over_every_call(fields: dict[str, Any]) -> Throttle | None:
+    """The first form, read as it always was: no `rps` (or null) is off, and `burst` defaults to it."""
+    rps = number(fields, "rps", None)
+    if rps is None:
+        return None
+    burst = number(fields, "burst", rps)
+    if not rps or burst is None or burst < 1:
+        raise ControlError("'rps' must be > 0 and 'burst' >= 1")
+    return Throttle.over_every_call(rps, burst)
+
+
 def show_throttle(state: State, _body: Any) -> Response:
+    """What is in force, in the form POST takes it back; off answers as the first form always did."""
     off = {"rps": None, "burst": None}
     return json_response(200, off if state.throttle is None else state.throttle.settings_json())
 
@@ -124,14 +136,7 @@ def set_throttle(state: State, body: Any) -> Response:
     elif "buckets" in fields:
         state.throttle = Throttle(_bucket_limits(fields["buckets"]))
     else:
-        rps = number(fields, "rps", None)
-        burst = number(fields, "burst", rps)
-        if rps is None:
-            state.throttle = None
-        elif not rps or burst is None or burst < 1:
-            raise ControlError("'rps' must be > 0 and 'burst' >= 1")
-        else:
-            state.throttle = Throttle.over_every_call(rps, burst)
+        state.throttle = _over_every_call(fields)
     return show_throttle(state, None)
 
 
