@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from chatfn.emulator import chat_lists
+from chatfn.emulator import chat_lists, installed_apps
 from chatfn.emulator.chat_json import (
     GRAPH_V1,
     MEMBER_TYPE,
@@ -294,15 +294,21 @@ def _membership_id(chat_id: str, user: User) -> str:
     return base64.b64encode(f"0#1#{user.tenant_id}##{chat_id}##{user.id}".encode()).decode()
 
 
+def _installation_id(chat_id: str, app_id: str) -> str:
+    """Graph's teamsAppInstallation id in a chat: base64 of `<chat id>##<app id>`, as the examples of
+    https://learn.microsoft.com/graph/api/chat-list-installedapps decode; not the app's id."""
+    return base64.b64encode(f"{chat_id}##{app_id}".encode()).decode()
+
+
 def _create_chat(state: State, request: Request, _keys: list[str]) -> Response:
     chat_type, topic, member_specs, app_specs = _chat_request(request)
     resolved = [_resolve_member(state, spec) for spec in member_specs]
     apps = []
     for spec in app_specs:
-        app_id = catalog_app(spec.app_id)
-        if app_id is None:
+        app = catalog_app(spec.app_id)
+        if app is None:
             raise GraphError(404, f"Teams app '{spec.app_id}' was not found in the app catalog.")
-        apps.append(InstalledApp(str(uuid.uuid4()), app_id, spec.consented_permission_set))
+        apps.append((app, spec.consented_permission_set))
     seen: set[tuple[str, str]] = set()
     for user, roles in resolved:
         _check_roles(user, roles)
@@ -326,8 +332,10 @@ def _create_chat(state: State, request: Request, _keys: list[str]) -> Response:
         return json_response(201, chat_entity(chat))
     now = utc_now()
     operation_id = "-".join(str(uuid.uuid4()) for _ in range(3))
+    app, permissions = apps[0]
+    installation = InstalledApp(_installation_id(chat_id, app.id), app, permissions)
     state.operations[operation_id] = Operation(
-        operation_id, chat_id, apps[0], state.operations_config, now, now
+        operation_id, chat_id, installation, state.operations_config, now, now
     )
     return Response(202, headers={"Location": f"/chats('{chat_id}')/operations('{operation_id}')"})
 
@@ -486,6 +494,12 @@ ROUTES = (
     _Route((("chats", True),), "GET", READ_CHAT_ROLES, _get_chat),
     _Route((("chats", True), ("members", False)), "GET", chat_lists.MEMBER_ROLES, chat_lists.chat_members),
     _Route((("chats", True), ("operations", True)), "GET", READ_CHAT_ROLES, _get_operation),
+    _Route(
+        (("chats", True), ("installedApps", False)),
+        "GET",
+        installed_apps.ROLES,
+        installed_apps.chat_installed_apps,
+    ),
     _Route((("users", False),), "GET", READ_USER_ROLES, _list_users),
     _Route((("users", True),), "GET", READ_USER_ROLES, _get_user),
     _Route((("users", True), ("chats", False)), "GET", READ_CHAT_ROLES, chat_lists.user_chats),

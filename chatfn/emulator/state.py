@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from chatfn.emulator.directory import Directory, User, default_users
+from chatfn.emulator.directory import Directory, TeamsApp, User, default_users
 from chatfn.emulator.messages import Request, iso_micros, utc_now
 from chatfn.emulator.throttle import Throttle
 
@@ -32,8 +32,12 @@ class Member:
 @dataclass
 class InstalledApp:
     installation_id: str
-    teams_app_id: str
+    teams_app: TeamsApp
     consented_permission_set: dict[str, Any] | None
+
+    @property
+    def teams_app_id(self) -> str:
+        return self.teams_app.id
 
 
 @dataclass
