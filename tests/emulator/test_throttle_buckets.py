@@ -181,6 +181,8 @@ def test_the_first_form_still_shows_as_it_was(control: httpx.Client) -> None:
     assert control.post("/throttle", json={"rps": 4, "burst": 3}).json() == {"rps": 4, "burst": 3}
     assert control.get("/throttle").json() == {"rps": 4, "burst": 3}
     assert control.post("/throttle", json={"rps": None}).json() == {"rps": None, "burst": None}
+    off = control.post("/throttle", json={"rps": None, "burst": "ignored, as it always was"})
+    assert off.json() == {"rps": None, "burst": None}
 
 
 @pytest.mark.parametrize(
