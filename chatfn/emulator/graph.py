@@ -1,5 +1,6 @@
 """The Graph surface under /v1.0: chats, their async operations and users, with Graph's checks;
-the chat lists are in chat_lists, their JSON in chat_json. Graph authorizes by the token's roles.
+the chat lists are in chat_lists, a chat's installed apps in installed_apps, their JSON in
+chat_json. Graph authorizes by the token's roles.
 
 Validation follows docs/graph.md: the body's shape first (400), then member counts and
 topic (400), then directory and catalog lookups (404), then the role rules and duplicates (400).
