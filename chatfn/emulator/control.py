@@ -164,7 +164,7 @@ _HANDLERS: dict[str, dict[str, Callable[[State, Any], Response]]] = {
     "/faults": {"POST": _add_faults, "DELETE": _clear_faults},
     "/identity": {"POST": settings_control.set_identity},
     "/operations": {"POST": settings_control.set_operations},
-    "/throttle": {"POST": settings_control.set_throttle},
+    "/throttle": {"GET": settings_control.show_throttle, "POST": settings_control.set_throttle},
     "/consistency": {"POST": settings_control.set_consistency},
     "/stats": {"GET": _stats},
 }

@@ -14,7 +14,37 @@ from dataclasses import dataclass
 HOME_TENANT = "5f2c7a4e-1b3d-4c8e-9a6f-0d1e2f3a4b5c"
 PARTNER_TENANT = "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"
 
-TEAMS_APPS = ("05F59CEC-A742-4A50-A62E-202A57E478A4", "8e55a7b1-6766-4f0a-8610-ecacfe3d569a")
+
+@dataclass(frozen=True)
+class TeamsApp:
+    """An app of the tenant's Teams catalog: what Graph shows of it (`teamsApp`) and of its published
+    version (`teamsAppDefinition`)."""
+
+    id: str  # the catalog's id, which teamsApp@odata.bind names
+    external_id: str  # the id in the app's manifest
+    display_name: str
+    distribution_method: str  # "store", "organization" or "sideloaded"
+    version: str
+
+
+# The reference examples' two apps; names, manifest ids and versions are the emulator's own.
+CATALOG = (
+    TeamsApp(
+        "05F59CEC-A742-4A50-A62E-202A57E478A4",
+        "6c3a1b7e-2f1d-4c55-9a0e-8d4f2b1c7e90",
+        "Contoso Tasks",
+        "organization",
+        "1.4.0",
+    ),
+    TeamsApp(
+        "8e55a7b1-6766-4f0a-8610-ecacfe3d569a",
+        "b2e8f0d4-5a6c-4e1b-8f3d-0c9a7e6d5b4a",
+        "Incident Desk",
+        "store",
+        "2.0.1",
+    ),
+)
+TEAMS_APPS = tuple(app.id for app in CATALOG)
 
 
 def display_name_for(upn: str, mail: str | None) -> str:
@@ -160,6 +190,6 @@ class Directory:
         ]
 
 
-def catalog_app(app_id: str) -> str | None:
-    """The catalog's spelling of an app id, or None when the catalog has no such app."""
-    return next((app for app in TEAMS_APPS if app.lower() == app_id.lower()), None)
+def catalog_app(app_id: str) -> TeamsApp | None:
+    """The catalog's app of that id, compared case-insensitively, or None when there is none."""
+    return next((app for app in CATALOG if app.id.lower() == app_id.lower()), None)

@@ -1,5 +1,6 @@
 """The Graph surface under /v1.0: chats, their async operations and users, with Graph's checks;
-the chat lists are in chat_lists, their JSON in chat_json. Graph authorizes by the token's roles.
+the chat lists are in chat_lists, a chat's installed apps in installed_apps, their JSON in
+chat_json. Graph authorizes by the token's roles.
 
 Validation follows docs/graph.md: the body's shape first (400), then member counts and
 topic (400), then directory and catalog lookups (404), then the role rules and duplicates (400).
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from chatfn.emulator import chat_lists
+from chatfn.emulator import chat_lists, installed_apps
 from chatfn.emulator.chat_json import (
     GRAPH_V1,
     MEMBER_TYPE,
@@ -35,6 +36,7 @@ from chatfn.emulator.messages import (
     json_response,
     utc_now,
 )
+from chatfn.emulator.odata_path import SQUOTE, odata_literal, segments
 from chatfn.emulator.refusals import GraphError, bad_request
 from chatfn.emulator.state import Chat, InstalledApp, Member, Operation, State, Token
 from chatfn.emulator.user_filter import FilterRefused, parse_user_filter
@@ -48,16 +50,8 @@ READ_USER_ROLES = ("User.Read.All", "Directory.Read.All")
 
 USER_FIELDS = ("id", "displayName", "userPrincipalName", "mail", "userType")
 
-# A path segment on the still-encoded path: `/name`, then `('literal')` or `/plain`. A quote is `'`
-# or `%27` (OData's SQUOTE), and two of them inside a literal stand for one quote.
-_SQUOTE = r"(?:'|%27)"
-_SEGMENT = re.compile(
-    rf"/(?P<name>[A-Za-z]+)(?:\({_SQUOTE}(?P<quoted>(?:{_SQUOTE}{_SQUOTE}|(?!{_SQUOTE})[^()])*){_SQUOTE}\)"
-    r"|/(?P<plain>[^/()]+))?",
-    re.IGNORECASE,
-)
 _USER_BIND = re.compile(
-    rf"https://graph\.microsoft\.com/v1\.0/users\({_SQUOTE}(?P<key>(?:{_SQUOTE}{_SQUOTE}|(?!{_SQUOTE})[^()])*){_SQUOTE}\)",
+    rf"https://graph\.microsoft\.com/v1\.0/users\({SQUOTE}(?P<key>(?:{SQUOTE}{SQUOTE}|(?!{SQUOTE})[^()])*){SQUOTE}\)",
     re.IGNORECASE,
 )
 _APP_BIND = re.compile(
@@ -89,46 +83,8 @@ class _Route:
     handler: Handler
 
 
-def odata_literal(encoded: str) -> str:
-    """A key literal cut out of a still-encoded URL: quotes un-doubled, then percent-decoded.
-
-    A raw `#` never belongs there: in a URL it starts the fragment, so a client that sends one loses
-    the rest of the key. Graph wants `%23` (https://learn.microsoft.com/graph/query-parameters#encoding-query-parameters).
-    """
-    if "#" in encoded:
-        raise bad_request(
-            "Bad Request - Error in query syntax: a '#' in a key starts the URL's fragment; "
-            "percent-encode it as %23."
-        )
-    return unquote(re.sub(rf"{_SQUOTE}{_SQUOTE}", "'", encoded, flags=re.IGNORECASE))
-
-
-def _segments(request: Request) -> list[tuple[str, str | None]]:
-    """`/chats('x')/operations/y` -> [("chats", "x"), ("operations", "y")]; keys decoded."""
-    raw = request.raw_path or quote(request.path, safe="/'()@:")
-    rest = raw.removeprefix("/v1.0").rstrip("/")
-    found: list[tuple[str, str | None]] = []
-    position = 0
-    while position < len(rest):
-        match = _SEGMENT.match(rest, position)
-        if match is None:
-            if "#" in rest or rest.startswith("(", position):
-                raise bad_request(
-                    "Bad Request - Error in query syntax: a key literal is not closed, or holds a raw "
-                    "'#' (which starts the URL's fragment; send %23)."
-                )
-            raise GraphError(404, f"Resource not found for the segment '{unquote(rest[position:])}'.")
-        quoted, plain = match.group("quoted"), match.group("plain")
-        if quoted is not None:
-            key: str | None = odata_literal(quoted)
-        else:
-            key = None if plain is None else unquote(plain)
-        found.append((match.group("name"), key))
-        position = match.end()
-    return found
-
-
-def _authenticate(state: State, request: Request) -> Token:
+def authenticate(state: State, request: Request) -> Token:
+    """The issued token the request carries; GraphError 401 when there is none Graph would accept."""
     scheme, _, token = (request.header("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise GraphError(401, "Access token is empty.")
@@ -155,9 +111,9 @@ def _authorize(token: Token, needed: tuple[str, ...]) -> None:
 
 
 def _dispatch(state: State, request: Request) -> Response:
-    token = _authenticate(state, request)
-    segments = _segments(request)
-    shape = tuple((name, key is not None) for name, key in segments)
+    token = authenticate(state, request)
+    found = segments(request)
+    shape = tuple((name, key is not None) for name, key in found)
     routes = [route for route in ROUTES if route.shape == shape]
     if not routes:
         raise GraphError(404, f"Resource not found for the segment '{request.path.removeprefix('/v1.0')}'.")
@@ -165,7 +121,7 @@ def _dispatch(state: State, request: Request) -> Response:
     if route is None:
         raise GraphError(405, f"The method {request.method} is not allowed on this resource.")
     _authorize(token, route.roles)
-    return route.handler(state, request, [key for _, key in segments if key is not None])
+    return route.handler(state, request, [key for _, key in found if key is not None])
 
 
 # --- POST /chats -------------------------------------------------------------------------------
@@ -339,15 +295,21 @@ def _membership_id(chat_id: str, user: User) -> str:
     return base64.b64encode(f"0#1#{user.tenant_id}##{chat_id}##{user.id}".encode()).decode()
 
 
+def _installation_id(chat_id: str, app_id: str) -> str:
+    """Graph's teamsAppInstallation id in a chat: base64 of `<chat id>##<app id>`, as the examples of
+    https://learn.microsoft.com/graph/api/chat-list-installedapps decode; not the app's id."""
+    return base64.b64encode(f"{chat_id}##{app_id}".encode()).decode()
+
+
 def _create_chat(state: State, request: Request, _keys: list[str]) -> Response:
     chat_type, topic, member_specs, app_specs = _chat_request(request)
     resolved = [_resolve_member(state, spec) for spec in member_specs]
     apps = []
     for spec in app_specs:
-        app_id = catalog_app(spec.app_id)
-        if app_id is None:
+        app = catalog_app(spec.app_id)
+        if app is None:
             raise GraphError(404, f"Teams app '{spec.app_id}' was not found in the app catalog.")
-        apps.append(InstalledApp(str(uuid.uuid4()), app_id, spec.consented_permission_set))
+        apps.append((app, spec.consented_permission_set))
     seen: set[tuple[str, str]] = set()
     for user, roles in resolved:
         _check_roles(user, roles)
@@ -371,8 +333,10 @@ def _create_chat(state: State, request: Request, _keys: list[str]) -> Response:
         return json_response(201, chat_entity(chat))
     now = utc_now()
     operation_id = "-".join(str(uuid.uuid4()) for _ in range(3))
+    app, permissions = apps[0]
+    installation = InstalledApp(_installation_id(chat_id, app.id), app, permissions)
     state.operations[operation_id] = Operation(
-        operation_id, chat_id, apps[0], state.operations_config, now, now
+        operation_id, chat_id, installation, state.operations_config, now, now
     )
     return Response(202, headers={"Location": f"/chats('{chat_id}')/operations('{operation_id}')"})
 
@@ -531,6 +495,12 @@ ROUTES = (
     _Route((("chats", True),), "GET", READ_CHAT_ROLES, _get_chat),
     _Route((("chats", True), ("members", False)), "GET", chat_lists.MEMBER_ROLES, chat_lists.chat_members),
     _Route((("chats", True), ("operations", True)), "GET", READ_CHAT_ROLES, _get_operation),
+    _Route(
+        (("chats", True), ("installedApps", False)),
+        "GET",
+        installed_apps.ROLES,
+        installed_apps.chat_installed_apps,
+    ),
     _Route((("users", False),), "GET", READ_USER_ROLES, _list_users),
     _Route((("users", True),), "GET", READ_USER_ROLES, _get_user),
     _Route((("users", True), ("chats", False)), "GET", READ_CHAT_ROLES, chat_lists.user_chats),

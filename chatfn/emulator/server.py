@@ -3,7 +3,7 @@ log, `Emulator`.
 
 Faults are applied here, around the surfaces (a fault fires before auth, or with `after` once the
 request was carried out), because they stand for the network and Graph's front door failing, not for
-Graph's own answers. Throttling too is the front door's: it counts every Graph call of an app.
+Graph's own answers. Throttling too is the front door's (front_door): it counts an app's calls by kind.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from chatfn.emulator import control, graph, identity
+from chatfn.emulator import batch, control, front_door, identity
 from chatfn.emulator.faults import fault_response
 from chatfn.emulator.messages import Request, Response, graph_error, json_response
 from chatfn.emulator.state import State
@@ -72,30 +72,11 @@ def _is_graph(path: str) -> bool:
 def _route(state: State, request: Request) -> Response:
     if request.path == identity.PATH:
         return identity.handle(state, request)
+    if request.path == batch.PATH:
+        return batch.handle(state, request)
     if _is_graph(request.path):
-        return _throttled(state, request) or graph.handle(state, request)
+        return front_door.serve(state, request)
     return json_response(404, {"error": f"nothing is served at {request.path}"})
-
-
-def _throttled(state: State, request: Request) -> Response | None:
-    """429 when the app's bucket is empty, saying in Retry-After when a token is free again.
-
-    Graph throttles per app (the token's client); https://learn.microsoft.com/en-us/graph/throttling
-    """
-    with state.lock:
-        if state.throttle is None:
-            return None
-        token = state.token_of(request)
-        wait = state.throttle.take(token.client_id if token is not None else "")
-    if wait is None:
-        return None
-    return graph_error(
-        request,
-        429,
-        "Too many requests: the application's request rate for this tenant is over its limit.",
-        "TooManyRequests",
-        {"Retry-After": f"{wait:g}"},
-    )
 
 
 class _Handler(BaseHTTPRequestHandler):

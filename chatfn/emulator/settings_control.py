@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatfn.emulator.control_input import ControlError, an_object, flag, number, strings
+from chatfn.emulator.control_input import ControlError, an_object, flag, number, only, strings
 from chatfn.emulator.messages import Response, json_response
 from chatfn.emulator.state import OPERATION_STATUSES, IdentityConfig, OperationsConfig, State
-from chatfn.emulator.throttle import TokenBucket
+from chatfn.emulator.throttle import (
+    BUCKETS,
+    DIRECTORY,
+    DOCUMENTED_LIMITS,
+    MOST_RESOURCE_UNITS,
+    Limit,
+    Throttle,
+)
 
 
 def _identity_json(config: IdentityConfig) -> dict[str, Any]:
@@ -72,18 +79,65 @@ def set_operations(state: State, body: Any) -> Response:
     return json_response(200, _operations_json(state.operations_config))
 
 
-def set_throttle(state: State, body: Any) -> Response:
-    """`{"rps": N, "burst": M}` turns the per-app bucket on; `{"rps": null}` turns it off."""
-    fields = an_object(body, "throttle", {"rps", "burst"})
+def _bucket_limit(name: str, setting: Any) -> Limit:
+    if not isinstance(setting, dict):
+        raise ControlError(f'bucket \'{name}\' must be an object {{"rps", "burst"}}, or null (unlimited)')
+    only(setting, {"rps", "burst", "resourceUnits"}, f"'{name}' bucket")
+    rps = number(setting, "rps", None)
+    burst = number(setting, "burst", rps)
+    if not rps or burst is None or burst < 1:
+        raise ControlError(f"bucket '{name}': 'rps' must be > 0 and 'burst' >= 1")
+    counts_resource_units = flag(setting, "resourceUnits")
+    if counts_resource_units and name != DIRECTORY:
+        raise ControlError(f"'resourceUnits' is the identity service's measure: only for '{DIRECTORY}'")
+    if counts_resource_units and burst < MOST_RESOURCE_UNITS:
+        raise ControlError(
+            f"bucket '{name}': 'burst' must hold the costliest lookup, {MOST_RESOURCE_UNITS} resource units"
+        )
+    return Limit(rps, burst, counts_resource_units)
+
+
+def _bucket_limits(buckets: Any) -> dict[str, Limit]:
+    """Limits by bucket name; a bucket left out or null is unlimited."""
+    if not isinstance(buckets, dict):
+        raise ControlError(f"'buckets' must be an object whose fields are among: {', '.join(BUCKETS)}")
+    only(buckets, set(BUCKETS), "bucket")
+    return {name: _bucket_limit(name, setting) for name, setting in buckets.items() if setting is not None}
+
+
+def _over_every_call(fields: dict[str, Any]) -> Throttle | None:
+    """The first form, read as it always was: no `rps` (or null) is off, and `burst` defaults to it."""
     rps = number(fields, "rps", None)
     if rps is None:
-        state.throttle = None
-        return json_response(200, {"rps": None, "burst": None})
+        return None
     burst = number(fields, "burst", rps)
     if not rps or burst is None or burst < 1:
         raise ControlError("'rps' must be > 0 and 'burst' >= 1")
-    state.throttle = TokenBucket(rps, burst)
-    return json_response(200, {"rps": rps, "burst": burst})
+    return Throttle.over_every_call(rps, burst)
+
+
+def show_throttle(state: State, _body: Any) -> Response:
+    """What is in force, in the form POST takes it back; off answers as the first form always did."""
+    off = {"rps": None, "burst": None}
+    return json_response(200, off if state.throttle is None else state.throttle.settings_json())
+
+
+def set_throttle(state: State, body: Any) -> Response:
+    """`{"buckets": {...}}` limits kinds of calls; `{"documented": true}` sets Microsoft's documented
+    limits; `{"rps": N, "burst": M}` is one bucket over every Graph call and `{"rps": null}` turns
+    throttling off. Each answers what is in force, in the form it takes."""
+    fields = an_object(body, "throttle", {"rps", "burst", "buckets", "documented"})
+    if sum(name in fields for name in ("rps", "buckets", "documented")) > 1:
+        raise ControlError("give one of 'rps' (with 'burst'), 'buckets' or 'documented'")
+    if "documented" in fields:
+        if fields["documented"] is not True:
+            raise ControlError("'documented' can only be true; {\"rps\": null} turns throttling off")
+        state.throttle = Throttle(DOCUMENTED_LIMITS)
+    elif "buckets" in fields:
+        state.throttle = Throttle(_bucket_limits(fields["buckets"]))
+    else:
+        state.throttle = _over_every_call(fields)
+    return show_throttle(state, None)
 
 
 def set_consistency(state: State, body: Any) -> Response:

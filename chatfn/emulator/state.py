@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from chatfn.emulator.directory import Directory, User, default_users
+from chatfn.emulator.directory import Directory, TeamsApp, User, default_users
 from chatfn.emulator.messages import Request, iso_micros, utc_now
-from chatfn.emulator.throttle import TokenBucket
+from chatfn.emulator.throttle import Throttle
 
 DEFAULT_ROLES = ("Chat.Create", "Chat.ReadBasic.All", "User.Read.All")
 # Managed identity tokens last about 24 h and keep the roles they were issued with; a role change
@@ -32,8 +32,12 @@ class Member:
 @dataclass
 class InstalledApp:
     installation_id: str
-    teams_app_id: str
+    teams_app: TeamsApp
     consented_permission_set: dict[str, Any] | None
+
+    @property
+    def teams_app_id(self) -> str:
+        return self.teams_app.id
 
 
 @dataclass
@@ -132,7 +136,7 @@ class State:
             self.faults: list[FaultRule] = []
             self.identity = IdentityConfig()
             self.operations_config = OperationsConfig()
-            self.throttle: TokenBucket | None = None
+            self.throttle: Throttle | None = None
             self.list_delay_seconds = 0.0
             self.requests: list[dict[str, Any]] = []
             self.connections = 0
@@ -158,8 +162,12 @@ class State:
                 return rule
         return None
 
-    def log_request(self, request: Request) -> dict[str, Any]:
-        """Append the request to the log at arrival (so the log is oldest first); status comes later."""
+    def log_request(self, request: Request, batch_request_id: str | None = None) -> dict[str, Any]:
+        """Append the request to the log at arrival (so the log is oldest first); status comes later.
+
+        A request inside a `$batch` is logged as a Graph call of its own, after the batch, marked with
+        its id in the batch (`batchRequestId`); only requests that came over the wire count in stats.
+        """
         try:
             body = request.json_body() if request.body else None
         except ValueError:
@@ -172,11 +180,13 @@ class State:
             "status": None,
             "time": iso_micros(utc_now()),
         }
+        if batch_request_id is not None:
+            entry["batchRequestId"] = batch_request_id
         with self.lock:
             self.requests.append(entry)
-            if request.path == "/msi/token":
+            if batch_request_id is None and request.path == "/msi/token":
                 self.token_requests += 1
-            elif request.path == "/v1.0" or request.path.startswith("/v1.0/"):
+            elif batch_request_id is None and (request.path == "/v1.0" or request.path.startswith("/v1.0/")):
                 self.graph_requests += 1
         return entry
 
