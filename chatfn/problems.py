@@ -1,6 +1,6 @@
 """Every way a request can fail, as the RFC 9457 problem the caller gets (docs/api.md).
 
-A `Failure` is what the workflow records when a step fails (plain data, so it survives the trip
+A `chatfn.failures.Failure` is what a step records when it fails (plain data, so it survives the trip
 through durable history); `problem_for` turns it into the answer. Problems never carry a stack
 trace, a token or a key: only what the caller can act on, and Graph's ids for support.
 """
@@ -8,17 +8,14 @@ trace, a token or a key: only what the caller can act on, and Graph's ids for su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from chatfn.api.schemas import ProblemDetails
-from chatfn.errors import ChatfnError, FieldError, GraphError, IdentityError, MembersNotFound
+from chatfn.errors import FieldError
+from chatfn.failures import Failure
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_ROOT = "urn:chatfn:problem:"
-
-Step = Literal["resolve", "create", "poll", "read"]
 
 
 @dataclass(frozen=True)
@@ -46,56 +43,6 @@ class Problem:
             **optional,
         )
         return details.model_dump(mode="json", exclude_unset=True)
-
-
-class Failure(BaseModel):
-    """What went wrong in one step of a request, as data: it is stored (idempotency records, durable
-    history) and rendered as a problem only at the HTTP edge.
-
-    `createdNothing` is the verdict of `chatfn.chats.verdict` (or of the search for the chat): true when Graph
-    surely made no chat, so the request may start over under the same idempotency key.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["member_not_found", "graph", "identity", "operation_failed", "deadline"]
-    step: Step
-    createdNothing: bool
-    message: str = ""
-    status: int | None = None
-    code: str | None = None
-    requestId: str | None = None
-    retryAfter: float | None = None
-    # member_not_found: one entry per member that could not be bound (field path and address).
-    members: tuple[FieldError, ...] = ()
-
-
-class StepFailed(Exception):
-    """A step failed for good; carries the failure the request answers with."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
-def failure_from(error: ChatfnError, step: Step, *, created_nothing: bool) -> Failure:
-    """The failure an error of chatfn's stands for."""
-    if isinstance(error, MembersNotFound):
-        return Failure(kind="member_not_found", step=step, createdNothing=True, members=tuple(error.errors))
-    if isinstance(error, IdentityError):
-        return Failure(kind="identity", step=step, createdNothing=created_nothing, message=str(error))
-    if isinstance(error, GraphError):
-        return Failure(
-            kind="graph",
-            step=step,
-            createdNothing=created_nothing,
-            status=error.status,
-            code=error.code or None,
-            message=error.message,
-            requestId=error.request_id,
-            retryAfter=error.retry_after,
-        )
-    return Failure(kind="graph", step=step, createdNothing=created_nothing, message=str(error))
 
 
 # A 400 lists at most this many errors, the last one counting the rest: a 49 KB body of duplicates

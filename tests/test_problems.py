@@ -6,16 +6,9 @@ import json
 
 import pytest
 
-from chatfn.errors import (
-    ChatfnError,
-    FieldError,
-    GraphConnectionError,
-    GraphError,
-    GraphThrottled,
-    IdentityError,
-    MembersNotFound,
-)
-from chatfn.problems import Failure, Step, StepFailed, failure_from, invalid_request, problem_for
+from chatfn.errors import FieldError
+from chatfn.failures import Failure
+from chatfn.problems import invalid_request, problem_for
 
 
 def test_members_not_found_lists_every_member_and_survives_durable_history() -> None:
@@ -140,49 +133,11 @@ def test_invalid_request_lists_its_errors() -> None:
     assert body["errors"] == [{"field": "members[1].gust", "message": "unknown field"}]
 
 
-@pytest.mark.parametrize(
-    ("error", "step", "kind"),
-    [
-        (
-            MembersNotFound([FieldError("guests[0]", "a@b.com matches no user")]),
-            "resolve",
-            "member_not_found",
-        ),
-        (IdentityError("no token"), "create", "identity"),
-        (
-            GraphThrottled("slow", status=429, code="TooManyRequests", request_id="r", retry_after=2.5),
-            "create",
-            "graph",
-        ),
-        (GraphConnectionError("dropped", sent=True), "create", "graph"),
-        (ChatfnError("anything else"), "read", "graph"),
-    ],
-)
-def test_failure_from_keeps_what_the_answer_needs(error: ChatfnError, step: Step, kind: str) -> None:
-    failure = failure_from(error, step, created_nothing=False)
-    assert (failure.kind, failure.step) == (kind, step)
-    if isinstance(error, GraphError):
-        assert (failure.status, failure.code, failure.requestId, failure.retryAfter) == (
-            error.status,
-            error.code or None,
-            error.request_id,
-            error.retry_after,
-        )
-    assert failure.createdNothing is isinstance(error, MembersNotFound), "members not found: nothing was sent"
-
-
 def test_a_failure_whose_chat_may_exist_is_never_a_retry_invitation() -> None:
     unknown = problem_for(Failure(kind="graph", step="create", status=503, createdNothing=False))
     known = problem_for(Failure(kind="graph", step="create", status=503, createdNothing=True))
     assert (unknown.status, unknown.slug, unknown.retry_after) == (502, "outcome-unknown", None)
     assert (known.status, known.slug, known.retry_after) == (503, "graph-throttled", 30.0)
-
-
-def test_a_step_that_failed_carries_its_failure() -> None:
-    failure = Failure(kind="deadline", step="poll", createdNothing=False, message="still running")
-    failed = StepFailed(failure)
-    assert failed.failure is failure
-    assert str(failed) == "still running"
 
 
 def test_a_problem_holds_only_the_members_that_apply() -> None:

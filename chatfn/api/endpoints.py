@@ -31,7 +31,8 @@ from chatfn.chats.opening import Accepted, open_chat
 from chatfn.chats.request import ChatSpec, parse_chat_request, parse_json_body
 from chatfn.durable.operation import ORCHESTRATOR, OperationJob, Progress
 from chatfn.errors import FieldError, InvalidRequest, StorageError
-from chatfn.problems import Problem, StepFailed, invalid_request, problem_for
+from chatfn.failures import StepFailed
+from chatfn.problems import Problem, invalid_request, problem_for
 from chatfn.requests.outcome import OUTCOME, Failed, Succeeded, chat_result
 from chatfn.requests.store import Claimed, IdempotencyRecord, RecordState
 from chatfn.runtime import graph_client, idempotency_store

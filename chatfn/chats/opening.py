@@ -20,8 +20,8 @@ from chatfn.chats.request import ChatSpec
 from chatfn.chats.translate import ResolvedMember, chat_body
 from chatfn.chats.verdict import PostOutcome, outcome_of
 from chatfn.errors import ChatfnError, GraphError
+from chatfn.failures import Failure, Step, StepFailed, failure_from
 from chatfn.graph.client import AcceptedOperation, Chat, ChatMemberInfo, CreatedChat, GraphClient
-from chatfn.problems import Failure, Step, StepFailed, failure_from
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from chatfn.api import endpoints
 from chatfn.api.endpoints import outcome_response, wait_seconds
 from chatfn.durable.operation import Progress
 from chatfn.emulator import Emulator
-from chatfn.problems import Failure
+from chatfn.failures import Failure
 from chatfn.requests.outcome import Failed, Succeeded, chat_result
 from chatfn.requests.store import IdempotencyStore
 from chatfn.settings import get_settings
