@@ -24,7 +24,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
-from chatfn import __version__, contract
+from chatfn import __version__, contract, problems
 from chatfn.api.callers import Caller, CallerRefused, caller_of
 from chatfn.api.schemas import Health, RunningRequest
 from chatfn.chats.opening import Accepted, open_chat
@@ -67,13 +67,13 @@ async def post_chats(req: func.HttpRequest, client: df.DurableOrchestrationClien
         return await _with_key(client, checked)
     except StorageError as exc:
         log.error("a request with a key: %s", exc)
-        return problem_response(_STORAGE_FAILED)
+        return problem_response(problems.STORAGE_UNAVAILABLE.problem())
 
 
 async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     request_id = req.route_params.get("requestId", "")
     if not contract.REQUEST_ID.fullmatch(request_id):
-        return problem_response(_UNKNOWN_REQUEST)
+        return problem_response(problems.UNKNOWN_REQUEST.problem())
     status = await client.get_status(request_id)
     if status.runtime_status is not None:  # answered from this one read: no second look
         if _running(status):
@@ -83,9 +83,9 @@ async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestratio
         record = await idempotency_store().find_request(request_id)
     except StorageError as exc:
         log.error("request %s: %s", request_id, exc)
-        return problem_response(_STORAGE_FAILED)
+        return problem_response(problems.STORAGE_UNAVAILABLE.problem())
     if record is None:
-        return problem_response(_UNKNOWN_REQUEST)
+        return problem_response(problems.UNKNOWN_REQUEST.problem())
     if record.state is RecordState.COMPLETED and record.outcome is not None:
         return outcome_response(record.outcome, success_status=200)
     if record.lease_expired(_now()):
@@ -227,7 +227,7 @@ async def _follow(
     waiting on its record like it (then 202 to the same status URL). A record whose worker died is
     taken over: the chat that attempt may have made is looked for before anything is sent."""
     if record.fingerprint != checked.spec.fingerprint():
-        return problem_response(_KEY_REUSED)
+        return problem_response(problems.KEY_REUSED.problem())
     store = idempotency_store()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + checked.wait
@@ -288,11 +288,8 @@ def _orchestration_answer(
         return outcome_response(OUTCOME.validate_python(output), success_status)
     log.error("request %s: its orchestration ended %s", request_id, status.runtime_status)
     return problem_response(
-        Problem(
-            500,
-            "internal-error",
-            "chatfn failed unexpectedly",
-            f"The request ended in an unexpected state; quote request id {request_id} to support.",
+        problems.INTERNAL_ERROR.problem(
+            f"The request ended in an unexpected state; quote request id {request_id} to support."
         )
     )
 
@@ -326,18 +323,13 @@ def _checked_request(req: func.HttpRequest, settings: Settings) -> Problem | Che
     try:
         caller = caller_of(req.headers, settings.caller_auth)
     except CallerRefused as refused:
-        title = "Sign-in required" if refused.status == 401 else "Not allowed to create chats"
-        return Problem(refused.status, "caller-refused", title, refused.detail)
+        return refused.problem_type.problem(refused.detail)
     body = req.get_body()
     if len(body) > contract.MAX_BODY_BYTES:
-        return Problem(
-            413, "body-too-large", "The body is too large", f"At most {contract.MAX_BODY_BYTES} bytes."
-        )
+        return problems.BODY_TOO_LARGE.problem(f"At most {contract.MAX_BODY_BYTES} bytes.")
     content_type = req.headers.get("Content-Type", contract.JSON).split(";")[0].strip().lower()
     if content_type != contract.JSON and not content_type.endswith("+json"):
-        return Problem(
-            415, "unsupported-media-type", "The body must be JSON", f"Send Content-Type: {contract.JSON}."
-        )
+        return problems.UNSUPPORTED_MEDIA_TYPE.problem(f"Send Content-Type: {contract.JSON}.")
     errors: list[FieldError] = []
     key = req.headers.get(contract.IDEMPOTENCY_KEY_HEADER)
     if key is not None and "," in key:  # Azure joins a repeated header with commas
@@ -403,24 +395,7 @@ def _json_response(body: Any, status: int, headers: dict[str, str] | None = None
     )
 
 
-_KEY_REUSED = Problem(
-    409,
-    "idempotency-key-reused",
-    "The idempotency key was used for another request",
-    "This Idempotency-Key already belongs to a request with another body; use a new key.",
-)
-_UNKNOWN_REQUEST = Problem(404, "unknown-request", "No such request", "No chat request has this id.")
-_STORAGE_FAILED = Problem(
-    503,
-    "storage-unavailable",
-    "chatfn's storage is unavailable",
-    "The idempotency record could not be read or written, so nothing was sent to Graph; try again.",
-    retry_after=5.0,
-)
-_ABANDONED = Problem(
-    502,
-    "outcome-unknown",
-    "The request stopped before it ended, and the chat may exist",
-    "Send the same request with the same Idempotency-Key: chatfn looks for the chat this request may "
-    "have made before it makes one.",
+_ABANDONED = problems.OUTCOME_UNKNOWN.problem(
+    "The request stopped before it ended. Send the same request with the same Idempotency-Key: chatfn "
+    "looks for the chat this request may have made before it makes one."
 )
