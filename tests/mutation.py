@@ -66,6 +66,7 @@ TARGETS: dict[str, Target] = {
     "graph/retry": Target(("tests/graph/test_retry.py",)),
     "settings": Target(("tests/test_settings.py",)),
     "problems": Target(("tests/test_problems.py",)),
+    "failures": Target(("tests/test_failures.py",)),
     # the lists existing.py reads
     "graph/client": Target(("tests/graph/test_client.py", "tests/chats/test_existing.py")),
     "chats/verdict": Target(("tests/chats/test_verdict.py",)),

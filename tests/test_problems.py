@@ -1,21 +1,88 @@
-"""Failures -> RFC 9457 answers: the status each kind of failure maps to, and what the body holds."""
+"""Failures -> RFC 9457 answers: the catalogue of problem types (each written once, and docs/api.md's
+table held to it), the status each kind of failure maps to, and what the body holds."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
-from chatfn.errors import (
-    ChatfnError,
-    FieldError,
-    GraphConnectionError,
-    GraphError,
-    GraphThrottled,
-    IdentityError,
-    MembersNotFound,
-)
-from chatfn.problems import Failure, Step, StepFailed, failure_from, invalid_request, problem_for
+from chatfn import problems
+from chatfn.errors import FieldError
+from chatfn.failures import Failure
+from chatfn.problems import CATALOGUE, ProblemType, invalid_request, problem_for
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+API_DOC = DOCS / "api.md"
+
+
+def problem_table() -> str:
+    """docs/api.md's table of problem types, as the catalogue writes it."""
+    rows = [
+        f"| `{kind.slug}` | {kind.status} | {kind.title} | {kind.meaning} | {kind.action} |"
+        for kind in CATALOGUE.values()
+    ]
+    return "\n".join(
+        ["| type | status | title | what it means | what to do |", "| --- | --- | --- | --- | --- |", *rows]
+    )
+
+
+def test_docs_api_md_lists_every_problem_type_as_the_catalogue_writes_it() -> None:
+    doc = API_DOC.read_text(encoding="utf-8")
+    start = doc.index("| type | status | title | what it means | what to do |")
+    end = doc.find("\n\n", start)
+    assert doc[start:end] == problem_table(), (
+        f"docs/api.md's problem table is stale; it should read:\n{problem_table()}"
+    )
+
+
+def test_the_flow_builders_table_names_every_problem_type_with_its_status() -> None:
+    """docs/power-automate.md says what to do in a flow, in its own words, for every type of the catalogue."""
+    doc = (DOCS / "power-automate.md").read_text(encoding="utf-8")
+    named: dict[str, set[int]] = {}
+    for statuses, types in re.findall(r"^\| (\d{3}(?: / \d{3})*) \| ([^|]*) \|", doc, re.MULTILINE):
+        for slug in re.findall(r"`([a-z-]+)`", types):
+            named.setdefault(slug, set()).update(int(status) for status in statuses.split(" / "))
+    assert set(named) == set(CATALOGUE), "docs/power-automate.md names other problem types than the catalogue"
+    for slug, statuses in named.items():
+        assert CATALOGUE[slug].status in statuses, f"docs/power-automate.md gives {slug} another status"
+
+
+def test_every_problem_type_of_the_module_is_in_the_catalogue_once() -> None:
+    declared = [value for value in vars(problems).values() if isinstance(value, ProblemType)]
+    assert sorted(declared, key=lambda kind: kind.slug) == sorted(
+        CATALOGUE.values(), key=lambda kind: kind.slug
+    )
+    for slug, kind in CATALOGUE.items():
+        assert slug == kind.slug
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", slug), slug
+        assert 400 <= kind.status < 600, slug
+        assert kind.uri == f"urn:chatfn:problem:{slug}"
+
+
+def test_a_problem_says_what_its_type_means_unless_it_knows_more() -> None:
+    plain = problems.KEY_REUSED.problem()
+    assert plain.detail == f"{problems.KEY_REUSED.meaning} {problems.KEY_REUSED.action}"
+    assert (plain.status, plain.slug, plain.title) == (
+        409,
+        "idempotency-key-reused",
+        problems.KEY_REUSED.title,
+    )
+    specific = problems.KEY_REUSED.problem("This key is taken.")
+    assert specific.body() == {
+        "type": "urn:chatfn:problem:idempotency-key-reused",
+        "title": "The idempotency key was used for another request",
+        "status": 409,
+        "detail": "This key is taken.",
+    }
+
+
+def test_a_type_says_when_to_come_back_unless_the_case_knows_better() -> None:
+    assert problems.STORAGE_UNAVAILABLE.problem().retry_after == 5.0
+    assert problems.STORAGE_UNAVAILABLE.problem(retry_after=9.0).retry_after == 9.0
+    assert problems.OUTCOME_UNKNOWN.problem().retry_after is None
 
 
 def test_members_not_found_lists_every_member_and_survives_durable_history() -> None:
@@ -101,7 +168,7 @@ def test_each_failure_has_its_status(failure: Failure, status: int, slug: str) -
     body = problem.body()
     assert body["status"] == status
     assert body["type"] == f"urn:chatfn:problem:{slug}"
-    assert body["title"]
+    assert body["title"] == CATALOGUE[slug].title, "a type's title never varies (RFC 9457, 3.1.3)"
     assert body["detail"]
 
 
@@ -140,49 +207,11 @@ def test_invalid_request_lists_its_errors() -> None:
     assert body["errors"] == [{"field": "members[1].gust", "message": "unknown field"}]
 
 
-@pytest.mark.parametrize(
-    ("error", "step", "kind"),
-    [
-        (
-            MembersNotFound([FieldError("guests[0]", "a@b.com matches no user")]),
-            "resolve",
-            "member_not_found",
-        ),
-        (IdentityError("no token"), "create", "identity"),
-        (
-            GraphThrottled("slow", status=429, code="TooManyRequests", request_id="r", retry_after=2.5),
-            "create",
-            "graph",
-        ),
-        (GraphConnectionError("dropped", sent=True), "create", "graph"),
-        (ChatfnError("anything else"), "read", "graph"),
-    ],
-)
-def test_failure_from_keeps_what_the_answer_needs(error: ChatfnError, step: Step, kind: str) -> None:
-    failure = failure_from(error, step, created_nothing=False)
-    assert (failure.kind, failure.step) == (kind, step)
-    if isinstance(error, GraphError):
-        assert (failure.status, failure.code, failure.requestId, failure.retryAfter) == (
-            error.status,
-            error.code or None,
-            error.request_id,
-            error.retry_after,
-        )
-    assert failure.createdNothing is isinstance(error, MembersNotFound), "members not found: nothing was sent"
-
-
 def test_a_failure_whose_chat_may_exist_is_never_a_retry_invitation() -> None:
     unknown = problem_for(Failure(kind="graph", step="create", status=503, createdNothing=False))
     known = problem_for(Failure(kind="graph", step="create", status=503, createdNothing=True))
     assert (unknown.status, unknown.slug, unknown.retry_after) == (502, "outcome-unknown", None)
     assert (known.status, known.slug, known.retry_after) == (503, "graph-throttled", 30.0)
-
-
-def test_a_step_that_failed_carries_its_failure() -> None:
-    failure = Failure(kind="deadline", step="poll", createdNothing=False, message="still running")
-    failed = StepFailed(failure)
-    assert failed.failure is failure
-    assert str(failed) == "still running"
 
 
 def test_a_problem_holds_only_the_members_that_apply() -> None:

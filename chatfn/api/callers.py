@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ValidationError
 
 from chatfn.contract import CLIENT_PRINCIPAL_HEADER, CREATE_ROLE
+from chatfn.problems import CALLER_REFUSED, SIGN_IN_REQUIRED, ProblemType
 from chatfn.settings import CallerAuth
 
 KEY_CALLERS_SCOPE = "function-key"
@@ -41,12 +42,17 @@ class Caller:
 
 
 class CallerRefused(Exception):
-    """The caller may not create chats: `status` is 401 (no principal) or 403 (no app role)."""
+    """The caller may not create chats: no principal (`sign-in-required`, 401) or no app role
+    (`caller-refused`, 403)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, problem_type: ProblemType, detail: str) -> None:
         super().__init__(detail)
-        self.status = status
+        self.problem_type = problem_type
         self.detail = detail
+
+    @property
+    def status(self) -> int:
+        return self.problem_type.status
 
 
 def caller_of(headers: Mapping[str, str], caller_auth: CallerAuth) -> Caller:
@@ -55,13 +61,17 @@ def caller_of(headers: Mapping[str, str], caller_auth: CallerAuth) -> Caller:
         return Caller(KEY_CALLERS_SCOPE)
     principal = _principal(headers.get(CLIENT_PRINCIPAL_HEADER))
     if principal is None:
-        raise CallerRefused(401, "Sign in with Microsoft Entra ID: send a bearer token for this API.")
+        raise CallerRefused(
+            SIGN_IN_REQUIRED, "Sign in with Microsoft Entra ID: send a bearer token for this API."
+        )
     object_id = next((c.val for c in principal.claims if c.typ in _OBJECT_ID_CLAIMS), None)
     if object_id is None:
-        raise CallerRefused(401, "The token names no caller (no object id claim).")
+        raise CallerRefused(SIGN_IN_REQUIRED, "The token names no caller (no object id claim).")
     roles = {c.val for c in principal.claims if c.typ in (principal.role_typ, "roles")}
     if CREATE_ROLE not in roles:
-        raise CallerRefused(403, f"The caller needs the app role {CREATE_ROLE}; an administrator assigns it.")
+        raise CallerRefused(
+            CALLER_REFUSED, f"The caller needs the app role {CREATE_ROLE}; an administrator assigns it."
+        )
     return Caller(f"entra:{object_id.lower()}")
 
 

@@ -8,7 +8,7 @@ import re
 
 import azure.functions as func
 
-from chatfn import contract
+from chatfn import contract, problems
 from chatfn.api.callers import CallerRefused, caller_of
 from chatfn.api.json_body import parse_json_body
 from chatfn.chats.spec import parse_chat_request
@@ -25,18 +25,13 @@ def chat_order(req: func.HttpRequest, settings: Settings) -> Problem | ChatOrder
     try:
         caller = caller_of(req.headers, settings.caller_auth)
     except CallerRefused as refused:
-        title = "Sign-in required" if refused.status == 401 else "Not allowed to create chats"
-        return Problem(refused.status, "caller-refused", title, refused.detail)
+        return refused.problem_type.problem(refused.detail)
     body = req.get_body()
     if len(body) > contract.MAX_BODY_BYTES:
-        return Problem(
-            413, "body-too-large", "The body is too large", f"At most {contract.MAX_BODY_BYTES} bytes."
-        )
+        return problems.BODY_TOO_LARGE.problem(f"At most {contract.MAX_BODY_BYTES} bytes.")
     content_type = req.headers.get("Content-Type", contract.JSON).split(";")[0].strip().lower()
     if content_type != contract.JSON and not content_type.endswith("+json"):
-        return Problem(
-            415, "unsupported-media-type", "The body must be JSON", f"Send Content-Type: {contract.JSON}."
-        )
+        return problems.UNSUPPORTED_MEDIA_TYPE.problem(f"Send Content-Type: {contract.JSON}.")
     errors: list[FieldError] = []
     key = req.headers.get(contract.IDEMPOTENCY_KEY_HEADER)
     if key is not None and "," in key:  # Azure joins a repeated header with commas

@@ -13,7 +13,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from chatfn import __version__, contract
+from chatfn import __version__, contract, problems
 from chatfn.api.checks import chat_order
 from chatfn.api.responses import json_response, outcome_response, problem_response, running_response
 from chatfn.api.schemas import Health
@@ -36,10 +36,10 @@ async def post_chats(
     try:
         progress = await driver.submit(order, services, DurableOrchestrations(client))
     except IdempotencyKeyReused:
-        return problem_response(_KEY_REUSED)
+        return problem_response(problems.KEY_REUSED.problem())
     except StorageError as exc:
         log.error("a request with a key: %s", exc)
-        return problem_response(_STORAGE_FAILED)
+        return problem_response(problems.STORAGE_UNAVAILABLE.problem())
     return _render(progress, services)
 
 
@@ -48,14 +48,14 @@ async def get_chat_request(
 ) -> func.HttpResponse:
     request_id = req.route_params.get("requestId", "")
     if not contract.REQUEST_ID.fullmatch(request_id):
-        return problem_response(_UNKNOWN_REQUEST)
+        return problem_response(problems.UNKNOWN_REQUEST.problem())
     try:
         progress = await driver.status(request_id, services, DurableOrchestrations(client))
     except StorageError as exc:
         log.error("request %s: %s", request_id, exc)
-        return problem_response(_STORAGE_FAILED)
+        return problem_response(problems.STORAGE_UNAVAILABLE.problem())
     if progress is None:
-        return problem_response(_UNKNOWN_REQUEST)
+        return problem_response(problems.UNKNOWN_REQUEST.problem())
     return _render(progress, services)
 
 
@@ -91,11 +91,8 @@ def _render(progress: Answered | Running | Abandoned | Broken, services: Service
     if isinstance(progress, Abandoned):
         return problem_response(_ABANDONED)
     return problem_response(
-        Problem(
-            500,
-            "internal-error",
-            "chatfn failed unexpectedly",
-            f"The request ended in an unexpected state; quote request id {progress.request_id} to support.",
+        problems.INTERNAL_ERROR.problem(
+            f"The request ended in an unexpected state; quote request id {progress.request_id} to support."
         )
     )
 
@@ -106,24 +103,7 @@ def _public_origin(services: Services) -> str:
     return services.settings.public_origin or ""
 
 
-_KEY_REUSED = Problem(
-    409,
-    "idempotency-key-reused",
-    "The idempotency key was used for another request",
-    "This Idempotency-Key already belongs to a request with another body; use a new key.",
-)
-_UNKNOWN_REQUEST = Problem(404, "unknown-request", "No such request", "No chat request has this id.")
-_STORAGE_FAILED = Problem(
-    503,
-    "storage-unavailable",
-    "chatfn's storage is unavailable",
-    "The idempotency record could not be read or written, so nothing was sent to Graph; try again.",
-    retry_after=5.0,
-)
-_ABANDONED = Problem(
-    502,
-    "outcome-unknown",
-    "The request stopped before it ended, and the chat may exist",
-    "Send the same request with the same Idempotency-Key: chatfn looks for the chat this request may "
-    "have made before it makes one.",
+_ABANDONED = problems.OUTCOME_UNKNOWN.problem(
+    "The request stopped before it ended. Send the same request with the same Idempotency-Key: chatfn "
+    "looks for the chat this request may have made before it makes one."
 )

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chatfn import __version__
+from chatfn import __version__, problems
 from chatfn.api.schemas import ChatResult, Health, ProblemDetails, RunningRequest
 from chatfn.chats.request import ChatRequest
 from chatfn.contract import (
@@ -76,30 +76,6 @@ Send the members as `emails`/`guests` (lists, or one string separated by `;` or 
 address that is not in the directory (any made-up one) is a 422, not a 400. With `reuseExisting`, \
 an existing group chat of exactly these members (and this topic) is answered 200 instead."""
 
-_FAILURES = {
-    "400": (
-        "The request is invalid and nothing was sent to Graph; `errors` names each field and what is "
-        "wrong. Besides each field's own rules: `members` or `emails`/`guests`, not both; 2 to 250 "
-        "members in all; no member twice (emails compared case-insensitively); exactly one of `email` "
-        "or `userId` per member; no `guest` with `tenantId`; `oneOnOne` only with two members and no "
-        "topic; an `Idempotency-Key` of 1 to 200 visible ASCII characters; a body that is JSON."
-    ),
-    "404": "No chat request has this id.",
-    "409": "The `Idempotency-Key` was used before with another body; use a new key.",
-    "413": "The body is over 64 KiB.",
-    "415": "The body is not JSON: send `Content-Type: application/json`.",
-    "422": (
-        "Graph refused the members: a user or guest that is not in the directory, or a role it does "
-        "not allow. `graphError` (or `errors`, for a guest) names what Graph refused."
-    ),
-    "500": "chatfn failed unexpectedly; quote the request id to support.",
-    "502": (
-        "Graph failed, or refused the function app's identity (a missing application permission: "
-        "Chat.Create, Chat.ReadBasic.All, User.Read.All)."
-    ),
-    "503": "Graph kept throttling past chatfn's retries; try again after `Retry-After` seconds.",
-    "504": "Graph accepted the chat but Teams did not finish before the operation's deadline.",
-}
 _CREATE_FAILURES = ["400", "409", "413", "415", "422", "500", "502", "503", "504"]
 _STATUS_FAILURES = ["404", "422", "500", "502", "503", "504"]
 
@@ -320,7 +296,7 @@ def _accepted_v3() -> dict[str, Any]:
 def _problem_v3(status: str) -> dict[str, Any]:
     schema = {"$ref": "#/components/schemas/ProblemDetails"}
     answer: dict[str, Any] = {
-        "description": _FAILURES[status],
+        "description": problems_described(int(status), "- `{slug}`: {title}. {meaning} {action}", "\n"),
         "content": {PROBLEM_JSON: {"schema": schema}},
     }
     if status == "503":
@@ -336,6 +312,15 @@ def _retry_after_v3() -> dict[str, Any]:
             "schema": {"type": "integer", "minimum": 1},
         }
     }
+
+
+def problems_described(status: int, line: str, separator: str) -> str:
+    """What an answer with this status can mean: one `line` per problem type of the catalogue
+    (`chatfn.problems`), formatted with its slug, title, meaning and action."""
+    return separator.join(
+        line.format(slug=kind.slug, title=kind.title, meaning=kind.meaning, action=kind.action)
+        for kind in problems.of_status(status)
+    )
 
 
 def component_schemas(ref_template: str) -> dict[str, Any]:

@@ -119,18 +119,6 @@ _GET_REQUEST = (
 _SUCCESS = "The chat exists: a new chat, or the existing one-on-one chat of these two people."
 _REUSED = "An existing group chat of exactly these members was reused; same result as a new chat."
 _ACCEPTED = "Still running; the action follows the Location header until the chat is ready."
-_FAILURES = {
-    "400": "The inputs break a rule; the errors list names each field. Nothing was created.",
-    "404": "No chat request has this ID.",
-    "409": "The idempotency key was used before for another chat; use a new key.",
-    "413": "The request is larger than 64 KiB.",
-    "415": "The request is not JSON.",
-    "422": "Microsoft Graph does not know a member, or refused one; the answer names them.",
-    "500": "The service failed unexpectedly; quote the request ID in the answer to support.",
-    "502": "Microsoft Graph failed, or the function app lacks a Graph permission.",
-    "503": "Microsoft Graph kept throttling; the action is retried after Retry-After seconds.",
-    "504": "Teams did not finish the chat before the deadline; it may still appear.",
-}
 _CREATE_FAILURES = ("400", "409", "413", "415", "422", "500", "502", "503", "504")
 _STATUS_FAILURES = ("404", "422", "500", "502", "503", "504")
 
@@ -227,7 +215,7 @@ def _create(operation_id: str, summary: str, description: str, form: str) -> dic
             "201": {"description": _SUCCESS, "schema": {"$ref": "#/definitions/ChatResult"}},
             "200": {"description": _REUSED},
             "202": _accepted(),
-            **{status: {"description": _FAILURES[status]} for status in _CREATE_FAILURES},
+            **{status: _problem(status) for status in _CREATE_FAILURES},
         },
     }
 
@@ -258,9 +246,14 @@ def _get_request() -> dict[str, Any]:
         "responses": {
             "200": {"description": _SUCCESS, "schema": {"$ref": "#/definitions/ChatResult"}},
             "202": _accepted(),
-            **{status: {"description": _FAILURES[status]} for status in _STATUS_FAILURES},
+            **{status: _problem(status) for status in _STATUS_FAILURES},
         },
     }
+
+
+def _problem(status: str) -> dict[str, Any]:
+    """A failure, described from the problem catalogue in plain sentences."""
+    return {"description": openapi.problems_described(int(status), "{title}: {meaning} {action}", " ")}
 
 
 def _accepted() -> dict[str, Any]:

@@ -21,9 +21,9 @@ from chatfn.chats.spec import ChatSpec
 from chatfn.chats.translate import ResolvedMember, chat_body
 from chatfn.chats.verdict import SendVerdict, verdict_of
 from chatfn.errors import ChatfnError, GraphError
+from chatfn.failures import Failure, Step, StepFailed, failure_from
 from chatfn.graph.client import GraphClient
 from chatfn.graph.models import AcceptedOperation, Chat, ChatMemberInfo, CreatedChat
-from chatfn.problems import Failure, Step, StepFailed, failure_from
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

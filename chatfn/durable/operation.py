@@ -23,8 +23,8 @@ import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
 from chatfn.errors import ChatfnError, GraphTransientError
+from chatfn.failures import Failure, Step, StepFailed, failure_from
 from chatfn.graph.models import AsyncOperation, Chat
-from chatfn.problems import Failure, Step, StepFailed, failure_from
 from chatfn.requests.outcome import Failed, Succeeded, chat_result
 from chatfn.services import Services
 

@@ -25,7 +25,7 @@ from chatfn.chats.opening import Accepted, open_chat
 from chatfn.chats.spec import ChatSpec
 from chatfn.durable.operation import ORCHESTRATOR, OperationJob, Progress
 from chatfn.errors import StorageError
-from chatfn.problems import StepFailed
+from chatfn.failures import StepFailed
 from chatfn.requests.outcome import OUTCOME, Failed, Outcome, Succeeded, chat_result
 from chatfn.requests.polling import poll_until
 from chatfn.requests.store import Claimed, IdempotencyRecord, RecordState

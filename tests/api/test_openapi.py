@@ -11,6 +11,7 @@ import pytest
 from openapi_spec_validator import OpenAPIV2SpecValidator, OpenAPIV31SpecValidator, validate
 from pydantic import BaseModel
 
+from chatfn import problems
 from chatfn.api import openapi, swagger
 from chatfn.api.schemas import ChatResult, ChatResultMember, Health, ProblemDetails, RunningRequest
 from chatfn.chats.request import AppPermission, ChatRequest, Member, TeamsApp
@@ -160,3 +161,18 @@ def test_a_caller_key_in_the_query_never_reaches_the_document(app_host: AppHost)
     served = httpx.get(f"{app_host.api}/openapi.json", params={"code": "secret-key"}, timeout=10)
     assert "secret-key" not in served.text
     assert json.loads(served.text)["servers"] == [{"url": app_host.api}]
+
+
+@pytest.mark.parametrize(("path", "method"), [("/chats", "post"), ("/chats/requests/{requestId}", "get")])
+def test_each_failure_is_described_from_the_problem_catalogue(
+    path: str, method: str, openapi_doc: dict[str, Any], swagger_doc: dict[str, Any]
+) -> None:
+    for document in (openapi_doc, swagger_doc):
+        for status, answer in document["paths"][path][method]["responses"].items():
+            if int(status) < 400:
+                continue
+            kinds = problems.of_status(int(status))
+            assert kinds, f"{status} answers no problem type of the catalogue"
+            for kind in kinds:
+                assert kind.title in answer["description"], f"{path} {status} does not describe {kind.slug}"
+                assert kind.action in answer["description"], f"{path} {status}: what to do about {kind.slug}"

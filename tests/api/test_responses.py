@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from chatfn.api.responses import outcome_response, running_response
-from chatfn.problems import Failure
+from chatfn.failures import Failure
 from chatfn.requests.outcome import Failed, Succeeded, chat_result
 from tests.requests.test_outcome import CHAT
 

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from chatfn.api.schemas import Health, ProblemDetails, RunningRequest
-from chatfn.problems import Failure, problem_for
+from chatfn.failures import Failure
+from chatfn.problems import problem_for
 
 
 def test_an_answer_cannot_carry_a_field_the_documents_do_not_name() -> None:

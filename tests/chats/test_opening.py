@@ -12,7 +12,7 @@ import pytest
 from chatfn.chats.opening import Accepted, Made, open_chat
 from chatfn.chats.spec import parse_chat_request
 from chatfn.emulator import Emulator
-from chatfn.problems import StepFailed
+from chatfn.failures import StepFailed
 from tests.cases import EQUIVALENT_REQUESTS
 from tests.graphs import graph_for
 

@@ -19,7 +19,7 @@ from chatfn.durable.operation import (
     TransientFailure,
     follow_operation,
 )
-from chatfn.problems import Failure
+from chatfn.failures import Failure
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 JOB = OperationJob(

@@ -3,8 +3,8 @@ JSON that the idempotency record and durable history put it through."""
 
 from __future__ import annotations
 
+from chatfn.failures import Failure
 from chatfn.graph.models import Chat
-from chatfn.problems import Failure
 from chatfn.requests.outcome import OUTCOME, Failed, Succeeded, chat_result
 
 CHAT = Chat.model_validate(

@@ -16,7 +16,7 @@ from azure.data.tables.aio import TableClient
 from chatfn.api.schemas import ChatResult, ChatResultMember
 from chatfn.devhost.azurite import Azurite
 from chatfn.errors import IdempotencyKeyReused, StorageError
-from chatfn.problems import Failure
+from chatfn.failures import Failure
 from chatfn.requests.outcome import Failed, Succeeded
 from chatfn.requests.store import LEASE, Claimed, Found, IdempotencyStore, RecordState, key_partition
 

@@ -1,0 +1,55 @@
+"""A step's failure as data: what an error of chatfn's keeps for the answer, and the exception that
+carries it."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatfn.errors import (
+    ChatfnError,
+    FieldError,
+    GraphConnectionError,
+    GraphError,
+    GraphThrottled,
+    IdentityError,
+    MembersNotFound,
+)
+from chatfn.failures import Failure, Step, StepFailed, failure_from
+
+
+@pytest.mark.parametrize(
+    ("error", "step", "kind"),
+    [
+        (
+            MembersNotFound([FieldError("guests[0]", "a@b.com matches no user")]),
+            "resolve",
+            "member_not_found",
+        ),
+        (IdentityError("no token"), "create", "identity"),
+        (
+            GraphThrottled("slow", status=429, code="TooManyRequests", request_id="r", retry_after=2.5),
+            "create",
+            "graph",
+        ),
+        (GraphConnectionError("dropped", sent=True), "create", "graph"),
+        (ChatfnError("anything else"), "read", "graph"),
+    ],
+)
+def test_failure_from_keeps_what_the_answer_needs(error: ChatfnError, step: Step, kind: str) -> None:
+    failure = failure_from(error, step, created_nothing=False)
+    assert (failure.kind, failure.step) == (kind, step)
+    if isinstance(error, GraphError):
+        assert (failure.status, failure.code, failure.requestId, failure.retryAfter) == (
+            error.status,
+            error.code or None,
+            error.request_id,
+            error.retry_after,
+        )
+    assert failure.createdNothing is isinstance(error, MembersNotFound), "members not found: nothing was sent"
+
+
+def test_a_step_that_failed_carries_its_failure() -> None:
+    failure = Failure(kind="deadline", step="poll", createdNothing=False, message="still running")
+    failed = StepFailed(failure)
+    assert failed.failure is failure
+    assert str(failed) == "still running"
