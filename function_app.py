@@ -10,7 +10,7 @@ import azure.functions as func
 
 from chatfn import contract
 from chatfn.api import endpoints
-from chatfn.durable import housekeeping, operation
+from chatfn.durable import chat_job, housekeeping
 from chatfn.services import Services
 from chatfn.settings import get_settings
 
@@ -58,19 +58,16 @@ def swagger_json(req: func.HttpRequest) -> func.HttpResponse:
     return endpoints.swagger_json(req, services)
 
 
+# A request the HTTP trigger could not finish within its caller's wait: Graph's 202, a search for what a
+# send made, or a wait for Graph's budget; one step per activity, durable timers between them.
 @app.orchestration_trigger(context_name="context")
-def follow_operation(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
-    return operation.follow_operation(context)
+def run_chat_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    return chat_job.run_chat_job(context)
 
 
-@app.activity_trigger(input_name="location")
-async def read_operation(location: str) -> dict[str, Any]:
-    return await operation.read_operation_activity(location, services)
-
-
-@app.activity_trigger(input_name="chatId")
-async def read_chat(chatId: str) -> dict[str, Any]:  # the binding's name
-    return await operation.read_chat_activity(chatId, services)
+@app.activity_trigger(input_name="job")
+async def take_chat_step(job: dict[str, Any]) -> dict[str, Any]:
+    return await chat_job.take_chat_step(job, services)
 
 
 # Daily at 03:17 UTC: finished orchestrations and expired idempotency records past their retention.

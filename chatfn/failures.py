@@ -24,7 +24,7 @@ class Failure(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["member_not_found", "graph", "identity", "operation_failed", "deadline"]
+    kind: Literal["member_not_found", "graph", "identity", "operation_failed", "deadline", "abandoned"]
     step: Step
     createdNothing: bool
     message: str = ""

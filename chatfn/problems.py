@@ -298,6 +298,11 @@ def problem_for(failure: Failure) -> Problem:
         return OPERATION_TIMEOUT.problem(
             f"Graph accepted the chat but its operation did not finish: {failure.message}.",
         )
+    if failure.kind == "abandoned":
+        return OUTCOME_UNKNOWN.problem(
+            "The request stopped before it ended. Send the same request with the same Idempotency-Key: "
+            "chatfn looks for the chat this request may have made before it makes one."
+        )
     if failure.kind == "operation_failed":
         return OPERATION_FAILED.problem(
             f"Graph's asynchronous operation ended without success: {failure.message}",

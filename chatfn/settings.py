@@ -35,6 +35,10 @@ class Settings:
     sync_wait_seconds: float = 20.0
     poll_interval_seconds: float = 5.0
     operation_deadline_seconds: float = 600.0
+    # Exactly once rests on these two (docs/api.md, "Exactly one chat"): how long a POST /chats that got
+    # no answer may still be carried out by Graph, and how late a new chat may appear in Graph's lists.
+    send_lifetime_seconds: float = 120.0
+    list_lag_seconds: float = 30.0
     # The origin callers reach the app at: Location, statusUrl and the API descriptions use it.
     public_origin: str | None = None
     caller_auth: CallerAuth = "key"
@@ -64,6 +68,10 @@ class Settings:
             operation_deadline_seconds=_number(
                 env, "CHATFN_OPERATION_DEADLINE_SECONDS", defaults.operation_deadline_seconds
             ),
+            send_lifetime_seconds=_number(
+                env, "CHATFN_SEND_LIFETIME_SECONDS", defaults.send_lifetime_seconds, high=3600
+            ),
+            list_lag_seconds=_number(env, "CHATFN_LIST_LAG_SECONDS", defaults.list_lag_seconds, high=3600),
             public_origin=public_origin,
             caller_auth=_choice(env, "CHATFN_CALLER_AUTH", defaults.caller_auth, ("key", "entra")),
             idempotency_table=_table_name(env, "CHATFN_IDEMPOTENCY_TABLE", defaults.idempotency_table),

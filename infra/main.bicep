@@ -73,6 +73,16 @@ param idempotencyTtlHours int = 24
 @maxValue(365)
 param historyRetentionDays int = 7
 
+@description('CHATFN_LIST_LAG_SECONDS app setting: how late a new chat may appear in Graph\'s lists; a search for what a send made covers at least this much.')
+@minValue(0)
+@maxValue(3600)
+param listLagSeconds int = 30
+
+@description('CHATFN_SEND_LIFETIME_SECONDS app setting: how long a POST /chats that got no answer may still be carried out by Graph; no search concludes before it passes.')
+@minValue(0)
+@maxValue(3600)
+param sendLifetimeSeconds int = 120
+
 @description('Memory of each function instance, in MB.')
 @allowed([
   512
@@ -206,6 +216,8 @@ module functionApp 'modules/function-app.bicep' = {
     publicOrigin: publicOrigin
     idempotencyTtlHours: idempotencyTtlHours
     historyRetentionDays: historyRetentionDays
+    listLagSeconds: listLagSeconds
+    sendLifetimeSeconds: sendLifetimeSeconds
     callerAuth: callerAuth
     apiClientId: entraCallers ? apiRegistration.outputs.clientId : ''
     apiIdentifierUri: entraCallers ? apiRegistration.outputs.identifierUri : ''

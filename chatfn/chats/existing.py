@@ -1,51 +1,60 @@
-"""Find a group chat that already has exactly these members (and this topic): the chat an earlier
-attempt may have made before Graph failed (then only chats made since that attempt began count), or the
-one `reuseExisting` asks for.
+"""Find a group chat that is exactly the one a request asks for: the chat an earlier send may have made
+before Graph failed (then only chats made since the request's first send count), or the one
+`reuseExisting` asks for.
 
-Graph has no filter on topic or on a whole member set, so the search lists the group chats of one
-in-tenant member that another member is also in (`GET /users/{id}/chats`, `Chat.ReadBasic.All`) and
-compares topic and members here. Graph's lists are eventually consistent: a chat made a moment ago may
-not be listed yet, which is why `find_made_since` looks more than once (docs/api.md, "Exactly one chat").
+Exactly means the whole request: the same users, each from the same tenant and with the same role
+(owner or guest), the topic when one is asked, and the Teams app when one is asked. Graph has no filter
+on topic or on a whole member set, so the search lists the group chats of one in-tenant member that
+another member is also in (`GET /users/{id}/chats`, `Chat.ReadBasic.All`) and compares here. Graph's
+lists are eventually consistent: a chat made a moment ago may not be listed yet, which is why a search
+for a send's chat goes on for as long as lists may lag (`chatfn.chats.job`, docs/api.md).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from chatfn.chats.translate import ResolvedMember
 from chatfn.graph.client import MAX_EXPANDED_MEMBERS, GraphClient
-from chatfn.graph.models import Chat
+from chatfn.graph.models import Chat, ChatMemberInfo
 
 # Our clock and Graph's may disagree by this much; a chat "made since the attempt began" is compared
 # with the attempt's start less this margin.
 CLOCK_SKEW = timedelta(seconds=60)
-# How long a new chat may take to appear in a member's list, as waits between looks.
-LOOK_AGAIN_AFTER = (1.0, 2.0)
 # A member with thousands of chats must not cost thousands of calls: at most 10 pages of 50.
 MAX_CHATS_LISTED = 500
+
+# A member as a chat holds it: object id (lower case), tenant (None: the chat's own), role.
+MemberIdentity = tuple[str, str | None, str]
 
 
 @dataclass(frozen=True)
 class Wanted:
-    """The chat looked for: its members' object ids (lower case) and its topic (None: any topic)."""
+    """The chat looked for: its members, its topic (None: any topic) and the app it must have (None:
+    any)."""
 
-    member_ids: frozenset[str]
+    members: frozenset[MemberIdentity]
     topic: str | None
+    app_id: str | None
     searcher: str  # an in-tenant member, whose chats are listed
     partner: str | None  # another member, to narrow the list (None: every member has the same id)
 
     @classmethod
-    def of(cls, members: Sequence[ResolvedMember], topic: str | None) -> Wanted | None:
+    def of(
+        cls, members: Sequence[ResolvedMember], topic: str | None, app_id: str | None = None
+    ) -> Wanted | None:
         """None when no member can be searched: members of other tenants are not in this tenant's lists."""
         home = [m.key.lower() for m in members if m.tenant_id is None]
         if not home:
             return None
-        ids = frozenset(m.key.lower() for m in members)
+        identities = frozenset(
+            (m.key.lower(), m.tenant_id.lower() if m.tenant_id else None, "guest" if m.guest else "owner")
+            for m in members
+        )
         partner = next((m.key.lower() for m in members if m.key.lower() != home[0]), None)
-        return cls(ids, topic, home[0], partner)
+        return cls(identities, topic, app_id.lower() if app_id else None, home[0], partner)
 
 
 async def find_latest(graph: GraphClient, wanted: Wanted, since: datetime | None = None) -> Chat | None:
@@ -64,32 +73,26 @@ async def find_latest(graph: GraphClient, wanted: Wanted, since: datetime | None
             continue
         if best is not None and created <= best_created:
             continue
-        if await _members_of(graph, chat) == wanted.member_ids:
-            best, best_created = chat, created
+        if await _members_of(graph, chat) != wanted.members:
+            continue
+        if wanted.app_id is not None and not await graph.chat_has_app(chat.id, wanted.app_id):
+            continue
+        best, best_created = chat, created
     return best
 
 
-async def find_made_since(
-    graph: GraphClient,
-    wanted: Wanted,
-    since: datetime,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> Chat | None:
-    """The chat an attempt that began at `since` may have made, looking again while lists catch up."""
-    found = await find_latest(graph, wanted, since)
-    for delay in LOOK_AGAIN_AFTER:
-        if found is not None:
-            return found
-        await sleep(delay)
-        found = await find_latest(graph, wanted, since)
-    return found
-
-
-async def _members_of(graph: GraphClient, chat: Chat) -> frozenset[str]:
+async def _members_of(graph: GraphClient, chat: Chat) -> frozenset[MemberIdentity]:
     members = chat.members
     if len(members) >= MAX_EXPANDED_MEMBERS:
         members = await graph.members_of(chat.id)
-    return frozenset((m.userId or "").lower() for m in members)
+    return frozenset(_identity(member, chat.tenantId) for member in members)
+
+
+def _identity(member: ChatMemberInfo, chat_tenant: str | None) -> MemberIdentity:
+    tenant = (member.tenantId or "").lower() or None
+    if tenant is not None and tenant == (chat_tenant or "").lower():
+        tenant = None  # a member of the chat's own tenant, as a request names it: no tenantId
+    return ((member.userId or "").lower(), tenant, "guest" if "guest" in member.roles else "owner")
 
 
 def _created(chat: Chat) -> datetime:

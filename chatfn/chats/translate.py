@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict
 
 from chatfn.chats.request import TeamsApp
 from chatfn.chats.spec import ChatSpec
@@ -17,9 +18,11 @@ MEMBER_TYPE = "#microsoft.graph.aadUserConversationMember"
 _SAFE_IN_KEY = "@'!$&()*+,;=:-._~"
 
 
-@dataclass(frozen=True)
-class ResolvedMember:
-    """A member as Graph binds it: `key` is an object id or a UPN."""
+class ResolvedMember(BaseModel):
+    """A member as Graph binds it: `key` is an object id or a UPN. A model, as it crosses durable
+    history inside a chat job."""
+
+    model_config = ConfigDict(frozen=True)
 
     key: str
     guest: bool = False

@@ -40,6 +40,7 @@ from chatfn.graph.models import (
     ChatPage,
     CreatedChat,
     DirectoryUser,
+    InstalledApps,
     MemberPage,
 )
 from chatfn.graph.retry import RetryPolicy, parse_retry_after
@@ -161,6 +162,16 @@ class GraphClient:
             members.extend(page.value)
             url = self._absolute(page.nextLink) if page.nextLink else None
         return members
+
+    async def chat_has_app(self, chat_id: str, app_id: str) -> bool:
+        """Whether the Teams app (its catalog id) is installed in the chat: `GET /chats/{id}/installedApps`
+        filtered on `teamsApp/id`. Needs `TeamsAppInstallation.ReadForChat.All` (or a wider role)."""
+        response = await self._send(
+            "GET",
+            f"{self.base_url}/chats/{quote(chat_id, safe='')}/installedApps",
+            params={"$filter": f"teamsApp/id eq {odata_string(app_id)}"},
+        )
+        return bool(InstalledApps.model_validate(response.json()).value)
 
     async def find_users(self, addresses: Sequence[str]) -> list[DirectoryUser]:
         """The users whose `mail` or `userPrincipalName` is one of these addresses (at most 15, Graph's

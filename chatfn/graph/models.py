@@ -81,3 +81,13 @@ class ChatPage(_GraphModel):
 class MemberPage(_GraphModel):
     value: list[ChatMemberInfo] = []
     nextLink: str | None = Field(default=None, alias="@odata.nextLink")
+
+
+class InstalledApp(_GraphModel):
+    id: str
+
+
+class InstalledApps(_GraphModel):
+    """`GET /chats/{id}/installedApps`: the apps installed in a chat."""
+
+    value: list[InstalledApp] = []

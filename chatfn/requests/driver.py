@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from chatfn.chats.opening import Accepted, open_chat
+from chatfn.chats.job import ChatJob, Ended, Next, new_job, take_step
 from chatfn.chats.spec import ChatSpec
-from chatfn.durable.operation import ORCHESTRATOR, OperationJob, Progress
+from chatfn.durable.chat_job import ORCHESTRATOR, Progress
 from chatfn.errors import StorageError
-from chatfn.failures import StepFailed
-from chatfn.requests.outcome import OUTCOME, Failed, Outcome, Succeeded, chat_result
+from chatfn.requests.outcome import OUTCOME, Failed, Outcome, Succeeded
 from chatfn.requests.polling import poll_until
 from chatfn.requests.store import Claimed, IdempotencyRecord, RecordState
 from chatfn.services import Services
@@ -141,53 +140,71 @@ async def _run(
     orchestrations: Orchestrations,
     look_first: bool = False,
 ) -> Answered | Running | Broken:
-    """Make the chat (the direct path), then settle the record: complete it, hand it to the
-    orchestration, or forget it when Graph surely made nothing."""
-    try:
-        made = await open_chat(
-            order.spec, services.graph, attempt_started=started, look_first=look_first, sleep=services.sleep
-        )
-    except StepFailed as failed:
-        log.warning("request %s failed at %s", request_id, failed.failure.step)
-        if record is not None:
-            await _settle(record, None if failed.failure.createdNothing else "unknown", services)
-        return Answered(Failed(failure=failed.failure), success_status=201)
-    if isinstance(made, Accepted):
-        return await _hand_over(order, request_id, made, record, services, orchestrations)
-    outcome = Succeeded(result=chat_result(request_id, made.chat, made.reused))
+    """Make the chat on the direct path for as long as the caller waits, then settle the record:
+    complete it, or forget it when Graph surely made nothing; or hand the job on to the orchestration."""
+    job = new_job(
+        request_id,
+        order.spec,
+        started,
+        lease_until=record.lease_until if record is not None else None,
+        look_first=look_first,
+    )
+    deadline = services.clock() + timedelta(seconds=order.wait)
+    result = await _take_steps(job, deadline, services)
+    if isinstance(result, Next):
+        return await _hand_over(order, result, record, services, orchestrations)
+    outcome = result.outcome
     if record is not None:
-        await _settle(record, outcome, services)
-    log.info("request %s answered on the direct path", request_id)
+        if isinstance(outcome, Succeeded):
+            await _settle(record, outcome, services)
+        else:
+            await _settle(record, None if outcome.failure.createdNothing else "unknown", services)
+    if isinstance(outcome, Failed):
+        log.warning("request %s failed at %s", request_id, outcome.failure.step)
+    else:
+        log.info("request %s answered on the direct path", request_id)
     return Answered(outcome, success_status=201)
+
+
+async def _take_steps(job: ChatJob, deadline: datetime, services: Services) -> Next | Ended:
+    """The job's steps, one after another, waiting between them as each says: until it ends, or until
+    its next step is due after `deadline`, or it is to follow Graph's operation (which only the
+    orchestration does, on durable timers)."""
+    while True:
+        result = await take_step(job, services)
+        if isinstance(result, Ended) or result.job.stage == "operation":
+            return result
+        if result.at is not None:
+            if result.at > deadline:
+                return result
+            await services.sleep(max(0.0, (result.at - services.clock()).total_seconds()))
+        job = result.job
 
 
 async def _hand_over(
     order: ChatOrder,
-    request_id: str,
-    accepted: Accepted,
+    next_step: Next,
     record: IdempotencyRecord | None,
     services: Services,
     orchestrations: Orchestrations,
 ) -> Answered | Running | Broken:
-    """Graph answered 202: the orchestration follows the operation, and answers for the request."""
-    settings = services.settings
-    job = OperationJob(
-        requestId=request_id,
-        location=accepted.location,
-        pollIntervalSeconds=settings.poll_interval_seconds,
-        operationDeadlineSeconds=settings.operation_deadline_seconds,
-    )
-    await orchestrations.start(ORCHESTRATOR, request_id, job.model_dump(mode="json"))
-    log.info("request %s: Graph answered 202, following its operation", request_id)
+    """The orchestration takes the job on from where it is, and answers for the request from now on:
+    no lease there, and every send fenced."""
+    request_id = next_step.job.requestId
+    job = next_step.job.model_copy(update={"leaseUntil": None, "fenced": True})
+    handed = Next(job=job, at=next_step.at)
+    await orchestrations.start(ORCHESTRATOR, request_id, handed.model_dump(mode="json"))
+    log.info("request %s: handed to the orchestration at %s", request_id, job.stage)
     if record is not None:
         try:
-            handed = await services.store.hand_over(record)
+            taken = await services.store.hand_over(record)
         except StorageError as exc:
-            handed = None
+            taken = None
             log.error("request %s: %s", request_id, exc)
-        if handed is None:
+        if taken is None:
             log.error("request %s: its idempotency record changed under it", request_id)
-    return await _await_orchestration(request_id, order.wait, services, orchestrations, success_status=201)
+    remaining = max(0.0, order.wait - (services.clock() - job.attemptStarted).total_seconds())
+    return await _await_orchestration(request_id, remaining, services, orchestrations, success_status=201)
 
 
 async def _settle(
@@ -315,8 +332,8 @@ def _running(request_id: str, state: OrchestrationState, services: Services) -> 
         first_poll = math.ceil(services.settings.poll_interval_seconds)
         return Running(request_id, stage="starting", retry_after=max(1, first_poll))
     retry_after = 1
-    if progress.nextPollAt is not None:
-        retry_after = max(1, math.ceil((progress.nextPollAt - services.clock()).total_seconds()))
+    if progress.nextStepAt is not None:
+        retry_after = max(1, math.ceil((progress.nextStepAt - services.clock()).total_seconds()))
     return Running(request_id, stage=progress.stage, retry_after=retry_after, polls=progress.polls)
 
 

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # azure.data.tables costs a cold start ~45 ms: only a request
 LEASE = timedelta(seconds=330)
 _KEY_ROW = "key"
 _REQUEST_ROW = "request"
+_SEND_ROW = "send"
 # A claim races with deletions and expiries; this many rounds settle any interleaving.
 _CLAIM_ROUNDS = 4
 
@@ -195,6 +196,21 @@ class IdempotencyStore:
                 }
             )
         )
+
+    async def fence_send(self, request_id: str, send: int) -> bool:
+        """Claim the right to make the request's `send`-th `POST /chats` (insert-if-absent): False when it
+        was claimed before, by an earlier run of the same durable activity that may have sent it."""
+        await self._ensure_table()
+        fence = {
+            "PartitionKey": request_id,
+            "RowKey": f"{_SEND_ROW}-{send}",
+            "ExpiresAt": self._clock() + self._ttl,
+        }
+        try:
+            await self._call(self._table.create_entity(fence))
+        except ResourceExistsError:
+            return False
+        return True
 
     async def find_request(self, request_id: str) -> IdempotencyRecord | None:
         """The record a status URL names, if a pointer to it was written and it is still that request's."""

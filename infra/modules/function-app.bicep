@@ -84,6 +84,12 @@ param idempotencyTtlHours int
 @description('CHATFN_HISTORY_RETENTION_DAYS: age at which finished orchestrations and expired records are purged.')
 param historyRetentionDays int
 
+@description('CHATFN_LIST_LAG_SECONDS: how late a new chat may appear in Graph\'s lists; a search for what a send made covers at least this much.')
+param listLagSeconds int
+
+@description('CHATFN_SEND_LIFETIME_SECONDS: how long a POST /chats that got no answer may still be carried out by Graph; no search concludes before it passes.')
+param sendLifetimeSeconds int
+
 @description('CHATFN_CALLER_AUTH: key (function keys) or entra (App Service authentication, below).')
 @allowed([
   'key'
@@ -211,6 +217,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'CHATFN_HISTORY_RETENTION_DAYS'
           value: string(historyRetentionDays)
+        }
+        {
+          name: 'CHATFN_LIST_LAG_SECONDS'
+          value: string(listLagSeconds)
+        }
+        {
+          name: 'CHATFN_SEND_LIFETIME_SECONDS'
+          value: string(sendLifetimeSeconds)
         }
         {
           name: 'FUNCTIONS_REQUEST_BODY_SIZE_LIMIT'

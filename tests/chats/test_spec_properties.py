@@ -144,7 +144,7 @@ def test_an_accepted_email_can_be_sent_to_graph(addresses: list[str], guests: bo
     except InvalidRequest as refused:
         assert {error.field for error in refused.errors} <= request_fields(payload)  # noqa: PT017
         return
-    body = chat_body(spec, [ResolvedMember(m.email or "", m.guest) for m in spec.members])
+    body = chat_body(spec, [ResolvedMember(key=m.email or "", guest=m.guest) for m in spec.members])
     sent = json.dumps(body, ensure_ascii=False).encode("utf-8")  # as httpx encodes it
     assert json.loads(sent) == body
     assert ChatSpec.model_validate_json(spec.model_dump_json()) == spec  # what the orchestrator carries

@@ -1,4 +1,4 @@
-"""The real orchestrator, `workflow.follow_operation`, replays cleanly from every history it records:
+"""The real orchestrator, `chat_job.run_chat_job`, replays cleanly from every history it records:
 each path runs through the local host in this process (against the Graph emulator), and
 `check_replay` then replays every prefix of its history and compares the tasks and timers scheduled.
 Only Graph's 202 (an app installed) starts an orchestration; a 201 is answered by the trigger."""
@@ -17,7 +17,7 @@ import pytest
 
 from chatfn.devhost import HostHandle, check_replay, start_in_thread
 from chatfn.devhost.azurite import STORAGE_SETTING
-from chatfn.durable.operation import ORCHESTRATOR
+from chatfn.durable.chat_job import ORCHESTRATOR, TAKE_STEP
 from chatfn.settings import get_settings
 from tests.apphost import TEST_SETTINGS
 from tests.cases import EQUIVALENT_REQUESTS
@@ -91,8 +91,7 @@ def test_only_graphs_202_starts_an_orchestration(
     assert started == (number in (3, 4)), "only app installs go through the orchestration"
     if started:
         names = _assert_replays_cleanly(host, request_id)
-        assert "read_operation" in names
-        assert names.count("read_chat") == 1
+        assert names.count(TAKE_STEP) >= 2, "Graph's operation polled, then the chat read"
 
 
 @pytest.mark.parametrize(
@@ -130,4 +129,4 @@ def test_each_failure_path_replays_cleanly(
     assert final == status
     names = _assert_replays_cleanly(host, request_id)
     if name.startswith(("transient", "throttled")):
-        assert names.count("read_operation") >= 2, "the orchestrator retried the step on a durable timer"
+        assert names.count(TAKE_STEP) >= 3, "the orchestrator took the poll again on a durable timer"

@@ -13,7 +13,7 @@ import pytest
 from azure.data.tables.aio import TableClient
 
 from chatfn.chats.spec import parse_chat_request
-from chatfn.durable.operation import Progress
+from chatfn.durable.chat_job import Progress
 from chatfn.emulator import Emulator
 from chatfn.errors import StorageError
 from chatfn.requests import driver
@@ -50,7 +50,7 @@ def _running(custom_status: Any) -> OrchestrationState:
 
 @pytest.mark.anyio
 async def test_a_202s_retry_after_is_when_graph_is_next_asked() -> None:
-    progress = Progress(stage="waiting for Teams", polls=3, nextPollAt=NOW + timedelta(seconds=7.2))
+    progress = Progress(stage="waiting for Teams", polls=3, nextStepAt=NOW + timedelta(seconds=7.2))
     request_id = "0" * 32
     services = Services(Settings(), clock=lambda: NOW)
     orchestrations = Orchestrations({request_id: _running(progress.model_dump(mode="json"))})
