@@ -16,6 +16,7 @@
 //   modules/function-app.bicep      Flex Consumption plan + function app, every app setting, auth
 //   modules/graph-permissions.bicep opt-in: the identity's Microsoft Graph app roles
 //   modules/alerts.bicep            action group, availability test of /api/health, alert rules
+//   modules/workbook.bicep          the operations dashboard (docs/operations.md)
 
 targetScope = 'subscription'
 
@@ -278,6 +279,17 @@ module alerts 'modules/alerts.bicep' = {
     graphBudgetWaitSecondsThreshold: alertGraphBudgetWaitSeconds
     storageUnavailableThreshold: alertStorageUnavailable
     availabilityFailedLocationsThreshold: alertAvailabilityFailedLocations
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    displayName: 'chatfn operations (${environmentName})'
   }
 }
 
