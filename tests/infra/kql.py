@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .monitoring_names import PLACEHOLDER, TABLES, VOCABULARY
+
 # A double-quoted KQL string literal (backslash escapes allowed). Queries here use no single-quoted
 # or verbatim (@"...") strings, which keeps this the whole list of their literals.
 STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
@@ -76,3 +78,19 @@ def tables(query: str) -> set[str]:
         else:
             found.add(head.group())  # a table, or an unknown shape the caller then reports
     return found
+
+
+def vocabulary_errors(query: str, *, placeholders: bool = False) -> list[str]:
+    """Everything in a query that is not one of chatfn's telemetry names or a table it may read
+    (with `placeholders`, also "<requestId>" and the like, which a reader replaces)."""
+    errors = structural_errors(query)
+    errors += [
+        f"unknown name {text!r}"
+        for text in literals(query)
+        if text not in VOCABULARY and not (placeholders and PLACEHOLDER.fullmatch(text))
+    ]
+    errors += [f"unknown attribute {key!r}" for key in dimensions(query) if key not in VOCABULARY]
+    errors += [f"unknown table {table!r}" for table in sorted(tables(query) - TABLES)]
+    if not tables(query):
+        errors.append("reads no table")
+    return errors

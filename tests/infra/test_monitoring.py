@@ -24,8 +24,6 @@ from .monitoring_names import (
     MINIMUM_AVAILABILITY_LOCATIONS,
     PROBLEM_TYPE_PREFIX,
     PUBLISHED_API_VERSIONS,
-    TABLES,
-    VOCABULARY,
 )
 
 ALERTS = "modules/alerts.bicep"
@@ -160,17 +158,6 @@ def workbook() -> dict[str, Any]:
 
 def workbook_queries(workbook: dict[str, Any]) -> dict[str, str]:
     return {item["name"]: item["content"]["query"] for item in workbook["items"] if item["type"] == 3}
-
-
-def vocabulary_errors(query: str) -> list[str]:
-    """Everything in a query that is not one of chatfn's telemetry names or a table it may read."""
-    errors = kql.structural_errors(query)
-    errors += [f"unknown name {text!r}" for text in kql.literals(query) if text not in VOCABULARY]
-    errors += [f"unknown attribute {key!r}" for key in kql.dimensions(query) if key not in VOCABULARY]
-    errors += [f"unknown table {table!r}" for table in sorted(kql.tables(query) - TABLES)]
-    if not kql.tables(query):
-        errors.append("reads no table")
-    return errors
 
 
 # --- wiring in main.bicep -----------------------------------------------------------------------------
@@ -368,7 +355,7 @@ def test_the_server_error_share_leaves_health_checks_out_and_needs_volume(
 
 @pytest.mark.parametrize("name", sorted(LOG_ALERTS))
 def test_alert_queries_name_only_chatfns_telemetry(name: str, alert_queries: dict[str, str]) -> None:
-    assert vocabulary_errors(alert_queries[name]) == []
+    assert kql.vocabulary_errors(alert_queries[name]) == []
 
 
 def test_counters_are_summed_from_value_sum(alert_queries: dict[str, str], workbook: dict[str, Any]) -> None:
@@ -446,7 +433,7 @@ def test_the_workbook_has_the_issues_charts(workbook: dict[str, Any]) -> None:
 
 def test_workbook_queries_name_only_chatfns_telemetry(workbook: dict[str, Any]) -> None:
     for name, query in workbook_queries(workbook).items():
-        assert vocabulary_errors(query) == [], name
+        assert kql.vocabulary_errors(query) == [], name
         # {Name} is a workbook parameter: an undefined one leaves the chart waiting forever.
         assert "{" not in kql.STRING.sub('""', query), name
 
