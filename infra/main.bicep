@@ -15,6 +15,8 @@
 //   modules/api-registration.bicep  callerAuth=entra only: the API's Entra app and its Chats.Create role
 //   modules/function-app.bicep      Flex Consumption plan + function app, every app setting, auth
 //   modules/graph-permissions.bicep opt-in: the identity's Microsoft Graph app roles
+//   modules/alerts.bicep            action group, availability test of /api/health, alert rules
+//   modules/workbook.bicep          the operations dashboard (docs/operations.md)
 
 targetScope = 'subscription'
 
@@ -109,6 +111,44 @@ param durableAlwaysReadyInstances int = 0
   'Standard_GZRS'
 ])
 param storageSkuName string = 'Standard_LRS'
+
+// Alerts (modules/alerts.bicep; docs/operations.md says what each one means and what to do).
+
+@description('E-mail address the alerts go to. Empty: no receiver, alerts show only in the portal.')
+param alertEmailAddress string = ''
+
+@description('Whether the alert rules evaluate (false for a test environment). The availability test runs either way.')
+param alertsEnabled bool = true
+
+@description('Server errors: alert when more than this percentage of a 5-minute bin\'s answers were 5xx.')
+@minValue(1)
+@maxValue(100)
+param alertServerErrorPercent int = 5
+
+@description('Server errors: 5-minute bins with fewer answers than this are not judged.')
+@minValue(1)
+param alertServerErrorMinimumAnswers int = 10
+
+@description('Graph permission: alert when more requests than this were refused graph-refused-identity in 15 minutes.')
+@minValue(0)
+param alertGraphPermissionRefusals int = 0
+
+@description('Graph throttling: alert when Graph answered 429 more often than this in each of three 5-minute windows.')
+@minValue(0)
+param alertGraphThrottled int = 20
+
+@description('Graph budget: alert when calls waited more than this many seconds for the budget in each of three 5-minute windows.')
+@minValue(0)
+param alertGraphBudgetWaitSeconds int = 60
+
+@description('Storage: alert when more requests than this were answered storage-unavailable in 5 minutes.')
+@minValue(0)
+param alertStorageUnavailable int = 0
+
+@description('Availability: alert when at least this many of the five test locations fail.')
+@minValue(1)
+@maxValue(5)
+param alertAvailabilityFailedLocations int = 3
 
 // The Microsoft Graph application permissions the code needs (docs/graph.md, Identity):
 // Chat.Create to create chats, Chat.ReadBasic.All to poll the async operation of a chat created
@@ -230,6 +270,38 @@ module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermis
   params: {
     principalId: identity.outputs.principalId
     appRoleValues: graphAppRoleValues
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    nameSuffix: resourceToken
+    healthUrl: '${functionApp.outputs.apiBaseUrl}/health'
+    alertEmailAddress: alertEmailAddress
+    alertsEnabled: alertsEnabled
+    serverErrorPercentThreshold: alertServerErrorPercent
+    serverErrorMinimumAnswers: alertServerErrorMinimumAnswers
+    graphPermissionRefusalsThreshold: alertGraphPermissionRefusals
+    graphThrottledThreshold: alertGraphThrottled
+    graphBudgetWaitSecondsThreshold: alertGraphBudgetWaitSeconds
+    storageUnavailableThreshold: alertStorageUnavailable
+    availabilityFailedLocationsThreshold: alertAvailabilityFailedLocations
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    displayName: 'chatfn operations (${environmentName})'
   }
 }
 
