@@ -7,6 +7,7 @@ ChatfnError
 ├── IdentityError           the function's own identity could not get a token for Graph
 ├── StorageError            the idempotency records could not be read or written
 ├── IdempotencyKeyReused    the key belongs to a request with another body
+├── BudgetSpent             the worker's Graph budget cannot serve a call before its caller's deadline
 └── GraphError              Graph answered with an error, or not at all
     ├── GraphClientError    4xx but 408 and 429: Graph refused before acting; retrying cannot help
     │   └── GraphUnauthorized (401)  GraphForbidden (403): one fresh token may help
@@ -62,6 +63,15 @@ class StorageError(ChatfnError):
 
 class IdempotencyKeyReused(ChatfnError):
     """An `Idempotency-Key` came again with another body: the caller reused a key by mistake."""
+
+
+class BudgetSpent(ChatfnError):
+    """A call to Graph was not sent: the worker's budget for its kind serves it only in `retry_in`
+    seconds, after its caller's deadline (`chatfn.graph.budget`)."""
+
+    def __init__(self, message: str, *, retry_in: float) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 class GraphError(ChatfnError):

@@ -18,7 +18,7 @@ class Failure(BaseModel):
     """What went wrong in one step of a request, as data: it is stored (idempotency records, durable
     history) and rendered as a problem only at the HTTP edge.
 
-    `createdNothing` is the verdict of `chatfn.chats.verdict` (or of the search for the chat): true when Graph
+    `createdNothing` is the verdict of `chatfn.graph.verdict` (or of the search for the chat): true when Graph
     surely made no chat, so the request may start over under the same idempotency key.
     """
 

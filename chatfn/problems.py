@@ -153,8 +153,10 @@ MEMBER_NOT_FOUND = ProblemType(
     422,
     "Members could not be found",
     "A member given by email matches no user of the directory, more than one, or a user of the other "
-    "kind (member or guest), and errors names each such member. Nothing was created.",
-    "Correct the address, give the member's user ID instead, or invite the guest first.",
+    "kind (member or guest), or one user is named twice (by email and by user ID, say); errors names "
+    "each such member. Nothing was created.",
+    "Correct the address, give the member's user ID instead, invite the guest first, or name each "
+    "member once.",
 )
 MEMBERS_REFUSED = ProblemType(
     "members-refused",
@@ -288,8 +290,9 @@ def problem_for(failure: Failure) -> Problem:
     graph_error = {"code": failure.code, "message": failure.message, "requestId": failure.requestId}
     if failure.kind == "member_not_found":
         return MEMBER_NOT_FOUND.problem(
-            f"{len(failure.members)} member(s) given by email match no user of the directory, more than "
-            "one, or a user of the other kind (member or guest). Nothing was created; see errors.",
+            f"{len(failure.members)} member(s) cannot be bound: an address that matches no user of the "
+            "directory, more than one, or a user of the other kind (member or guest), or a user named "
+            "twice. Nothing was created; see errors.",
             errors=list(failure.members),
         )
     if failure.kind == "identity":

@@ -1,5 +1,6 @@
 """What a request needs, handed in rather than read from module globals: the settings, the Graph
-client, the idempotency store, a clock and a sleep, the way httpx takes a transport.
+client (with the worker's one Graph budget), the directory of users by address, the idempotency store, a
+clock and a sleep, the way httpx takes a transport.
 
 `function_app.py` builds one `Services` per worker and passes it to every binding; tests build their own
 (a Graph client on the emulator, a store on Azurite, a sleep that does not sleep). The Graph client and
@@ -21,7 +22,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from chatfn.graph.budget import Budget, Kind, Rate
 from chatfn.graph.client import GraphClient
+from chatfn.graph.directory import Directory
 from chatfn.graph.identity import graph_credential
 from chatfn.logs import quiet_http_loggers
 from chatfn.requests.store import IdempotencyStore
@@ -43,6 +46,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def graph_limits(settings: Settings) -> dict[Kind, Rate]:
+    """The worker's Graph budget, from the CHATFN_GRAPH_*_RPS settings."""
+    return {
+        "chats.write": Rate.of(settings.graph_write_rps),
+        "chats.read": Rate.of(settings.graph_read_rps),
+        "directory": Rate.of(settings.graph_directory_rps),
+    }
+
+
 class Services:
     """One worker's shared parts. Give `graph` or `store` to use your own; the others are made from
     `settings` on first use."""
@@ -61,22 +73,32 @@ class Services:
         self.sleep = sleep
         self._graph = graph
         self._store = store
+        self._directory: Directory | None = None
         self._credential: AsyncTokenCredential | None = None
         # From here on no HTTP library logs a URL (a query may hold an email address).
         quiet_http_loggers()
 
     @property
     def graph(self) -> GraphClient:
-        """The worker's Graph client: one credential and one HTTP client, whose sleep is this one."""
+        """The worker's Graph client: one credential, one HTTP client and one budget, whose sleep is
+        this one."""
         if self._graph is None:
             self._graph = GraphClient(
                 base_url=self.settings.graph_base_url,
                 credential=self._graph_credential(),
                 http=httpx.AsyncClient(timeout=GRAPH_TIMEOUT, limits=GRAPH_LIMITS),
+                budget=Budget(graph_limits(self.settings), sleep=self.sleep),
                 sleep=self.sleep,
                 client_id=self.settings.azure_client_id,
             )
         return self._graph
+
+    @property
+    def directory(self) -> Directory:
+        """Users by address for every request of the worker: lookups merged and remembered."""
+        if self._directory is None:
+            self._directory = Directory(self.graph, self.settings.directory_cache_seconds)
+        return self._directory
 
     @property
     def store(self) -> IdempotencyStore:

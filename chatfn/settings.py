@@ -39,6 +39,13 @@ class Settings:
     # no answer may still be carried out by Graph, and how late a new chat may appear in Graph's lists.
     send_lifetime_seconds: float = 120.0
     list_lag_seconds: float = 30.0
+    # The worker's Graph budget, in calls a second (docs/graph.md, "One budget"): Microsoft documents 30
+    # for Teams writes and reads, and 3,500 resource units per 10 s for a small tenant's directory.
+    graph_write_rps: float = 30.0
+    graph_read_rps: float = 30.0
+    graph_directory_rps: float = 350.0
+    # How long an address's object id is remembered (a miss: never more than a few seconds).
+    directory_cache_seconds: float = 300.0
     # The origin callers reach the app at: Location, statusUrl and the API descriptions use it.
     public_origin: str | None = None
     caller_auth: CallerAuth = "key"
@@ -72,6 +79,16 @@ class Settings:
                 env, "CHATFN_SEND_LIFETIME_SECONDS", defaults.send_lifetime_seconds, high=3600
             ),
             list_lag_seconds=_number(env, "CHATFN_LIST_LAG_SECONDS", defaults.list_lag_seconds, high=3600),
+            graph_write_rps=_number(
+                env, "CHATFN_GRAPH_WRITE_RPS", defaults.graph_write_rps, low=0.5, high=300
+            ),
+            graph_read_rps=_number(env, "CHATFN_GRAPH_READ_RPS", defaults.graph_read_rps, low=0.5, high=1500),
+            graph_directory_rps=_number(
+                env, "CHATFN_GRAPH_DIRECTORY_RPS", defaults.graph_directory_rps, low=0.5, high=10_000
+            ),
+            directory_cache_seconds=_number(
+                env, "CHATFN_DIRECTORY_CACHE_SECONDS", defaults.directory_cache_seconds, high=86_400
+            ),
             public_origin=public_origin,
             caller_auth=_choice(env, "CHATFN_CALLER_AUTH", defaults.caller_auth, ("key", "entra")),
             idempotency_table=_table_name(env, "CHATFN_IDEMPOTENCY_TABLE", defaults.idempotency_table),

@@ -75,6 +75,26 @@ param idempotencyTtlHours int = 24
 @maxValue(365)
 param historyRetentionDays int = 7
 
+@description('CHATFN_DIRECTORY_CACHE_SECONDS app setting: how long an address\'s object id is remembered; a changed address may resolve to its old owner that long.')
+@minValue(0)
+@maxValue(86400)
+param directoryCacheSeconds int = 300
+
+@description('CHATFN_GRAPH_DIRECTORY_RPS app setting: the worker\'s budget for user lookups, in calls a second; Microsoft documents 3,500 resource units per 10 s for a small tenant.')
+@minValue(1)
+@maxValue(10000)
+param graphDirectoryRps int = 350
+
+@description('CHATFN_GRAPH_READ_RPS app setting: the worker\'s budget for Graph\'s Teams reads, in calls a second; Microsoft documents 30 per app per tenant.')
+@minValue(1)
+@maxValue(1500)
+param graphReadRps int = 30
+
+@description('CHATFN_GRAPH_WRITE_RPS app setting: the worker\'s budget for Graph\'s Teams writes (POST /chats), in calls a second; Microsoft documents 30 per app per tenant.')
+@minValue(1)
+@maxValue(300)
+param graphWriteRps int = 30
+
 @description('CHATFN_LIST_LAG_SECONDS app setting: how late a new chat may appear in Graph\'s lists; a search for what a send made covers at least this much.')
 @minValue(0)
 @maxValue(3600)
@@ -256,6 +276,10 @@ module functionApp 'modules/function-app.bicep' = {
     publicOrigin: publicOrigin
     idempotencyTtlHours: idempotencyTtlHours
     historyRetentionDays: historyRetentionDays
+    directoryCacheSeconds: directoryCacheSeconds
+    graphDirectoryRps: graphDirectoryRps
+    graphReadRps: graphReadRps
+    graphWriteRps: graphWriteRps
     listLagSeconds: listLagSeconds
     sendLifetimeSeconds: sendLifetimeSeconds
     callerAuth: callerAuth

@@ -69,7 +69,7 @@ TARGETS: dict[str, Target] = {
     "failures": Target(("tests/test_failures.py",)),
     # the lists existing.py reads
     "graph/client": Target(("tests/graph/test_client.py", "tests/chats/test_existing.py")),
-    "chats/verdict": Target(("tests/chats/test_verdict.py",)),
+    "graph/verdict": Target(("tests/chats/test_verdict.py",)),
     "requests/store": Target(("tests/requests/test_store.py",)),
     "chats/members": Target(("tests/chats/test_members.py",)),
     "chats/existing": Target(("tests/chats/test_existing.py",)),

@@ -15,6 +15,7 @@ from chatfn.chats.members import resolve_members
 from chatfn.chats.spec import parse_chat_request
 from chatfn.chats.translate import chat_body
 from chatfn.emulator import Emulator
+from chatfn.graph.directory import Directory
 from chatfn.logs import QUIETED_LOGGERS, quiet_http_loggers
 from tests.graphs import graph_for
 
@@ -64,9 +65,11 @@ async def test_resolving_and_creating_log_no_email_token_or_key(
     async with graph_for(emulator) as graph:
         token = (await graph._credential.get_token("https://graph.microsoft.com/.default")).token
         with pytest.raises(Exception, match="could not be found"):
-            await resolve_members(spec, graph)
+            await resolve_members(spec, Directory(graph, cache_seconds=0))
         control.post("/faults", json={"path": "/v1.0/users", "status": 401, "count": 1}).raise_for_status()
-        created = await graph.create_chat(chat_body(good, await resolve_members(good, graph)))
+        created = await graph.create_chat(
+            chat_body(good, await resolve_members(good, Directory(graph, cache_seconds=0)))
+        )
         await graph.get_chat(getattr(created, "id", ""))
     assert caplog.records, "the flows logged something to scan"
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)

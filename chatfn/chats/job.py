@@ -27,8 +27,8 @@ from chatfn.chats.existing import Wanted, find_latest
 from chatfn.chats.members import resolve_members
 from chatfn.chats.spec import ChatSpec
 from chatfn.chats.translate import ResolvedMember, chat_body
-from chatfn.chats.verdict import SendVerdict, verdict_of
 from chatfn.errors import (
+    BudgetSpent,
     ChatfnError,
     GraphConnectionError,
     GraphError,
@@ -38,6 +38,7 @@ from chatfn.errors import (
 )
 from chatfn.failures import Failure, Step, failure_from
 from chatfn.graph.models import AcceptedOperation, Chat, ChatMemberInfo, CreatedChat
+from chatfn.graph.verdict import SendVerdict, verdict_of
 from chatfn.requests.outcome import Failed, Succeeded, chat_result
 from chatfn.services import Services
 
@@ -148,7 +149,7 @@ async def take_step(job: ChatJob, services: Services) -> Next | Ended:
 
 async def _resolve(job: ChatJob, services: Services) -> Next | Ended:
     try:
-        members = await resolve_members(job.spec, services.graph)
+        members = await resolve_members(job.spec, services.directory)
     except ChatfnError as exc:
         return _failed_or_later(job, exc, "resolve", services, created_nothing=True)
     job = job.model_copy(update={"members": tuple(members)})
@@ -335,9 +336,11 @@ def _as_read(created: CreatedChat, members: tuple[ResolvedMember, ...]) -> Chat:
 def _failed_or_later(
     job: ChatJob, error: ChatfnError, step: Step, services: Services, *, created_nothing: bool
 ) -> Next | Ended:
-    """A step that failed for a passing reason (Graph throttling or unavailable past the client's own
-    retries, or no connection at all) is taken again later, for as long as the job may last; any other
-    failure ends the request."""
+    """A step that failed for a passing reason is taken again later: one the worker's Graph budget could
+    not serve in time, whenever it can; Graph throttling or unavailable past the client's own retries,
+    or no connection at all, for as long as the job may last. Any other failure ends the request."""
+    if isinstance(error, BudgetSpent):
+        return Next(job=job, at=services.clock() + timedelta(seconds=error.retry_in))
     if isinstance(error, GraphThrottled | GraphUnavailable) or (
         isinstance(error, GraphConnectionError) and not error.sent
     ):

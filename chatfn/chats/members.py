@@ -9,30 +9,27 @@ that cannot be bound is reported at once, so the caller fixes them all in one go
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from chatfn.chats.spec import ChatMember, ChatSpec
 from chatfn.chats.translate import ResolvedMember
 from chatfn.errors import FieldError, MembersNotFound
-from chatfn.graph.client import MAX_ADDRESSES_PER_LOOKUP, GraphClient
+from chatfn.graph.directory import Directory
 from chatfn.graph.models import DirectoryUser
 
-# Lookups run side by side, but few at a time: Graph throttles an app per tenant. 250 members (the
-# most a chat has) are 17 calls, so five in flight take four rounds.
-MAX_CONCURRENT_LOOKUPS = 5
 
-
-async def resolve_members(spec: ChatSpec, graph: GraphClient) -> list[ResolvedMember]:
+async def resolve_members(spec: ChatSpec, directory: Directory) -> list[ResolvedMember]:
     """Every member of the request, in order, bound by object id; `MembersNotFound` names every
-    address that matches no user, more than one, or a user whose kind contradicts `guest`."""
+    address that matches no user, more than one, or a user whose kind contradicts `guest`, and every
+    user named twice (by email and by `userId`, say), with both entries."""
     addresses = sorted({m.email.lower() for m in spec.members if m.email is not None})
-    users = await _users_by_address(addresses, graph)
+    users = await directory.users_by_address(addresses) if addresses else {}
     errors: list[FieldError] = []
-    resolved: list[ResolvedMember] = []
+    resolved: list[tuple[ChatMember, ResolvedMember]] = []
     for member in spec.members:
         if member.userId is not None:  # the request model gives each member an email or a userId
-            resolved.append(ResolvedMember(key=member.userId, guest=member.guest, tenant_id=member.tenantId))
+            bound = ResolvedMember(key=member.userId, guest=member.guest, tenant_id=member.tenantId)
+            resolved.append((member, bound))
             continue
         if member.email is None:
             raise ValueError(f"{member.field} has neither an email nor a userId")
@@ -41,10 +38,30 @@ async def resolve_members(spec: ChatSpec, graph: GraphClient) -> list[ResolvedMe
         if problem is not None:
             errors.append(problem)
             continue
-        resolved.append(ResolvedMember(key=found[0].id, guest=member.guest))
+        resolved.append((member, ResolvedMember(key=found[0].id, guest=member.guest)))
+    errors.extend(_named_twice(resolved))
     if errors:
         raise MembersNotFound(errors)
-    return resolved
+    return [bound for _, bound in resolved]
+
+
+def _named_twice(resolved: Sequence[tuple[ChatMember, ResolvedMember]]) -> list[FieldError]:
+    """One user given twice (by email and by object id, or by two addresses of theirs): Graph would
+    refuse the chat; said here, naming both entries."""
+    first: dict[tuple[str, str], ChatMember] = {}
+    errors: list[FieldError] = []
+    for member, bound in resolved:
+        identity = (bound.key.lower(), (bound.tenant_id or "").lower())
+        if identity in first:
+            earlier = first[identity]
+            errors.append(
+                FieldError(
+                    member.field, f"the same user as {earlier.field} ({bound.key}); name each member once"
+                )
+            )
+        else:
+            first[identity] = member
+    return errors
 
 
 def _binding_problem(member: ChatMember, found: Sequence[DirectoryUser]) -> FieldError | None:
@@ -75,28 +92,3 @@ def _binding_problem(member: ChatMember, found: Sequence[DirectoryUser]) -> Fiel
 def _field(member: ChatMember, part: str) -> str:
     """`members[2].email` in the members form; `emails[1]` as it is in the flat form."""
     return f"{member.field}.{part}" if member.field.startswith("members[") else member.field
-
-
-async def _users_by_address(addresses: list[str], graph: GraphClient) -> dict[str, list[DirectoryUser]]:
-    """Each address (lower case) with the distinct users whose mail or UPN it is."""
-    limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
-
-    async def lookup(batch: Sequence[str]) -> list[DirectoryUser]:
-        async with limit:
-            return await graph.find_users(batch)
-
-    batches = [
-        addresses[start : start + MAX_ADDRESSES_PER_LOOKUP]
-        for start in range(0, len(addresses), MAX_ADDRESSES_PER_LOOKUP)
-    ]
-    answers = await asyncio.gather(*(lookup(batch) for batch in batches))
-    return _by_address(addresses, (user for answer in answers for user in answer))
-
-
-def _by_address(addresses: Iterable[str], users: Iterable[DirectoryUser]) -> dict[str, list[DirectoryUser]]:
-    matches: dict[str, dict[str, DirectoryUser]] = {address: {} for address in addresses}
-    for user in users:
-        for address in {(user.mail or "").lower(), (user.userPrincipalName or "").lower()}:
-            if address in matches:
-                matches[address][user.id.lower()] = user
-    return {address: list(found.values()) for address, found in matches.items()}

@@ -20,12 +20,15 @@ from pydantic import BaseModel, ConfigDict
 
 from chatfn.chats.job import STEP_RESULT, ChatJob, Ended, Next, Stage, take_step
 from chatfn.failures import Failure
+from chatfn.graph.budget import deadline_in
 from chatfn.requests.outcome import Failed
 from chatfn.services import Services
 
 ORCHESTRATOR = "run_chat_job"
 TAKE_STEP = "take_chat_step"
 
+# How long a step waits for Graph's budget before it waits on a durable timer instead (nothing billed).
+STEP_BUDGET_WAIT = 5.0
 # Retries of a step that raised (storage under the send's fence failed, say), on durable timers.
 STEP_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
 
@@ -101,6 +104,7 @@ def _broken(job: ChatJob) -> dict[str, Any]:
 
 async def take_chat_step(job: dict[str, Any], services: Services) -> dict[str, Any]:
     """One step of the job, as the activity runs it: its sends fenced, its answer plain JSON."""
-    result = await take_step(ChatJob.model_validate(job), services)
+    with deadline_in(STEP_BUDGET_WAIT):
+        result = await take_step(ChatJob.model_validate(job), services)
     answer: dict[str, Any] = STEP_RESULT.dump_python(result, mode="json")
     return answer

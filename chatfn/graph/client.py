@@ -22,15 +22,16 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 
 from chatfn import __version__
-from chatfn.chats.verdict import SendVerdict, verdict_of
 from chatfn.errors import (
     GraphConnectionError,
     GraphError,
     GraphForbidden,
+    GraphThrottled,
     GraphTransientError,
     GraphUnauthorized,
     graph_error_class,
 )
+from chatfn.graph.budget import DOCUMENTED_LIMITS, Budget, kind_of, seconds_left
 from chatfn.graph.identity import identity_error
 from chatfn.graph.models import (
     AcceptedOperation,
@@ -44,6 +45,7 @@ from chatfn.graph.models import (
     MemberPage,
 )
 from chatfn.graph.retry import RetryPolicy, parse_retry_after
+from chatfn.graph.verdict import SendVerdict, verdict_of
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # Graph's list limits for a user's chats: `$top` at most 50; `$expand=members` returns at most 25
@@ -84,15 +86,19 @@ class GraphClient:
         credential: AsyncTokenCredential,
         http: httpx.AsyncClient,
         retry: RetryPolicy | None = None,
+        budget: Budget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         client_id: str | None = None,
     ) -> None:
-        """`client_id` is the `AZURE_CLIENT_ID` the credential was made with: named when it fails."""
+        """`budget` is the worker's (a client of its own gets the documented limits); `client_id` is the
+        `AZURE_CLIENT_ID` the credential was made with: named when it fails."""
         self.base_url = base_url.rstrip("/")
+        self._root_path = httpx.URL(self.base_url).path
         self._credential = credential
         self._client_id = client_id
         self._http = http
         self._retry = retry or RetryPolicy()
+        self.budget = budget or Budget(DOCUMENTED_LIMITS, sleep=sleep)
         self._sleep = sleep
         # The credential caches its token but does not coalesce concurrent misses: without this, a
         # burst of first calls (a cold worker) would each ask the identity endpoint for a token.
@@ -224,8 +230,9 @@ class GraphClient:
                 log.warning("graph %s %s: token refused, retrying with a fresh one", method, _loggable(url))
                 continue
             delay = self._retry_delay(answer, attempt, waited, replay_safe)
-            if delay is None:
-                raise answer
+            left = seconds_left()
+            if delay is None or (left is not None and delay > left):
+                raise answer  # a retry would hold the caller past its wait: the caller decides
             log.warning(
                 "graph %s %s: %s, retrying in %.2fs (attempt %d)",
                 method,
@@ -234,11 +241,15 @@ class GraphClient:
                 delay,
                 attempt,
             )
-            await self._sleep(delay)
+            if not (isinstance(answer, GraphThrottled) and answer.retry_after is not None):
+                await self._sleep(delay)  # a Retry-After paused the budget: the next attempt waits there
             waited += delay
 
     async def _attempt(self, call: _Call, attempt: int, fresh_token: bool) -> httpx.Response | GraphError:
-        """One HTTP exchange: Graph's success answer, or the error it stands for (never raised here)."""
+        """One HTTP exchange, within the worker's budget: Graph's success answer, or the error it stands
+        for (never raised here; `BudgetSpent` is, before anything is sent)."""
+        kind = kind_of(call.method, httpx.URL(call.url).path.removeprefix(self._root_path))
+        await self.budget.acquire(kind)
         headers = {
             "Authorization": f"Bearer {await self._token(_FRESH_TOKEN_CLAIMS if fresh_token else None)}",
             "client-request-id": call.client_request_id,
@@ -257,8 +268,12 @@ class GraphClient:
             )
         _log_call(call, response, attempt, started)
         if response.status_code < 400:
+            self.budget.succeeded(kind)
             return response
-        return _error_from(response, attempt)
+        error = _error_from(response, attempt)
+        if isinstance(error, GraphThrottled):
+            self.budget.throttled(kind, error.retry_after)
+        return error
 
     def _retry_delay(self, error: GraphError, attempt: int, waited: float, replay_safe: bool) -> float | None:
         """Seconds to wait before trying again, or None when the error is to be raised."""

@@ -25,6 +25,7 @@ from chatfn.chats.job import ChatJob, Ended, Next, new_job, take_step
 from chatfn.chats.spec import ChatSpec
 from chatfn.durable.chat_job import ORCHESTRATOR, Progress
 from chatfn.errors import StorageError
+from chatfn.graph.budget import deadline_in
 from chatfn.requests.outcome import OUTCOME, Failed, Outcome, Succeeded
 from chatfn.requests.polling import poll_until
 from chatfn.requests.store import Claimed, IdempotencyRecord, RecordState
@@ -171,7 +172,8 @@ async def _take_steps(job: ChatJob, deadline: datetime, services: Services) -> N
     its next step is due after `deadline`, or it is to follow Graph's operation (which only the
     orchestration does, on durable timers)."""
     while True:
-        result = await take_step(job, services)
+        with deadline_in((deadline - services.clock()).total_seconds()):
+            result = await take_step(job, services)
         if isinstance(result, Ended) or result.job.stage == "operation":
             return result
         if result.at is not None:

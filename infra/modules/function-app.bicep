@@ -84,6 +84,18 @@ param idempotencyTtlHours int
 @description('CHATFN_HISTORY_RETENTION_DAYS: age at which finished orchestrations and expired records are purged.')
 param historyRetentionDays int
 
+@description('CHATFN_DIRECTORY_CACHE_SECONDS: how long an address\'s object id is remembered; a changed address may resolve to its old owner that long.')
+param directoryCacheSeconds int
+
+@description('CHATFN_GRAPH_DIRECTORY_RPS: the worker\'s budget for user lookups, in calls a second; Microsoft documents 3,500 resource units per 10 s for a small tenant.')
+param graphDirectoryRps int
+
+@description('CHATFN_GRAPH_READ_RPS: the worker\'s budget for Graph\'s Teams reads, in calls a second; Microsoft documents 30 per app per tenant.')
+param graphReadRps int
+
+@description('CHATFN_GRAPH_WRITE_RPS: the worker\'s budget for Graph\'s Teams writes (POST /chats), in calls a second; Microsoft documents 30 per app per tenant.')
+param graphWriteRps int
+
 @description('CHATFN_LIST_LAG_SECONDS: how late a new chat may appear in Graph\'s lists; a search for what a send made covers at least this much.')
 param listLagSeconds int
 
@@ -217,6 +229,22 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'CHATFN_HISTORY_RETENTION_DAYS'
           value: string(historyRetentionDays)
+        }
+        {
+          name: 'CHATFN_DIRECTORY_CACHE_SECONDS'
+          value: string(directoryCacheSeconds)
+        }
+        {
+          name: 'CHATFN_GRAPH_DIRECTORY_RPS'
+          value: string(graphDirectoryRps)
+        }
+        {
+          name: 'CHATFN_GRAPH_READ_RPS'
+          value: string(graphReadRps)
+        }
+        {
+          name: 'CHATFN_GRAPH_WRITE_RPS'
+          value: string(graphWriteRps)
         }
         {
           name: 'CHATFN_LIST_LAG_SECONDS'

@@ -12,6 +12,7 @@ from chatfn.chats.members import resolve_members
 from chatfn.chats.spec import parse_chat_request
 from chatfn.chats.translate import chat_body
 from chatfn.emulator import Emulator
+from chatfn.graph.directory import Directory
 from chatfn.graph.models import AcceptedOperation, CreatedChat
 from tests.cases import EQUIVALENT_REQUESTS, reference_body, seed_examples
 from tests.graphs import graph_for
@@ -25,7 +26,7 @@ async def test_reference_example(number: int, emulator: Emulator, control: httpx
     spec = parse_chat_request(EQUIVALENT_REQUESTS[number])
     expected = bound_by_id(reference_body(number), control)
     async with graph_for(emulator) as graph:
-        body = chat_body(spec, await resolve_members(spec, graph))
+        body = chat_body(spec, await resolve_members(spec, Directory(graph, cache_seconds=0)))
         assert body == expected
         answer = await graph.create_chat(body)
 

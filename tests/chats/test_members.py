@@ -14,6 +14,7 @@ from chatfn.chats.translate import ResolvedMember
 from chatfn.emulator import Emulator
 from chatfn.emulator.directory import NUMBERED_MEMBERS, SAM
 from chatfn.errors import FieldError, MembersNotFound
+from chatfn.graph.directory import Directory
 from tests.graphs import graph_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]
@@ -29,7 +30,7 @@ def _lookups(control: httpx.Client) -> list[dict[str, Any]]:
 
 async def _resolve(emulator: Emulator, body: dict[str, Any]) -> list[ResolvedMember]:
     async with graph_for(emulator) as graph:
-        return await resolve_members(parse_chat_request(body), graph)
+        return await resolve_members(parse_chat_request(body), Directory(graph, cache_seconds=0))
 
 
 async def test_every_email_is_bound_by_object_id(emulator: Emulator, control: httpx.Client) -> None:
@@ -146,6 +147,6 @@ async def test_at_most_five_lookups_are_in_flight(emulator: Emulator, control: h
     body = {"emails": [f"nobody{i}@nowhere.example" for i in range(90)]}
     async with graph_for(emulator, http=http) as graph:
         with pytest.raises(MembersNotFound):
-            await resolve_members(parse_chat_request(body), graph)
+            await resolve_members(parse_chat_request(body), Directory(graph, cache_seconds=0))
     assert len(_lookups(control)) == 6
     assert peak[0] == 5

@@ -29,6 +29,7 @@ from chatfn.chats.translate import ResolvedMember, chat_body
 from chatfn.emulator import Emulator
 from chatfn.errors import InvalidRequest
 from chatfn.graph.client import GraphClient
+from chatfn.graph.directory import Directory
 from chatfn.graph.models import AcceptedOperation, CreatedChat
 from tests.graphs import graph_for
 from tests.strategies import (
@@ -92,7 +93,7 @@ def live(managed_identity_env: Emulator, control: httpx.Client) -> Iterator[Live
 async def create_chat(payload: Any, graph: GraphClient) -> tuple[dict[str, Any], Any]:
     """What the workflow does with a body: parse, resolve, translate, POST /chats."""
     spec = parse_chat_request(payload)
-    body = chat_body(spec, await resolve_members(spec, graph))
+    body = chat_body(spec, await resolve_members(spec, Directory(graph, cache_seconds=0)))
     return body, await graph.create_chat(body)
 
 

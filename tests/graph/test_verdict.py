@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from chatfn.chats.verdict import SendVerdict, verdict_of
 from chatfn.errors import (
     ChatfnError,
     FieldError,
@@ -14,6 +13,7 @@ from chatfn.errors import (
     MembersNotFound,
     graph_error_class,
 )
+from chatfn.graph.verdict import SendVerdict, verdict_of
 
 
 def _graph(status: int) -> GraphError:

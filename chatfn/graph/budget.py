@@ -1,0 +1,161 @@
+"""One Graph budget per worker: every call to Graph takes a token from the limiter of its kind first.
+
+Graph limits an app per tenant, not per request (learn.microsoft.com/graph/throttling-limits): Teams
+allows 30 requests a second for chat creation ("Other API calls for Microsoft Teams") and 30 for reads
+("Other GET API calls"), and the directory counts user lookups in resource units per 10 seconds. So all
+requests of a worker share one limiter per kind of call:
+
+- a token bucket at the configured rate, which a caller waits on in turn (a reservation: tokens can
+  go into debt, so concurrent callers queue instead of racing);
+- adaptive, as the AWS SDKs' "adaptive" retry mode is: a 429 lowers the rate (times 0.7), and each
+  call that succeeds raises it slowly back towards the configured rate. Several instances of the app
+  share one tenant's limit; this is what keeps them together under it without a coordinator;
+- a `Retry-After` pauses every call of that kind in the worker, not only the one that got it: calling
+  while throttled only lengthens the wait.
+
+A call never waits past its caller's deadline (`deadline_in`): then `BudgetSpent` says when the
+budget could serve it, nothing is sent, and the request is handed to the orchestration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Literal
+
+from chatfn.errors import BudgetSpent
+
+Kind = Literal["chats.write", "chats.read", "directory"]
+KINDS: tuple[Kind, ...] = ("chats.write", "chats.read", "directory")
+
+# AWS SDKs' adaptive retry mode lowers its rate to 0.7 of what it was on a throttling error.
+DECREASE = 0.7
+# Each call that succeeds wins back this share of the configured rate: a halved rate recovers in 25 calls.
+INCREASE = 0.02
+# Never slower than this: a rate near zero would park every caller for minutes after a few 429s.
+MIN_RATE = 0.5
+
+# The monotonic time by which the current caller needs its answer (None: no deadline).
+_deadline: ContextVar[float | None] = ContextVar("chatfn_graph_deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline_in(seconds: float) -> Iterator[None]:
+    """Graph calls made inside wait for the budget at most `seconds` from now (the caller's wait)."""
+    token = _deadline.set(time.monotonic() + max(0.0, seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def seconds_left() -> float | None:
+    """How long the current caller may still wait (None: as long as it takes)."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def kind_of(method: str, path: str) -> Kind:
+    """Which limit a call falls under: user lookups are the directory's, Teams writes and reads are
+    Teams' (the path is relative to the version root, e.g. `/users/{id}/chats`)."""
+    segments = [s for s in path.split("/") if s]
+    if segments[:1] == ["users"] and len(segments) <= 2:
+        return "directory"
+    return "chats.read" if method == "GET" else "chats.write"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A limit: `per_second` at most, and at most `burst` at once after a quiet time."""
+
+    per_second: float
+    burst: float
+
+    @classmethod
+    def of(cls, per_second: float) -> Rate:
+        """A rate whose burst is a third of a second's worth (at least one call): a quiet worker does
+        not spend a tenant's whole second at once."""
+        return cls(per_second, max(1.0, per_second / 3))
+
+
+# The limits Microsoft documents per app per tenant (learn.microsoft.com/graph/throttling-limits):
+# Teams' "Other API calls" and "Other GET API calls", 30 a second each; the directory's small-tenant
+# 3,500 resource units per 10 seconds, of which a lookup by `$filter` with `$select` costs 1. A worker
+# starts at these and adapts; the settings CHATFN_GRAPH_*_RPS change them.
+DOCUMENTED_LIMITS: dict[Kind, Rate] = {
+    "chats.write": Rate.of(30),
+    "chats.read": Rate.of(30),
+    "directory": Rate.of(350),
+}
+
+
+@dataclass
+class Limiter:
+    """One kind's token bucket, adaptive, with its pause."""
+
+    limit: Rate
+    clock: Callable[[], float] = time.monotonic
+    rate: float = field(init=False)
+    tokens: float = field(init=False)
+    updated: float = field(init=False)
+    paused_until: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.rate = self.limit.per_second
+        self.tokens = self.limit.burst
+        self.updated = self.clock()
+
+    def reserve(self, cost: float, deadline: float | None) -> float:
+        """Take `cost` tokens, in debt if need be; the seconds to wait before calling. `BudgetSpent`
+        (and nothing taken) when that wait would end after `deadline`."""
+        now = self.clock()
+        self.tokens = min(self.limit.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        start = max(now, self.paused_until)
+        at_start = min(self.limit.burst, self.tokens + (start - now) * self.rate)
+        wait = (start - now) + max(0.0, (cost - at_start) / self.rate)
+        if deadline is not None and wait > 0 and now + wait > deadline:
+            raise BudgetSpent("Graph's budget cannot serve this call in time", retry_in=wait)
+        self.tokens -= cost
+        return wait
+
+    def throttled(self, retry_after: float | None) -> None:
+        """Graph answered 429: slow down, and pause the whole kind for its Retry-After."""
+        self.rate = max(MIN_RATE, self.rate * DECREASE)
+        if retry_after is not None:
+            self.paused_until = max(self.paused_until, self.clock() + retry_after)
+
+    def succeeded(self) -> None:
+        self.rate = min(self.limit.per_second, self.rate + self.limit.per_second * INCREASE)
+
+
+class Budget:
+    """The worker's limiters, one per kind of call."""
+
+    def __init__(
+        self,
+        limits: dict[Kind, Rate],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.limiters = {kind: Limiter(limit, clock) for kind, limit in limits.items()}
+        self._sleep = sleep
+
+    async def acquire(self, kind: Kind, cost: float = 1.0) -> float:
+        """Wait for a token of `kind`; the seconds waited. `BudgetSpent` when the caller's deadline
+        comes first."""
+        wait = self.limiters[kind].reserve(cost, _deadline.get())
+        if wait > 0:
+            await self._sleep(wait)
+        return wait
+
+    def throttled(self, kind: Kind, retry_after: float | None) -> None:
+        self.limiters[kind].throttled(retry_after)
+
+    def succeeded(self, kind: Kind) -> None:
+        self.limiters[kind].succeeded()

@@ -1,0 +1,121 @@
+"""Users by address, for every request of a worker at once: lookups merged and remembered.
+
+Graph's `in` takes 15 values per `$filter` (`GraphClient.find_users`), so addresses that concurrent
+requests need are looked up together, the way a data loader batches: each request asks for its
+addresses, and what all of them asked for in the same turn of the event loop goes out 15 to a call. A
+short-lived cache of address -> users (`CHATFN_DIRECTORY_CACHE_SECONDS`, five minutes by default) saves
+the calls for people who are in many chats; an address that matched nobody is remembered only a few
+seconds, so a user added to the directory is found almost at once. A changed address may resolve to its
+old owner until the cache forgets it (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from chatfn.graph.client import MAX_ADDRESSES_PER_LOOKUP, GraphClient
+from chatfn.graph.models import DirectoryUser
+
+# An address that matched nobody is looked up again after this long at most.
+MISS_SECONDS = 5.0
+# Lookups in flight at once, per worker: the budget paces them, this bounds what waits on it.
+MAX_CONCURRENT_LOOKUPS = 5
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    users: tuple[DirectoryUser, ...]
+    until: float
+
+
+class Directory:
+    """The worker's view of the directory: `users_by_address` merges and caches; one per worker."""
+
+    def __init__(
+        self, graph: GraphClient, cache_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._graph = graph
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[str, _Remembered] = {}
+        self._waiting: dict[str, asyncio.Future[tuple[DirectoryUser, ...]]] = {}
+        self._queued: list[str] = []
+        self._limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
+        self._lookups: set[asyncio.Task[None]] = set()  # kept, so that none is collected mid-flight
+
+    async def users_by_address(self, addresses: Iterable[str]) -> dict[str, list[DirectoryUser]]:
+        """Each address (lower case) with the distinct users whose mail or UPN it is."""
+        wanted = sorted({address.lower() for address in addresses})
+        now = self._clock()
+        found: dict[str, list[DirectoryUser]] = {}
+        pending: dict[str, asyncio.Future[tuple[DirectoryUser, ...]]] = {}
+        for address in wanted:
+            remembered = self._cache.get(address)
+            if remembered is not None and remembered.until > now:
+                found[address] = list(remembered.users)
+            else:
+                pending[address] = self._future_for(address)
+        if pending:
+            answers = await asyncio.gather(*pending.values())
+            found.update({address: list(users) for address, users in zip(pending, answers, strict=True)})
+        return found
+
+    def forget(self) -> None:
+        """Drop everything remembered (a test, or an administrator's changed directory)."""
+        self._cache.clear()
+
+    def _future_for(self, address: str) -> asyncio.Future[tuple[DirectoryUser, ...]]:
+        """The answer for `address`: one already on its way, or one queued for this turn's lookups."""
+        if address in self._waiting:
+            return self._waiting[address]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[DirectoryUser, ...]] = loop.create_future()
+        self._waiting[address] = future
+        if not self._queued:
+            loop.call_soon(self._flush)  # after every request of this turn has queued its addresses
+        self._queued.append(address)
+        return future
+
+    def _flush(self) -> None:
+        queued, self._queued = self._queued, []
+        for start in range(0, len(queued), MAX_ADDRESSES_PER_LOOKUP):
+            lookup = asyncio.get_running_loop().create_task(
+                self._look_up(queued[start : start + MAX_ADDRESSES_PER_LOOKUP])
+            )
+            self._lookups.add(lookup)
+            lookup.add_done_callback(self._lookups.discard)
+
+    async def _look_up(self, batch: Sequence[str]) -> None:
+        """One call for up to 15 addresses; its answer (or failure) goes to every request waiting on
+        them, and is remembered."""
+        futures = [self._waiting[address] for address in batch]
+        try:
+            async with self._limit:
+                users = await self._graph.find_users(batch)
+        except Exception as exc:  # every request waiting on this batch gets the failure
+            for address, future in zip(batch, futures, strict=True):
+                del self._waiting[address]
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        matches = _by_address(batch, users)
+        now = self._clock()
+        for address, future in zip(batch, futures, strict=True):
+            found = tuple(matches[address])
+            ttl = self._cache_seconds if found else min(self._cache_seconds, MISS_SECONDS)
+            self._cache[address] = _Remembered(found, now + ttl)
+            del self._waiting[address]
+            if not future.done():
+                future.set_result(found)
+
+
+def _by_address(addresses: Iterable[str], users: Iterable[DirectoryUser]) -> dict[str, list[DirectoryUser]]:
+    matches: dict[str, dict[str, DirectoryUser]] = {address: {} for address in addresses}
+    for user in users:
+        for address in {(user.mail or "").lower(), (user.userPrincipalName or "").lower()}:
+            if address in matches:
+                matches[address][user.id.lower()] = user
+    return {address: list(found.values()) for address, found in matches.items()}
