@@ -1,6 +1,7 @@
 """A small Durable app that exercises what the local host must do: routes, the durable client,
 activities (async and sync), retries, failures, timers, task_any, custom status, events, continue-as-new,
-a timer trigger that purges finished instances, and Azure Tables through AzureWebJobsStorage."""
+sub-orchestrations (named and not, with retries, failing, terminated), a timer trigger that purges
+finished instances, and Azure Tables through AzureWebJobsStorage."""
 
 from __future__ import annotations
 
@@ -240,6 +241,54 @@ def counting(context: df.DurableOrchestrationContext) -> Generator[Any, Any, int
         context.continue_as_new(value + 1)
         return value
     return value
+
+
+@app.orchestration_trigger(context_name="context")
+def family(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Children with an id and without, next to an activity inside task_all, then one more child."""
+    named = context.call_sub_orchestrator("child", 1, f"{context.instance_id}-named")
+    work = context.call_activity("double", 10)
+    unnamed = context.call_sub_orchestrator("child", 2)
+    together = yield context.task_all([named, work, unnamed])
+    last = yield context.call_sub_orchestrator("child", 3)
+    return {"together": together, "last": last}
+
+
+@app.orchestration_trigger(context_name="context")
+def child(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    doubled = yield context.call_activity("double", context.get_input())
+    return {"doubled": doubled, "me": context.instance_id, "parent": context.parent_instance_id}
+
+
+@app.orchestration_trigger(context_name="context")
+def lone_parent(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    return (yield context.call_sub_orchestrator("child", context.get_input()))
+
+
+@app.orchestration_trigger(context_name="context")
+def retrying_parent(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """A child that fails twice (its activity does), retried on durable timers as activities are."""
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=3)
+    payload = {"key": context.instance_id, "failures": context.get_input()}
+    try:
+        return {"result": (yield context.call_sub_orchestrator_with_retry("fragile", options, payload))}
+    except Exception as exc:
+        return {"caught": str(exc)}
+
+
+@app.orchestration_trigger(context_name="context")
+def fragile(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    return (yield context.call_activity("flaky", context.get_input()))
+
+
+@app.orchestration_trigger(context_name="context")
+def guardian(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Waits for the child its input names (by the instance id it names), catching its failure."""
+    wanted: dict[str, str] = context.get_input()
+    try:
+        return {"child": (yield context.call_sub_orchestrator(wanted["child"], None, wanted.get("id")))}
+    except Exception as exc:
+        return {"caught": str(exc)}
 
 
 # --- activities ------------------------------------------------------------------------------------
