@@ -1,5 +1,6 @@
 """`python -m chatfn.devhost [--port 7071] [--app function_app:app] [--no-emulator] [--no-azurite]
-[--queue-latency SECONDS]`: run the function app locally, as `func start` would, until SIGINT or SIGTERM."""
+[--queue-latency SECONDS] [--function-timeout SECONDS]`: run the function app locally, as `func start`
+would, until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ def main() -> None:
         metavar="SECONDS",
         help="delay every durable message by this much, as the Azure Storage provider's queues do",
     )
+    parser.add_argument(
+        "--function-timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long any function may run, in place of host.json's functionTimeout (for tests)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host = DevHost(
@@ -36,6 +44,7 @@ def main() -> None:
         emulator=not args.no_emulator,
         azurite=not args.no_azurite,
         queue_latency=args.queue_latency,
+        function_timeout=args.function_timeout,
     )
     asyncio.run(serve(host))
 
@@ -44,6 +53,13 @@ def _seconds(text: str) -> float:
     value = float(text)
     if not value >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
     return value
 
 

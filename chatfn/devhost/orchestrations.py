@@ -11,6 +11,11 @@ reports its end to its parent as SubOrchestrationInstanceCompleted / SubOrchestr
 as DTFx's TaskOrchestrationDispatcher does: a failed or terminated child fails the parent's task.
 Terminating a parent leaves its children running, as the extension does.
 
+An episode (one call of the handle) is a function invocation under functionTimeout: one that overruns
+is aborted and tried again from the same history later, as the extension aborts it (a
+SessionAbortedException puts the message back on its queue) and the Azure Storage provider makes the
+message visible again after 2^(dequeue count) seconds, 600 at most (TaskHubQueue.AbandonMessageAsync).
+
 `queue_latency` delays every durable message (each start, a child's included, each activity
 scheduled and done, each timer fired, each event raised, each child's end) by that many seconds,
 as the Azure Storage provider's queues do.
@@ -36,15 +41,18 @@ from chatfn.devhost.functions import FunctionIndex
 from chatfn.devhost.instances import Instance, ParentLink, RuntimeStatus
 from chatfn.devhost.replay import (
     NonDeterminismError,
+    OrchestratorHandle,
     ReplayResult,
     Schedule,
     UnsupportedActionError,
     run_handle,
 )
+from chatfn.devhost.timeouts import FunctionTimeout, FunctionTimeoutError
 
 log = logging.getLogger("chatfn.devhost")
 
 MAX_INSTANCE_ID_LENGTH = 100  # the extension's limit
+MAX_REDELIVERY_SECONDS = 600  # the Azure Storage provider's longest backoff for an abandoned message
 _INVALID_ID = re.compile(r"[/\\?#\x00-\x1f\x7f]")
 
 
@@ -59,10 +67,17 @@ class UnknownOrchestratorError(ValueError):
 class Orchestrations:
     """The instance store and the replay loops; everything runs on the host's event loop."""
 
-    def __init__(self, functions: FunctionIndex, executor: Executor, queue_latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        functions: FunctionIndex,
+        executor: Executor,
+        queue_latency: float = 0.0,
+        timeout: FunctionTimeout | None = None,
+    ) -> None:
         self._functions = functions
         self._executor = executor
         self._queue_latency = queue_latency
+        self._timeout = timeout or FunctionTimeout()
         self.instances: dict[str, Instance] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -131,9 +146,7 @@ class Orchestrations:
         decisions: list[h.Event] = []
         while True:
             context = h.context_json(instance.instance_id, instance.input, instance.history)
-            result = await asyncio.get_running_loop().run_in_executor(
-                self._executor, run_handle, handle, context
-            )
+            result = await self._episode(instance, handle, context)
             try:
                 decisions += schedule.after_replay(result.actions, at)
             except (NonDeterminismError, UnsupportedActionError) as exc:
@@ -160,6 +173,27 @@ class Orchestrations:
             at = h.utcnow()
             instance.history += [h.orchestrator_started(at), delivered]
             decisions = schedule.after_event(delivered, at)
+
+    async def _episode(self, instance: Instance, handle: OrchestratorHandle, context: str) -> ReplayResult:
+        """One call of the handle; one that overruns functionTimeout is abandoned (its thread runs on)
+        and the episode tried again after the storage queue's backoff."""
+        loop = asyncio.get_running_loop()
+        dequeue_count = 0
+        while True:
+            dequeue_count += 1
+            try:
+                return await self._timeout.run(
+                    instance.name, loop.run_in_executor(self._executor, run_handle, handle, context)
+                )
+            except FunctionTimeoutError as exc:
+                delay = min(2**dequeue_count, MAX_REDELIVERY_SECONDS)
+                log.warning(
+                    "orchestration %s: the episode was aborted (%s) and is retried in %d s",
+                    instance.instance_id,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     def _new_execution(self, instance: Instance) -> tuple[Schedule, datetime]:
         """A fresh history and numbering under a new execution id (at the start, and at continue-as-new)."""
@@ -189,7 +223,9 @@ class Orchestrations:
 
         async def activity_run() -> None:
             await self._through_queue()
-            completion = await run_activity(activity, name, task_id, decision["Input"], self._executor)
+            completion = await run_activity(
+                activity, name, task_id, decision["Input"], self._executor, self._timeout
+            )
             await self._deliver(inbox, completion)
 
         self._spawn(activity_run())

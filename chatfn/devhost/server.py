@@ -24,6 +24,7 @@ from chatfn.devhost.functions import FunctionIndex, index_app, load_app
 from chatfn.devhost.history import Event
 from chatfn.devhost.http_triggers import ROUTE_PREFIX, HttpTriggers
 from chatfn.devhost.orchestrations import Orchestrations
+from chatfn.devhost.timeouts import HOST_JSON, FunctionTimeout
 
 if TYPE_CHECKING:
     from chatfn.emulator import Emulator
@@ -44,13 +45,20 @@ class DevHost:
         settings: Path | None = None,
         azurite: bool = True,
         queue_latency: float = 0.0,
+        function_timeout: float | None = None,
+        host_json: Path | None = None,
     ) -> None:
+        """`function_timeout` (seconds) overrides host.json's functionTimeout; `settings` and
+        `host_json` default to the files in the working directory, the app's root as for Core Tools."""
         self._app_spec = app
         self._port = port
         self._want_emulator = emulator
         self._want_azurite = azurite
         self._queue_latency = queue_latency
         self._settings = settings if settings is not None else Path.cwd() / settings_file.FILE_NAME
+        self._host_json = host_json if host_json is not None else Path.cwd() / HOST_JSON
+        self._function_timeout = function_timeout
+        self.timeout = FunctionTimeout()
         self.emulator: Emulator | None = None
         self.azurite: Azurite | None = None
         self.functions = FunctionIndex()
@@ -66,6 +74,11 @@ class DevHost:
         then the app itself. The port is bound before the app is imported, so that
         CHATFN_PUBLIC_ORIGIN can name it even when the port was picked by the system."""
         settings_file.apply_settings(self._settings)
+        self.timeout = (
+            FunctionTimeout(self._function_timeout)
+            if self._function_timeout is not None
+            else FunctionTimeout.from_host_json(self._host_json)
+        )
         listener = socket.create_server((HOST, self._port))
         self.url = f"http://{HOST}:{listener.getsockname()[1]}"
         os.environ.setdefault(PUBLIC_ORIGIN_SETTING, self.url)
@@ -78,11 +91,14 @@ class DevHost:
             os.environ["IDENTITY_HEADER"] = self.emulator.identity_header
         self.azurite = await asyncio.to_thread(ensure_storage, os.environ, self._want_azurite)
         self.functions = index_app(load_app(self._app_spec))
-        self._orchestrations = Orchestrations(self.functions, self._executor, self._queue_latency)
+        self._orchestrations = Orchestrations(
+            self.functions, self._executor, self._queue_latency, self.timeout
+        )
         self._durable = DurableApi(self._orchestrations)
         self._durable.origin = self.url
-        triggers = HttpTriggers(self.functions.http, self._durable.binding_json, self._executor)
-        self._admin = AdminApi(self.functions.timers, self._durable.binding_json, self._executor)
+        binding = self._durable.binding_json
+        triggers = HttpTriggers(self.functions.http, binding, self._executor, self.timeout)
+        self._admin = AdminApi(self.functions.timers, binding, self._executor, self.timeout)
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.add_routes(self._durable.routes() + self._admin.routes() + triggers.routes())
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -192,10 +208,19 @@ def start_in_thread(
     settings: Path | None = None,
     azurite: bool = True,
     queue_latency: float = 0.0,
+    function_timeout: float | None = None,
+    host_json: Path | None = None,
 ) -> HostHandle:
     """Start a host in a daemon thread and return once it serves; a startup error is raised here."""
     host = DevHost(
-        app=app, port=port, emulator=emulator, settings=settings, azurite=azurite, queue_latency=queue_latency
+        app=app,
+        port=port,
+        emulator=emulator,
+        settings=settings,
+        azurite=azurite,
+        queue_latency=queue_latency,
+        function_timeout=function_timeout,
+        host_json=host_json,
     )
     loop = asyncio.new_event_loop()
     ready = threading.Event()

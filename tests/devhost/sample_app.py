@@ -1,13 +1,16 @@
 """A small Durable app that exercises what the local host must do: routes, the durable client,
 activities (async and sync), retries, failures, timers, task_any, custom status, events, continue-as-new,
 sub-orchestrations (named and not, with retries, failing, terminated), a timer trigger that purges
-finished instances, and Azure Tables through AzureWebJobsStorage."""
+finished instances, Azure Tables through AzureWebJobsStorage, and functions of every kind that run
+longer than they are asked to (for functionTimeout)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Generator
@@ -31,6 +34,10 @@ RUNS: Counter[str] = Counter()
 # What each run of the purge timer saw and deleted, in order.
 PURGES: list[dict[str, Any]] = []
 FINISHED = [df.OrchestrationRuntimeStatus.Completed, df.OrchestrationRuntimeStatus.Failed]
+# How the slow functions ended ("cancelled", "finished"), by function; and how often each `stalling`
+# instance's orchestrator was called.
+SLOW: dict[str, str] = {}
+STALLS: Counter[str] = Counter()
 
 
 def _json(body: Any, status: int = 200) -> func.HttpResponse:
@@ -67,6 +74,33 @@ def env(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="boom", methods=["GET"])
 async def boom(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("secret detail that must not reach the caller")
+
+
+@app.route(route="slow/async", methods=["GET"])
+async def slow_async(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        await asyncio.sleep(float(req.params["seconds"]))
+    except asyncio.CancelledError:
+        SLOW["slow_async"] = "cancelled"
+        raise
+    SLOW["slow_async"] = "finished"
+    return _json({"slept": True})
+
+
+@app.route(route="slow/sync", methods=["GET"])
+def slow_sync(req: func.HttpRequest) -> func.HttpResponse:
+    time.sleep(float(req.params["seconds"]))
+    SLOW["slow_sync"] = "finished"
+    return _json({"slept": True})
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 0 4 * * *")
+async def slow_timer(timer: func.TimerRequest) -> None:
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        SLOW["slow_timer"] = "cancelled"
+        raise
 
 
 @app.route(route="start/{name}", methods=["POST"])
@@ -291,6 +325,25 @@ def guardian(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
         return {"caught": str(exc)}
 
 
+@app.orchestration_trigger(context_name="context")
+def impatient(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Waits for an activity that sleeps as long as the input says, catching its failure."""
+    try:
+        return {"result": (yield context.call_activity("dawdle", context.get_input()))}
+    except Exception as exc:
+        return {"caught": str(exc)}
+
+
+@app.orchestration_trigger(context_name="context")
+def stalling(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Blocks its first episode for as many seconds as the input says (an orchestrator doing I/O)."""
+    STALLS[context.instance_id] += 1
+    if STALLS[context.instance_id] == 1:
+        time.sleep(context.get_input())
+    doubled = yield context.call_activity("double", 5)
+    return {"doubled": doubled, "calls": STALLS[context.instance_id]}
+
+
 # --- activities ------------------------------------------------------------------------------------
 
 
@@ -316,6 +369,16 @@ async def flaky(payload: dict[str, Any]) -> dict[str, Any]:
 @app.activity_trigger(input_name="payload")
 async def always_fails(payload: str) -> None:
     raise ValueError(f"no luck with {payload}")
+
+
+@app.activity_trigger(input_name="payload")
+async def dawdle(payload: float) -> str:
+    try:
+        await asyncio.sleep(payload)
+    except asyncio.CancelledError:
+        SLOW["dawdle"] = "cancelled"
+        raise
+    return "done"
 
 
 @app.activity_trigger(input_name="payload")
