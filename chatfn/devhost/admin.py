@@ -19,6 +19,7 @@ from aiohttp import web
 from azure.functions import meta
 from azure.functions.timer import TimerRequestConverter
 
+from chatfn.devhost.body_limit import read_body
 from chatfn.devhost.functions import TimerFunction
 from chatfn.devhost.invoke import call
 from chatfn.devhost.timeouts import FunctionTimeout, FunctionTimeoutError
@@ -50,7 +51,7 @@ class AdminApi:
         function = self._timers.get(request.match_info["name"])
         if function is None:
             return web.Response(status=404)
-        body = await request.read()
+        body = await read_body(request)
         try:
             json.loads(body or b"{}")
         except ValueError:

@@ -13,6 +13,7 @@ from aiohttp import web
 from azure.functions.http import HttpRequest
 from multidict import CIMultiDict
 
+from chatfn.devhost.body_limit import read_body
 from chatfn.devhost.functions import HttpFunction
 from chatfn.devhost.invoke import call
 from chatfn.devhost.timeouts import FunctionTimeout, FunctionTimeoutError
@@ -81,7 +82,7 @@ async def _to_function_request(request: web.Request, params: dict[str, str]) -> 
         params={key: ",".join(request.query.getall(key)) for key in request.query},
         route_params=params,
         body_type="bytes",
-        body=await request.read(),
+        body=await read_body(request),
     )
 
 

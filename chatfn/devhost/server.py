@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 from azure.durable_functions.models.utils import http_utils
 
-from chatfn.devhost import settings_file
+from chatfn.devhost import body_limit, settings_file
 from chatfn.devhost.admin import ADMIN_PATH, AdminApi
 from chatfn.devhost.azurite import Azurite, ensure_storage
 from chatfn.devhost.durable_api import DurableApi
@@ -74,6 +74,7 @@ class DevHost:
         then the app itself. The port is bound before the app is imported, so that
         CHATFN_PUBLIC_ORIGIN can name it even when the port was picked by the system."""
         settings_file.apply_settings(self._settings)
+        limit = body_limit.read_limit(os.environ)
         self.timeout = (
             FunctionTimeout(self._function_timeout)
             if self._function_timeout is not None
@@ -99,7 +100,8 @@ class DevHost:
         binding = self._durable.binding_json
         triggers = HttpTriggers(self.functions.http, binding, self._executor, self.timeout)
         self._admin = AdminApi(self.functions.timers, binding, self._executor, self.timeout)
-        app = web.Application(client_max_size=100 * 1024 * 1024)
+        app = web.Application(middlewares=[body_limit.enforce_body_limit])
+        app[body_limit.BODY_LIMIT] = limit
         app.add_routes(self._durable.routes() + self._admin.routes() + triggers.routes())
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -234,11 +236,11 @@ def start_in_thread(
             failure.append(exc)
             ready.set()
             loop.run_until_complete(host.stop())
-            loop.close()
+            _close(loop)
             return
         ready.set()
         loop.run_forever()
-        loop.close()
+        _close(loop)
 
     thread = threading.Thread(target=serve, name="devhost", daemon=True)
     thread.start()
@@ -246,3 +248,13 @@ def start_in_thread(
     if failure:
         raise failure[0]
     return HostHandle(host, loop, thread)
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still pending and close the loop, as `asyncio.run` does at its end (aiohttp
+    keeps reading and dropping the rest of a refused body for a while, even after the caller left)."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()
