@@ -8,8 +8,12 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
+from chatfn.devhost.errors import StartError
 from chatfn.devhost.server import DevHost
+
+PREFIX = "chatfn local host: "
 
 
 def main() -> None:
@@ -46,7 +50,11 @@ def main() -> None:
         queue_latency=args.queue_latency,
         function_timeout=args.function_timeout,
     )
-    asyncio.run(serve(host))
+    try:
+        asyncio.run(serve(host))
+    except StartError as exc:
+        print(f"{PREFIX}{exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 def _seconds(text: str) -> float:
@@ -64,16 +72,17 @@ def _positive_seconds(text: str) -> float:
 
 
 async def serve(host: DevHost) -> None:
+    """Start, serve until SIGINT or SIGTERM, stop; a failed start stops what it had started too."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    await host.start()
     try:
+        await host.start()
         for line in host.banner():
             print(line, flush=True)
         await stopping.wait()
-        print("chatfn local host: stopping", flush=True)
+        print(f"{PREFIX}stopping", flush=True)
     finally:
         await host.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import errno
 import os
 import socket
 import threading
@@ -20,6 +21,7 @@ from chatfn.devhost import body_limit, settings_file
 from chatfn.devhost.admin import ADMIN_PATH, AdminApi
 from chatfn.devhost.azurite import Azurite, ensure_storage
 from chatfn.devhost.durable_api import DurableApi
+from chatfn.devhost.errors import StartError
 from chatfn.devhost.functions import FunctionIndex, index_app, load_app
 from chatfn.devhost.history import Event
 from chatfn.devhost.http_triggers import ROUTE_PREFIX, HttpTriggers
@@ -64,6 +66,7 @@ class DevHost:
         self.functions = FunctionIndex()
         self.url = ""
         self._executor = ThreadPoolExecutor(thread_name_prefix="devhost-worker")
+        self._listener: socket.socket | None = None
         self._runner: web.AppRunner | None = None
         self._orchestrations: Orchestrations | None = None
         self._durable: DurableApi | None = None
@@ -72,15 +75,21 @@ class DevHost:
     async def start(self) -> None:
         """Settings, the port, the emulator and storage first (the app may read them all at import),
         then the app itself. The port is bound before the app is imported, so that
-        CHATFN_PUBLIC_ORIGIN can name it even when the port was picked by the system."""
-        settings_file.apply_settings(self._settings)
+        CHATFN_PUBLIC_ORIGIN can name it even when the port was picked by the system.
+
+        A start that cannot succeed raises StartError, whose message says what to fix; `stop()` then
+        stops whatever had been started (the caller runs it either way)."""
+        try:
+            settings_file.apply_settings(self._settings)
+        except ValueError as exc:
+            raise StartError(f"{self._settings} cannot be read: {_one_line(exc)}") from None
         limit = body_limit.read_limit(os.environ)
         self.timeout = (
             FunctionTimeout(self._function_timeout)
             if self._function_timeout is not None
             else FunctionTimeout.from_host_json(self._host_json)
         )
-        listener = socket.create_server((HOST, self._port))
+        self._listener = listener = _listen(self._port)
         self.url = f"http://{HOST}:{listener.getsockname()[1]}"
         os.environ.setdefault(PUBLIC_ORIGIN_SETTING, self.url)
         if self._want_emulator and "GRAPH_BASE_URL" not in os.environ:
@@ -91,7 +100,7 @@ class DevHost:
             os.environ["IDENTITY_ENDPOINT"] = self.emulator.identity_endpoint
             os.environ["IDENTITY_HEADER"] = self.emulator.identity_header
         self.azurite = await asyncio.to_thread(ensure_storage, os.environ, self._want_azurite)
-        self.functions = index_app(load_app(self._app_spec))
+        self.functions = index_app(_import_app(self._app_spec))
         self._orchestrations = Orchestrations(
             self.functions, self._executor, self._queue_latency, self.timeout
         )
@@ -109,9 +118,11 @@ class DevHost:
 
     async def stop(self) -> None:
         """Stop serving, cancel orchestrations and timer runs, close the SDK's shared HTTP session
-        (it belongs to this loop), and stop the emulator and Azurite."""
+        (it belongs to this loop), and stop the emulator and Azurite; after a failed start too."""
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._listener is not None:
+            self._listener.close()
         if self._orchestrations is not None:
             await self._orchestrations.stop()
         if self._admin is not None:
@@ -161,6 +172,43 @@ class DevHost:
             for name, kind in self.functions.unsupported.items()
         ]
         return lines
+
+
+def _listen(port: int) -> socket.socket:
+    """The socket the host serves on; a port it cannot have is a StartError that says what to do."""
+    try:
+        return socket.create_server((HOST, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StartError(
+                f"port {port} on {HOST} is in use: stop what listens there, or pick another port with "
+                "--port (make run PORT=...)"
+            ) from None
+        raise StartError(
+            f"cannot listen on {HOST}:{port} ({exc.strerror}): pick another port with --port"
+        ) from None
+
+
+def _import_app(spec: str) -> Any:
+    """Import the app. Its refusal of a setting is a StartError: chatfn reads its settings at import and
+    raises SettingsError, a ValueError naming the variable. So is an --app that names no module here."""
+    module_name = spec.partition(":")[0]
+    try:
+        return load_app(spec)
+    except ValueError as exc:
+        raise StartError(
+            f"the app refused a setting: {_one_line(exc)} (fix it in local.settings.json or the environment)"
+        ) from None
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise  # something the app imports: its traceback says more than a line could
+        raise StartError(
+            f"there is no module {module_name} here (--app {spec}): run the host in the app's root"
+        ) from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 class HostHandle:
