@@ -68,16 +68,12 @@ class Orchestrations:
     """The instance store and the replay loops; everything runs on the host's event loop."""
 
     def __init__(
-        self,
-        functions: FunctionIndex,
-        executor: Executor,
-        queue_latency: float = 0.0,
-        timeout: FunctionTimeout | None = None,
+        self, functions: FunctionIndex, executor: Executor, queue_latency: float, timeout: FunctionTimeout
     ) -> None:
         self._functions = functions
         self._executor = executor
         self._queue_latency = queue_latency
-        self._timeout = timeout or FunctionTimeout()
+        self._timeout = timeout
         self.instances: dict[str, Instance] = {}
         self._background: set[asyncio.Task[Any]] = set()
 

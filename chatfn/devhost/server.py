@@ -59,8 +59,7 @@ class DevHost:
         self._queue_latency = queue_latency
         self._settings = settings if settings is not None else Path.cwd() / settings_file.FILE_NAME
         self._host_json = host_json if host_json is not None else Path.cwd() / HOST_JSON
-        self._function_timeout = function_timeout
-        self.timeout = FunctionTimeout()
+        self._timeout_override = function_timeout
         self.emulator: Emulator | None = None
         self.azurite: Azurite | None = None
         self.functions = FunctionIndex()
@@ -84,9 +83,9 @@ class DevHost:
         except ValueError as exc:
             raise StartError(f"{self._settings} cannot be read: {_one_line(exc)}") from None
         limit = body_limit.read_limit(os.environ)
-        self.timeout = (
-            FunctionTimeout(self._function_timeout)
-            if self._function_timeout is not None
+        timeout = (
+            FunctionTimeout(self._timeout_override)
+            if self._timeout_override is not None
             else FunctionTimeout.from_host_json(self._host_json)
         )
         self._listener = listener = _listen(self._port)
@@ -101,14 +100,12 @@ class DevHost:
             os.environ["IDENTITY_HEADER"] = self.emulator.identity_header
         self.azurite = await asyncio.to_thread(ensure_storage, os.environ, self._want_azurite)
         self.functions = index_app(_import_app(self._app_spec))
-        self._orchestrations = Orchestrations(
-            self.functions, self._executor, self._queue_latency, self.timeout
-        )
+        self._orchestrations = Orchestrations(self.functions, self._executor, self._queue_latency, timeout)
         self._durable = DurableApi(self._orchestrations)
         self._durable.origin = self.url
         binding = self._durable.binding_json
-        triggers = HttpTriggers(self.functions.http, binding, self._executor, self.timeout)
-        self._admin = AdminApi(self.functions.timers, binding, self._executor, self.timeout)
+        triggers = HttpTriggers(self.functions.http, binding, self._executor, timeout)
+        self._admin = AdminApi(self.functions.timers, binding, self._executor, timeout)
         app = web.Application(middlewares=[body_limit.enforce_body_limit])
         app[body_limit.BODY_LIMIT] = limit
         app.add_routes(self._durable.routes() + self._admin.routes() + triggers.routes())
