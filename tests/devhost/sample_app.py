@@ -317,12 +317,24 @@ def fragile(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
 
 @app.orchestration_trigger(context_name="context")
 def guardian(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
-    """Waits for the child its input names (by the instance id it names), catching its failure."""
-    wanted: dict[str, str] = context.get_input()
+    """Waits for the child its input names (with the input and instance id it names), catching its failure."""
+    wanted: dict[str, Any] = context.get_input()
     try:
-        return {"child": (yield context.call_sub_orchestrator(wanted["child"], None, wanted.get("id")))}
+        child = yield context.call_sub_orchestrator(wanted["child"], wanted.get("input"), wanted.get("id"))
     except Exception as exc:
         return {"caught": str(exc)}
+    return {"child": child}
+
+
+@app.orchestration_trigger(context_name="context")
+def racing_child(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=30))
+    work = context.call_sub_orchestrator("child", 21)
+    winner = yield context.task_any([timer, work])
+    if winner == work:
+        timer.cancel()
+        return {"winner": "child", "value": work.result}
+    return {"winner": "timer"}
 
 
 @app.orchestration_trigger(context_name="context")

@@ -83,6 +83,28 @@ def test_children_are_numbered_and_named_as_the_sdk_and_dtfx_do(
         replays_cleanly(sample, "child", child_id)
 
 
+def test_task_any_lets_a_child_beat_a_cancelled_timer(http: httpx.Client, sample: HostHandle) -> None:
+    started = time.monotonic()
+    parent = start(http, "racing_child")
+    status = finished(http, parent)
+    assert status["output"]["winner"] == "child"
+    assert status["output"]["value"]["doubled"] == 42
+    assert time.monotonic() - started < 10, "the 30 s timer did not hold the parent"
+    execution, _ = h.execution_ids(sample.history(parent))
+    assert [(kind, number) for kind, number, *_ in _decisions(sample.history(parent))] == [
+        (TIMER, 0),
+        (CREATED, 1),
+    ]
+    assert status["output"]["value"]["me"] == f"{execution}:1"
+    replays_cleanly(sample, "racing_child", parent)
+
+
+def test_a_child_that_continues_as_new_reports_only_its_last_execution(http: httpx.Client) -> None:
+    """`counting` continues as new until its input reaches 3; its parent link goes along."""
+    status = finished(http, start(http, "guardian", {"child": "counting", "input": 0, "id": "counter-child"}))
+    assert status["output"] == {"child": 3}
+
+
 def test_the_status_api_folds_a_childs_creation_into_its_end(http: httpx.Client) -> None:
     events = finished(http, start(http, "family"))["historyEvents"]
     kinds = [event["EventType"] for event in events]
