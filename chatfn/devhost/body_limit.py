@@ -7,14 +7,15 @@ documents), and Kestrel answers 413 as soon as `Content-Length` says more than t
 body sent without one (chunked) passes it while being read. The same here, for every request
 (`/api/...`, the Durable and admin APIs): the body read so far never exceeds the limit, and the rest
 is read and dropped (for up to aiohttp's lingering time) so the caller sees the 413 before the
-connection closes.
+connection closes. A caller that asks `Expect: 100-continue` (curl does, past 1 MiB) for a body
+declared too large gets the 413 instead of the 100, and so never sends it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
 
 from chatfn.devhost.errors import StartError
 
@@ -51,19 +52,47 @@ async def read_body(request: web.Request) -> bytes:
     return bytes(body)
 
 
+def guarded(routes: list[web.RouteDef]) -> list[web.RouteDef]:
+    """The routes, each answering `Expect: 100-continue` through `expect_within_limit`."""
+    return [
+        web.RouteDef(
+            route.method, route.path, route.handler, {**route.kwargs, "expect_handler": expect_within_limit}
+        )
+        for route in routes
+    ]
+
+
+async def expect_within_limit(request: web.Request) -> web.StreamResponse | None:
+    """413 in place of `100 Continue` when Content-Length is over the limit; else aiohttp's own answer
+    (for HTTP/1.1, a 100 to `100-continue` and 417 to any other expectation)."""
+    if _declared_too_large(request):
+        return _too_large()
+    if request.version != HttpVersion11:
+        return None
+    if request.headers.get(hdrs.EXPECT, "").lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"Unknown Expect: {request.headers[hdrs.EXPECT]}")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the interim answer is not part of the response's size
+    return None
+
+
 @web.middleware
 async def enforce_body_limit(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """413 before anything is read when Content-Length is over the limit, or when a handler's
     `read_body` passes it."""
-    declared = request.content_length
-    if declared is not None and declared > request.app[BODY_LIMIT]:
+    if _declared_too_large(request):
         return _too_large()
     try:
         return await handler(request)
     except BodyTooLargeError:
         return _too_large()
+
+
+def _declared_too_large(request: web.Request) -> bool:
+    declared = request.content_length
+    return declared is not None and declared > request.app[BODY_LIMIT]
 
 
 def _too_large() -> web.Response:

@@ -108,7 +108,7 @@ class DevHost:
         self._admin = AdminApi(self.functions.timers, binding, self._executor, timeout)
         app = web.Application(middlewares=[body_limit.enforce_body_limit])
         app[body_limit.BODY_LIMIT] = limit
-        app.add_routes(self._durable.routes() + self._admin.routes() + triggers.routes())
+        app.add_routes(body_limit.guarded(self._durable.routes() + self._admin.routes() + triggers.routes()))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.SockSite(self._runner, listener).start()

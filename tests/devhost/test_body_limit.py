@@ -97,6 +97,13 @@ def test_content_length_over_the_limit_is_answered_before_any_body_is_sent(url: 
     assert _raw_exchange(url, head).startswith(b"HTTP/1.1 413 ")
 
 
+def test_a_body_declared_too_large_gets_413_instead_of_100_continue(url: str) -> None:
+    """curl asks `Expect: 100-continue` before a body over 1 MiB: it must not be told to send it."""
+    ask = f"POST {ECHO} HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: {{}}\r\n\r\n"
+    assert _raw_exchange(url, ask.format(LIMIT + 1).encode()).startswith(b"HTTP/1.1 413 ")
+    assert _raw_exchange(url, ask.format(2).encode()).startswith(b"HTTP/1.1 100 Continue")
+
+
 def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(url: str) -> None:
     head = f"POST {ECHO} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
     one_over = b"".join(f"{len(c):x}\r\n".encode() + c + b"\r\n" for c in _chunks(LIMIT + 1))
