@@ -35,7 +35,7 @@ def read_limit(environ: Mapping[str, str]) -> int:
     raw = environ.get(SETTING, "").strip()
     if not raw:
         return DEFAULT_LIMIT
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # str.isdigit alone takes superscript digits
         raise StartError(f"{SETTING} must be a whole number of bytes, such as {DEFAULT_LIMIT}, not {raw!r}")
     return int(raw)
 

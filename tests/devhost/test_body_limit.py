@@ -67,8 +67,9 @@ def _raw_exchange(url: str, head: bytes, body: bytes = b"") -> bytes:
 def test_the_limit_comes_from_the_app_setting_with_the_hosts_default() -> None:
     assert read_limit({}) == DEFAULT_LIMIT == 104_857_600
     assert read_limit({SETTING: "1024"}) == 1024
-    with pytest.raises(StartError, match=SETTING):
-        read_limit({SETTING: "100MB"})
+    for wrong in ("100MB", "-1", "1e6", "²"):
+        with pytest.raises(StartError, match=SETTING):
+            read_limit({SETTING: wrong})
 
 
 def test_a_body_at_the_limit_is_served_either_way(url: str) -> None:
