@@ -34,10 +34,13 @@ $(INFRA_STAMP): requirements-infra.txt
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
-# The whole app on 127.0.0.1:7071 through the local host, with the Graph emulator unless GRAPH_BASE_URL
-# is set, and Azurite unless AzureWebJobsStorage names a reachable account.
+# The whole app on 127.0.0.1:$(PORT) through the local host, with the Graph emulator unless GRAPH_BASE_URL
+# is set, and Azurite unless AzureWebJobsStorage names a reachable account. `make run PORT=7072` when
+# 7071 is taken.
+PORT ?= 7071
+
 run: $(STAMP) $(NODE_STAMP)
-	$(PY) -m chatfn.devhost --port 7071
+	$(PY) -m chatfn.devhost --port $(PORT)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -336,19 +336,35 @@ def _as_read(created: CreatedChat, members: tuple[ResolvedMember, ...]) -> Chat:
 def _failed_or_later(
     job: ChatJob, error: ChatfnError, step: Step, services: Services, *, created_nothing: bool
 ) -> Next | Ended:
-    """A step that failed for a passing reason is taken again later: one the worker's Graph budget could
-    not serve in time, whenever it can; Graph throttling or unavailable past the client's own retries,
-    or no connection at all, for as long as the job may last. Any other failure ends the request."""
+    """A step that failed for a passing reason is taken again later, for as long as the job may last
+    (`CHATFN_OPERATION_DEADLINE_SECONDS` from its start): the worker's Graph budget could not serve it in
+    time, Graph throttled or was unavailable past the client's own retries, or there was no connection
+    at all. Any other failure ends the request, and so does a passing one that outlasts the job."""
     if isinstance(error, BudgetSpent):
-        return Next(job=job, at=services.clock() + timedelta(seconds=error.retry_in))
-    if isinstance(error, GraphThrottled | GraphUnavailable) or (
+        retry_in = error.retry_in
+    elif isinstance(error, GraphThrottled | GraphUnavailable) or (
         isinstance(error, GraphConnectionError) and not error.sent
     ):
-        give_up_at = job.attemptStarted + timedelta(seconds=services.settings.operation_deadline_seconds)
-        at = services.clock() + timedelta(seconds=error.retry_after or TRANSIENT_PAUSE)
-        if at < give_up_at:
-            log.warning("request %s: %s at %s; taking the step again later", job.requestId, error, step)
-            return Next(job=job, at=at)
+        retry_in = error.retry_after or TRANSIENT_PAUSE
+    else:
+        return _failed(error, step, created_nothing=created_nothing)
+    give_up_at = job.attemptStarted + timedelta(seconds=services.settings.operation_deadline_seconds)
+    at = services.clock() + timedelta(seconds=retry_in)
+    if at < give_up_at:
+        log.warning("request %s: %s at %s; taking the step again later", job.requestId, error, step)
+        return Next(job=job, at=at)
+    if isinstance(error, BudgetSpent):  # Graph kept throttling the worker for as long as the job lasts
+        return _ended(
+            Failure(
+                kind="graph",
+                step=step,
+                createdNothing=created_nothing,
+                status=429,
+                code="TooManyRequests",
+                message="Graph kept throttling chatfn for as long as the request may last",
+                retryAfter=retry_in,
+            )
+        )
     return _failed(error, step, created_nothing=created_nothing)
 
 

@@ -1,5 +1,6 @@
 """`python -m chatfn.devhost [--port 7071] [--app function_app:app] [--no-emulator] [--no-azurite]
-[--queue-latency SECONDS]`: run the function app locally, as `func start` would, until SIGINT or SIGTERM."""
+[--queue-latency SECONDS] [--function-timeout SECONDS]`: run the function app locally, as `func start`
+would, until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
+from chatfn.devhost.errors import StartError
 from chatfn.devhost.server import DevHost
+
+PREFIX = "chatfn local host: "
 
 
 def main() -> None:
@@ -28,6 +33,13 @@ def main() -> None:
         metavar="SECONDS",
         help="delay every durable message by this much, as the Azure Storage provider's queues do",
     )
+    parser.add_argument(
+        "--function-timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long any function may run, in place of host.json's functionTimeout (for tests)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host = DevHost(
@@ -36,8 +48,13 @@ def main() -> None:
         emulator=not args.no_emulator,
         azurite=not args.no_azurite,
         queue_latency=args.queue_latency,
+        function_timeout=args.function_timeout,
     )
-    asyncio.run(serve(host))
+    try:
+        asyncio.run(serve(host))
+    except StartError as exc:
+        print(f"{PREFIX}{exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 def _seconds(text: str) -> float:
@@ -47,17 +64,25 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
 async def serve(host: DevHost) -> None:
+    """Start, serve until SIGINT or SIGTERM, stop; a failed start stops what it had started too."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    await host.start()
     try:
+        await host.start()
         for line in host.banner():
             print(line, flush=True)
         await stopping.wait()
-        print("chatfn local host: stopping", flush=True)
+        print(f"{PREFIX}stopping", flush=True)
     finally:
         await host.stop()
 

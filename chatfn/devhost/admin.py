@@ -19,8 +19,10 @@ from aiohttp import web
 from azure.functions import meta
 from azure.functions.timer import TimerRequestConverter
 
+from chatfn.devhost.body_limit import read_body
 from chatfn.devhost.functions import TimerFunction
 from chatfn.devhost.invoke import call
+from chatfn.devhost.timeouts import FunctionTimeout, FunctionTimeoutError
 
 log = logging.getLogger("chatfn.devhost")
 ADMIN_PATH = "/admin/functions"
@@ -28,11 +30,16 @@ ADMIN_PATH = "/admin/functions"
 
 class AdminApi:
     def __init__(
-        self, timers: dict[str, TimerFunction], client_binding: Callable[[], str], executor: Executor
+        self,
+        timers: dict[str, TimerFunction],
+        client_binding: Callable[[], str],
+        executor: Executor,
+        timeout: FunctionTimeout,
     ) -> None:
         self._timers = timers
         self._client_binding = client_binding
         self._executor = executor
+        self._timeout = timeout
         self._running: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[web.RouteDef]:
@@ -44,7 +51,7 @@ class AdminApi:
         function = self._timers.get(request.match_info["name"])
         if function is None:
             return web.Response(status=404)
-        body = await request.read()
+        body = await read_body(request)
         try:
             json.loads(body or b"{}")
         except ValueError:
@@ -60,14 +67,17 @@ class AdminApi:
         await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _run(self, function: TimerFunction) -> None:
-        """The timer argument as the worker decodes the host's TimerInfo; a manual run is never past due."""
+        """The timer argument as the worker decodes the host's TimerInfo; a manual run is never past due.
+        A run that overruns functionTimeout is cancelled and ends failed."""
         info = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": None, "IsPastDue": False}
         timer = TimerRequestConverter.decode(meta.Datum(json.dumps(info), "json"), trigger_metadata=None)
         kwargs: dict[str, Any] = {function.param: timer}
         if function.client_param is not None:
             kwargs[function.client_param] = self._client_binding()
         try:
-            await call(function.fn, kwargs, self._executor)
+            await self._timeout.run(function.name, call(function.fn, kwargs, self._executor))
+        except FunctionTimeoutError as exc:
+            log.error("timer function %s failed: %s", function.name, exc)
         except Exception:
             log.exception("timer function %s failed", function.name)
         else:

@@ -8,6 +8,7 @@ otherwise, so the app meets the real Azure Tables API locally, as it does in Azu
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -16,6 +17,8 @@ import urllib.request
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from chatfn.devhost.errors import StartError
 
 STORAGE_SETTING = "AzureWebJobsStorage"
 # Azurite's account and key are public, the same on every machine (Microsoft documents them):
@@ -26,13 +29,15 @@ DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
 DEVELOPMENT_TABLE_ENDPOINT = f"http://127.0.0.1:10002/{ACCOUNT_NAME}"
 AZURITE_BIN = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "azurite"
 NODE_NEEDED = "Node.js 20 or later with npm"
+NODE_MAJOR_NEEDED = 20  # Azurite 3.35.0, the version pinned, runs on Node 20
+OR_STORAGE = "or set AzureWebJobsStorage to a storage account that answers"
 
 _LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (http://\S+)")
 _SERVICES = ("Blob", "Queue", "Table")
 
 
-class AzuriteError(RuntimeError):
-    """Azurite is not installed, or did not start."""
+class AzuriteError(StartError):
+    """Azurite is not installed, Node.js is missing or too old, or Azurite did not start."""
 
 
 def table_endpoint(connection_string: str) -> str | None:
@@ -99,8 +104,9 @@ class Azurite:
         if not executable.exists():
             raise AzuriteError(
                 f"Azurite is not installed ({executable} is missing): run `make run` or `npm ci`, "
-                f"which need {NODE_NEEDED}."
+                f"which need {NODE_NEEDED}, {OR_STORAGE}"
             )
+        check_node()
         process = subprocess.Popen(  # noqa: S603 - the project's own pinned Azurite
             [
                 str(executable),
@@ -118,7 +124,7 @@ class Azurite:
         urls = _read_urls(process, timeout)
         if urls is None:
             _end(process)
-            raise AzuriteError("Azurite did not start: is `npm ci` done, with " + NODE_NEEDED + "?")
+            raise AzuriteError(f"Azurite did not start: run `npm ci` (with {NODE_NEEDED}), {OR_STORAGE}")
         azurite = cls(process, urls["Blob"], urls["Queue"], urls["Table"])
         deadline = time.monotonic() + timeout
         while not answers(azurite.table_url):
@@ -130,6 +136,28 @@ class Azurite:
 
     def stop(self) -> None:
         _end(self.process)
+
+
+def check_node() -> None:
+    """The `node` that Azurite's launcher (`#!/usr/bin/env node`) would run is there and new enough."""
+    node = shutil.which("node")
+    if node is None:
+        raise AzuriteError(
+            f"Node.js is not installed: Azurite needs {NODE_NEEDED} (https://nodejs.org/), {OR_STORAGE}"
+        )
+    version = subprocess.run(  # noqa: S603 - the node on PATH, asked its version
+        [node, "--version"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout.strip()
+    found = re.fullmatch(r"v(\d+)\.\d+\.\d+", version)
+    if found is None:
+        raise AzuriteError(
+            f"{node} is not a Node.js that Azurite can use: it needs {NODE_NEEDED}, {OR_STORAGE}"
+        )
+    if int(found.group(1)) < NODE_MAJOR_NEEDED:
+        raise AzuriteError(
+            f"Node.js {version} ({node}) is too old: Azurite needs {NODE_NEEDED} (https://nodejs.org/), "
+            f"{OR_STORAGE}"
+        )
 
 
 def ensure_storage(environ: MutableMapping[str, str], start: bool = True) -> Azurite | None:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from chatfn.devhost.body_limit import read_body
 from chatfn.devhost.instances import Instance, RuntimeStatus
 from chatfn.devhost.orchestrations import InstanceConflictError, Orchestrations, UnknownOrchestratorError
 
@@ -95,7 +96,7 @@ class DurableApi:
         unknown orchestrator, with the `ExceptionMessage` the SDK raises."""
         name = request.match_info["name"]
         instance_id = request.match_info.get("instance_id") or uuid.uuid4().hex
-        body = await request.read()
+        body = await read_body(request)
         input_json = json.loads(body) if body else None  # the SDK sends its JSON text as a JSON string
         try:
             self._orchestrations.start(name, instance_id, input_json)
@@ -154,7 +155,7 @@ class DurableApi:
         instance = self._running(request)
         if isinstance(instance, web.Response):
             return instance
-        body = await request.read()
+        body = await read_body(request)
         self._orchestrations.raise_event(
             instance, request.match_info["event"], json.loads(body) if body else None
         )

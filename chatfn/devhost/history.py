@@ -16,7 +16,13 @@ MAXIMUM_SHORT_TIMER = "6.00:00:00"
 LONG_TIMER_INTERVAL = "3.00:00:00"
 UPPER_SCHEMA_VERSION = 2  # actions as one cumulative list, compound actions for task_any/task_all
 
-DECISIONS = frozenset({HistoryEventType.TASK_SCHEDULED, HistoryEventType.TIMER_CREATED})
+DECISIONS = frozenset(
+    {
+        HistoryEventType.TASK_SCHEDULED,
+        HistoryEventType.TIMER_CREATED,
+        HistoryEventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+    }
+)
 ENDINGS = frozenset(
     {
         HistoryEventType.ORCHESTRATOR_COMPLETED,
@@ -24,6 +30,17 @@ ENDINGS = frozenset(
         HistoryEventType.EXECUTION_FAILED,
         HistoryEventType.EXECUTION_TERMINATED,
     }
+)
+# What the status API folds into the event that ends the task (the extension's DurableClient does too).
+_SCHEDULED, _CREATED = HistoryEventType.TASK_SCHEDULED, HistoryEventType.SUB_ORCHESTRATION_INSTANCE_CREATED
+_FOLDED = {
+    HistoryEventType.TASK_COMPLETED: _SCHEDULED,
+    HistoryEventType.TASK_FAILED: _SCHEDULED,
+    HistoryEventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED: _CREATED,
+    HistoryEventType.SUB_ORCHESTRATION_INSTANCE_FAILED: _CREATED,
+}
+_SUCCESSES = frozenset(
+    {HistoryEventType.TASK_COMPLETED, HistoryEventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED}
 )
 
 
@@ -53,8 +70,24 @@ def orchestrator_completed(at: datetime) -> Event:
     return event(HistoryEventType.ORCHESTRATOR_COMPLETED, at)
 
 
-def execution_started(at: datetime, name: str, input_json: str | None) -> Event:
-    return event(HistoryEventType.EXECUTION_STARTED, at, Name=name, Input=input_json, Version="")
+def execution_started(
+    at: datetime,
+    name: str,
+    input_json: str | None,
+    instance: dict[str, str],
+    parent: dict[str, Any] | None = None,
+) -> Event:
+    """`instance` and `parent` as DTFx serializes them: `{"InstanceId", "ExecutionId"}`, and for a
+    sub-orchestration `{"Name", "Version", "TaskScheduleId", "OrchestrationInstance"}` (its parent)."""
+    return event(
+        HistoryEventType.EXECUTION_STARTED,
+        at,
+        Name=name,
+        Input=input_json,
+        Version="",
+        OrchestrationInstance=instance,
+        ParentInstance=parent,
+    )
 
 
 def task_scheduled(at: datetime, task_id: int, name: str, input_json: str | None) -> Event:
@@ -77,6 +110,36 @@ def timer_fired(at: datetime, timer_id: int, fire_at: str) -> Event:
     return event(HistoryEventType.TIMER_FIRED, at, TimerId=timer_id, FireAt=fire_at)
 
 
+def sub_orchestration_created(
+    at: datetime, task_id: int, name: str, instance_id: str, input_json: str | None
+) -> Event:
+    return event(
+        HistoryEventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+        at,
+        task_id,
+        Name=name,
+        InstanceId=instance_id,
+        Input=input_json,
+        Version="",
+    )
+
+
+def sub_orchestration_completed(at: datetime, task_id: int, result_json: str | None) -> Event:
+    return event(
+        HistoryEventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED, at, TaskScheduledId=task_id, Result=result_json
+    )
+
+
+def sub_orchestration_failed(at: datetime, task_id: int, reason: str, details: str | None) -> Event:
+    return event(
+        HistoryEventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+        at,
+        TaskScheduledId=task_id,
+        Reason=reason,
+        Details=details,
+    )
+
+
 def event_raised(at: datetime, name: str, input_json: str | None) -> Event:
     return event(HistoryEventType.EVENT_RAISED, at, Name=name, Input=input_json)
 
@@ -91,15 +154,24 @@ def execution_terminated(at: datetime, reason: str) -> Event:
     return event(HistoryEventType.EXECUTION_TERMINATED, at, Input=reason)
 
 
+def execution_ids(history: list[Event]) -> tuple[str, str | None]:
+    """The execution id and the parent's instance id (None at the top) that ExecutionStarted records."""
+    started = next(e for e in history if e["EventType"] == HistoryEventType.EXECUTION_STARTED)
+    parent = started.get("ParentInstance")
+    parent_id = parent["OrchestrationInstance"]["InstanceId"] if parent else None
+    return started["OrchestrationInstance"]["ExecutionId"], parent_id
+
+
 def context_json(instance_id: str, input_json: str | None, history: list[Event]) -> str:
-    """The orchestration trigger's payload: what `DurableOrchestrationContext.from_json` parses."""
+    """The orchestration trigger's payload: what `DurableOrchestrationContext.from_json` parses, with
+    `parentInstanceId` taken from ExecutionStarted as the extension takes it from the runtime state."""
     return json.dumps(
         {
             "history": history,
             "input": input_json,
             "instanceId": instance_id,
             "isReplaying": any(e["IsPlayed"] for e in history),
-            "parentInstanceId": None,
+            "parentInstanceId": execution_ids(history)[1],
             "upperSchemaVersion": UPPER_SCHEMA_VERSION,
             "maximumShortTimerDuration": MAXIMUM_SHORT_TIMER,
             "longRunningTimerIntervalDuration": LONG_TIMER_INTERVAL,
@@ -109,32 +181,30 @@ def context_json(instance_id: str, input_json: str | None, history: list[Event])
 
 def status_history(history: list[Event], show_output: bool, show_input: bool) -> list[Event]:
     """`historyEvents` as the extension's status API shows them: type names, no replay bookkeeping,
-    each TaskScheduled folded into its TaskCompleted/TaskFailed (FunctionName, ScheduledTime)."""
-    scheduled = {e["EventId"]: e for e in history if e["EventType"] == HistoryEventType.TASK_SCHEDULED}
-    folded = {
-        e["TaskScheduledId"]
-        for e in history
-        if e["EventType"] in (HistoryEventType.TASK_COMPLETED, HistoryEventType.TASK_FAILED)
-    }
+    each TaskScheduled / SubOrchestrationInstanceCreated folded into the event that ended its task
+    (FunctionName, ScheduledTime, Input)."""
+    origins = {(e["EventType"], e["EventId"]): e for e in history if e["EventType"] in (_SCHEDULED, _CREATED)}
+    folded = {(_FOLDED[e["EventType"]], e["TaskScheduledId"]) for e in history if e["EventType"] in _FOLDED}
     shown: list[Event] = []
     for original in history:
         kind = HistoryEventType(original["EventType"])
         if kind in (HistoryEventType.ORCHESTRATOR_STARTED, HistoryEventType.ORCHESTRATOR_COMPLETED):
             continue
-        if kind == HistoryEventType.TASK_SCHEDULED and original["EventId"] in folded:
+        if (kind, original["EventId"]) in folded:
             continue
-        item = {k: v for k, v in original.items() if k not in ("EventId", "IsPlayed")}
+        item = {k: v for k, v in original.items() if k not in ("EventId", "IsPlayed", "Version")}
         item["EventType"] = _type_name(kind)
         if kind == HistoryEventType.EXECUTION_STARTED:
             item["FunctionName"] = item.pop("Name")
-            item.pop("Version", None)
-        elif kind in (HistoryEventType.TASK_COMPLETED, HistoryEventType.TASK_FAILED):
-            origin = scheduled.get(item.pop("TaskScheduledId"))
+            item.pop("OrchestrationInstance", None)
+            item.pop("ParentInstance", None)
+        elif kind in _FOLDED:
+            origin = origins.get((_FOLDED[kind], item.pop("TaskScheduledId")))
             if origin is not None:
                 item["ScheduledTime"] = origin["Timestamp"]
                 item["FunctionName"] = origin["Name"]
                 item["Input"] = origin["Input"]
-            _show_result(item, show_output and kind == HistoryEventType.TASK_COMPLETED)
+            _show_result(item, show_output and kind in _SUCCESSES)
         elif kind == HistoryEventType.EXECUTION_COMPLETED:
             _show_result(item, show_output)
         elif kind == HistoryEventType.TIMER_FIRED:

@@ -13,8 +13,10 @@ from aiohttp import web
 from azure.functions.http import HttpRequest
 from multidict import CIMultiDict
 
+from chatfn.devhost.body_limit import read_body
 from chatfn.devhost.functions import HttpFunction
 from chatfn.devhost.invoke import call
+from chatfn.devhost.timeouts import FunctionTimeout, FunctionTimeoutError
 
 log = logging.getLogger("chatfn.devhost")
 ROUTE_PREFIX = "/api/"
@@ -22,18 +24,25 @@ ROUTE_PREFIX = "/api/"
 
 class HttpTriggers:
     def __init__(
-        self, functions: list[HttpFunction], client_binding: Callable[[], str], executor: Executor
+        self,
+        functions: list[HttpFunction],
+        client_binding: Callable[[], str],
+        executor: Executor,
+        timeout: FunctionTimeout,
     ) -> None:
         self._functions = functions
         self._client_binding = client_binding
         self._executor = executor
+        self._timeout = timeout
 
     def routes(self) -> list[web.RouteDef]:
         # Every path, line breaks included (`.` stops at them): the app answers, as under the Functions host.
         return [web.route("*", ROUTE_PREFIX + r"{path:[\s\S]*}", self.handle)]
 
     async def handle(self, request: web.Request) -> web.Response:
-        """404 for no route, 405 when it exists for other methods, 500 (logged) if the function fails."""
+        """404 for no route, 405 when it exists for other methods, 500 (logged) if the function fails
+        or overruns functionTimeout (the Functions host's ExceptionMiddleware answers 500 to any
+        invocation that ends in an exception, FunctionTimeoutException included)."""
         path = request.match_info["path"]
         allowed: set[str] = set()
         for function in self._functions:
@@ -55,11 +64,13 @@ class HttpTriggers:
         if function.client_param is not None:
             kwargs[function.client_param] = self._client_binding()
         try:
-            result = await call(function.fn, kwargs, self._executor)
+            result = await self._timeout.run(function.name, call(function.fn, kwargs, self._executor))
             return _to_aiohttp_response(result)
+        except FunctionTimeoutError as exc:
+            log.error("function %s failed on %s %s: %s", function.name, request.method, request.path, exc)
         except Exception:
             log.exception("function %s failed on %s %s", function.name, request.method, request.path)
-            return web.Response(status=500, text="Internal Server Error")
+        return web.Response(status=500, text="Internal Server Error")
 
 
 async def _to_function_request(request: web.Request, params: dict[str, str]) -> HttpRequest:
@@ -71,7 +82,7 @@ async def _to_function_request(request: web.Request, params: dict[str, str]) -> 
         params={key: ",".join(request.query.getall(key)) for key in request.query},
         route_params=params,
         body_type="bytes",
-        body=await request.read(),
+        body=await read_body(request),
     )
 
 

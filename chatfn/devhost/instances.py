@@ -23,6 +23,27 @@ class RuntimeStatus(StrEnum):
 TERMINAL = frozenset({RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED})
 
 
+@dataclass(frozen=True)
+class ParentLink:
+    """Where a sub-orchestration reports how it ended: the task of its parent's execution that waits
+    for it (a completion for an execution that has since continued as new is dropped with its inbox)."""
+
+    instance_id: str
+    name: str
+    execution_id: str
+    task_id: int
+    inbox: asyncio.Queue[h.Event]
+
+    def history_form(self) -> dict[str, Any]:
+        """ExecutionStarted's `ParentInstance`, as DTFx serializes it."""
+        return {
+            "Name": self.name,
+            "Version": "",
+            "TaskScheduleId": self.task_id,
+            "OrchestrationInstance": {"InstanceId": self.instance_id, "ExecutionId": self.execution_id},
+        }
+
+
 @dataclass
 class Instance:
     instance_id: str
@@ -33,8 +54,10 @@ class Instance:
     status: RuntimeStatus = RuntimeStatus.PENDING
     output: Any = None
     custom_status: Any = None
+    parent: ParentLink | None = None  # set for a sub-orchestration
+    execution_id: str = ""  # new for every execution (each continue-as-new starts one)
     history: list[h.Event] = field(default_factory=list)
-    inbox: asyncio.Queue[h.Event] = field(default_factory=asyncio.Queue)
+    inbox: asyncio.Queue[h.Event] = field(default_factory=asyncio.Queue)  # the current execution's
     runner: asyncio.Task[None] | None = None
 
     @property
@@ -44,7 +67,7 @@ class Instance:
     def payload(
         self, show_history: bool = False, show_history_output: bool = False, show_input: bool = True
     ) -> dict[str, Any]:
-        """The extension's StatusResponsePayload (times as `ToString("s") + "Z"`)."""
+        """The extension's StatusResponsePayload (times as `ToString("s") + "Z"`); like it, no parent id."""
         body: dict[str, Any] = {
             "name": self.name,
             "instanceId": self.instance_id,

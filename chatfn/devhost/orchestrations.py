@@ -1,21 +1,35 @@
 """Orchestrations driven by history replay of the real orchestrator handle, one asyncio task each.
 
 Each episode: call the handle with the history so far, check its actions against those recorded,
-append the new TaskScheduled/TimerCreated and OrchestratorCompleted, start the activities and
-timers, then sleep until one of them (or an external event) delivers the next completion, which
-opens the next episode with OrchestratorStarted(now). One completion per episode keeps the task
-numbering identical to the SDK's (see `replay.Schedule`).
+append the new TaskScheduled/TimerCreated/SubOrchestrationInstanceCreated and OrchestratorCompleted,
+start the activities, timers and child instances, then sleep until one of them (or an external
+event) delivers the next completion, which opens the next episode with OrchestratorStarted(now).
+One completion per episode keeps the task numbering identical to the SDK's (see `replay.Schedule`).
 
-`queue_latency` delays every durable message (the start, each activity scheduled and done, each
-timer fired, each event raised) by that many seconds, as the Azure Storage provider's queues do.
+A sub-orchestration is an instance like any other (listed, purged, terminated on its own) that
+reports its end to its parent as SubOrchestrationInstanceCompleted / SubOrchestrationInstanceFailed,
+as DTFx's TaskOrchestrationDispatcher does: a failed or terminated child fails the parent's task.
+Terminating a parent leaves its children running, as the extension does.
+
+An episode (one call of the handle) is a function invocation under functionTimeout: one that overruns
+is aborted and tried again from the same history later, as the extension aborts it (a
+SessionAbortedException puts the message back on its queue) and the Azure Storage provider makes the
+message visible again after 2^(dequeue count) seconds, 600 at most (TaskHubQueue.AbandonMessageAsync).
+
+`queue_latency` delays every durable message (each start, a child's included, each activity
+scheduled and done, each timer fired, each event raised, each child's end) by that many seconds,
+as the Azure Storage provider's queues do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+import uuid
 from concurrent.futures import Executor
+from datetime import datetime
 from typing import Any
 
 from azure.durable_functions.models.actions.ActionType import ActionType
@@ -24,18 +38,21 @@ from azure.durable_functions.models.history.HistoryEventType import HistoryEvent
 from chatfn.devhost import history as h
 from chatfn.devhost.activities import run_activity
 from chatfn.devhost.functions import FunctionIndex
-from chatfn.devhost.instances import Instance, RuntimeStatus
+from chatfn.devhost.instances import Instance, ParentLink, RuntimeStatus
 from chatfn.devhost.replay import (
     NonDeterminismError,
+    OrchestratorHandle,
     ReplayResult,
     Schedule,
     UnsupportedActionError,
     run_handle,
 )
+from chatfn.devhost.timeouts import FunctionTimeout, FunctionTimeoutError
 
 log = logging.getLogger("chatfn.devhost")
 
 MAX_INSTANCE_ID_LENGTH = 100  # the extension's limit
+MAX_REDELIVERY_SECONDS = 600  # the Azure Storage provider's longest backoff for an abandoned message
 _INVALID_ID = re.compile(r"[/\\?#\x00-\x1f\x7f]")
 
 
@@ -50,14 +67,19 @@ class UnknownOrchestratorError(ValueError):
 class Orchestrations:
     """The instance store and the replay loops; everything runs on the host's event loop."""
 
-    def __init__(self, functions: FunctionIndex, executor: Executor, queue_latency: float = 0.0) -> None:
+    def __init__(
+        self, functions: FunctionIndex, executor: Executor, queue_latency: float, timeout: FunctionTimeout
+    ) -> None:
         self._functions = functions
         self._executor = executor
         self._queue_latency = queue_latency
+        self._timeout = timeout
         self.instances: dict[str, Instance] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
-    def start(self, name: str, instance_id: str, input_json: str | None) -> Instance:
+    def start(
+        self, name: str, instance_id: str, input_json: str | None, parent: ParentLink | None = None
+    ) -> Instance:
         if name not in self._functions.orchestrators:
             raise UnknownOrchestratorError(
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function."
@@ -70,15 +92,22 @@ class Orchestrations:
                 f"An Orchestration instance with the ID {instance_id} already exists."
             )
         now = h.utcnow()
-        instance = Instance(instance_id, name, input_json, created=now, last_updated=now)
+        instance = Instance(instance_id, name, input_json, created=now, last_updated=now, parent=parent)
         self.instances[instance_id] = instance
         instance.runner = self._spawn(self._run(instance))
         return instance
 
     def raise_event(self, instance: Instance, name: str, input_json: str | None) -> None:
-        self._spawn(self._deliver(instance, h.event_raised(h.utcnow(), name, input_json)))
+        """An event goes to whichever execution is current when it arrives, as DTFx sends it."""
+
+        async def arrive() -> None:
+            await self._through_queue()
+            instance.inbox.put_nowait(h.event_raised(h.utcnow(), name, input_json))
+
+        self._spawn(arrive())
 
     def terminate(self, instance: Instance, reason: str) -> None:
+        """End this instance only: its children run on (the extension does not propagate termination)."""
         if instance.runner is not None:
             instance.runner.cancel()
         instance.history.append(h.execution_terminated(h.utcnow(), reason))
@@ -108,19 +137,12 @@ class Orchestrations:
 
     async def _drive(self, instance: Instance, timers: dict[int, asyncio.Task[None]]) -> None:
         handle = self._functions.orchestrators[instance.name].handle
-        schedule = Schedule()
-        at = h.utcnow()
-        instance.history = [
-            h.orchestrator_started(at),
-            h.execution_started(at, instance.name, instance.input),
-        ]
+        schedule, at = self._new_execution(instance)
         instance.status = RuntimeStatus.RUNNING
         decisions: list[h.Event] = []
         while True:
             context = h.context_json(instance.instance_id, instance.input, instance.history)
-            result = await asyncio.get_running_loop().run_in_executor(
-                self._executor, run_handle, handle, context
-            )
+            result = await self._episode(instance, handle, context)
             try:
                 decisions += schedule.after_replay(result.actions, at)
             except (NonDeterminismError, UnsupportedActionError) as exc:
@@ -131,11 +153,8 @@ class Orchestrations:
             instance.last_updated = h.utcnow()
             if result.error is not None or result.done:
                 if self._continue_as_new(instance, result, timers):
-                    schedule, at, decisions = Schedule(), h.utcnow(), []
-                    instance.history = [
-                        h.orchestrator_started(at),
-                        h.execution_started(at, instance.name, instance.input),
-                    ]
+                    schedule, at = self._new_execution(instance)
+                    decisions = []
                     continue
                 self._complete(instance, result)
                 return
@@ -151,30 +170,79 @@ class Orchestrations:
             instance.history += [h.orchestrator_started(at), delivered]
             decisions = schedule.after_event(delivered, at)
 
+    async def _episode(self, instance: Instance, handle: OrchestratorHandle, context: str) -> ReplayResult:
+        """One call of the handle; one that overruns functionTimeout is abandoned (its thread runs on)
+        and the episode tried again after the storage queue's backoff."""
+        loop = asyncio.get_running_loop()
+        dequeue_count = 0
+        while True:
+            dequeue_count += 1
+            try:
+                return await self._timeout.run(
+                    instance.name, loop.run_in_executor(self._executor, run_handle, handle, context)
+                )
+            except FunctionTimeoutError as exc:
+                delay = min(2**dequeue_count, MAX_REDELIVERY_SECONDS)
+                log.warning(
+                    "orchestration %s: the episode was aborted (%s) and is retried in %d s",
+                    instance.instance_id,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    def _new_execution(self, instance: Instance) -> tuple[Schedule, datetime]:
+        """A fresh history and numbering under a new execution id (at the start, and at continue-as-new)."""
+        at = h.utcnow()
+        instance.execution_id = uuid.uuid4().hex  # DTFx: Guid.NewGuid().ToString("N")
+        names = {"InstanceId": instance.instance_id, "ExecutionId": instance.execution_id}
+        parent = instance.parent.history_form() if instance.parent else None
+        instance.history = [
+            h.orchestrator_started(at),
+            h.execution_started(at, instance.name, instance.input, names, parent),
+        ]
+        return Schedule(instance.execution_id), at
+
     def _begin(self, instance: Instance, decision: h.Event, timers: dict[int, asyncio.Task[None]]) -> None:
-        """Start what a decision asks for; its completion lands in the instance's inbox."""
+        """Start what a decision asks for; its completion lands in the inbox of the execution that asked."""
         task_id = decision["EventId"]
+        inbox = instance.inbox
         if decision["EventType"] == HistoryEventType.TIMER_CREATED:
-            timers[task_id] = self._spawn(self._timer(instance, task_id, decision["FireAt"]))
+            timers[task_id] = self._spawn(self._timer(inbox, task_id, decision["FireAt"]))
+            return
+        if decision["EventType"] == HistoryEventType.SUB_ORCHESTRATION_INSTANCE_CREATED:
+            link = ParentLink(instance.instance_id, instance.name, instance.execution_id, task_id, inbox)
+            self._start_child(decision, link)
             return
         name = decision["Name"]
         activity = self._functions.activities.get(name)
 
         async def activity_run() -> None:
             await self._through_queue()
-            completion = await run_activity(activity, name, task_id, decision["Input"], self._executor)
-            await self._deliver(instance, completion)
+            completion = await run_activity(
+                activity, name, task_id, decision["Input"], self._executor, self._timeout
+            )
+            await self._deliver(inbox, completion)
 
         self._spawn(activity_run())
 
-    async def _timer(self, instance: Instance, timer_id: int, fire_at: str) -> None:
-        await asyncio.sleep(max(0.0, (h.parse_stamp(fire_at) - h.utcnow()).total_seconds()))
-        await self._deliver(instance, h.timer_fired(h.utcnow(), timer_id, fire_at))
+    def _start_child(self, decision: h.Event, parent: ParentLink) -> None:
+        """A child that cannot start (unknown orchestrator, invalid id, an instance of that id still
+        running) fails the parent's task with the reason, as an unknown activity does."""
+        try:
+            self.start(decision["Name"], decision["InstanceId"], decision["Input"], parent)
+        except (InstanceConflictError, ValueError) as exc:
+            failure = h.sub_orchestration_failed(h.utcnow(), parent.task_id, str(exc), None)
+            self._spawn(self._deliver(parent.inbox, failure))
 
-    async def _deliver(self, instance: Instance, event: h.Event) -> None:
+    async def _timer(self, inbox: asyncio.Queue[h.Event], timer_id: int, fire_at: str) -> None:
+        await asyncio.sleep(max(0.0, (h.parse_stamp(fire_at) - h.utcnow()).total_seconds()))
+        await self._deliver(inbox, h.timer_fired(h.utcnow(), timer_id, fire_at))
+
+    async def _deliver(self, inbox: asyncio.Queue[h.Event], event: h.Event) -> None:
         """A completion reaches the orchestration through its queue."""
         await self._through_queue()
-        instance.inbox.put_nowait(event)
+        inbox.put_nowait(event)
 
     async def _through_queue(self) -> None:
         if self._queue_latency > 0:
@@ -199,7 +267,7 @@ class Orchestrations:
             message = f"Orchestrator function '{instance.name}' failed: {result.error}"
             log.warning("orchestration %s failed: %s", instance.instance_id, result.error)
             instance.history.append(h.execution_completed(at, RuntimeStatus.FAILED.value, message))
-            self._finish(instance, RuntimeStatus.FAILED, message)
+            self._finish(instance, RuntimeStatus.FAILED, message, details=result.error)
         else:
             instance.history.append(h.execution_completed(at, RuntimeStatus.COMPLETED.value, result.output))
             self._finish(instance, RuntimeStatus.COMPLETED, result.output)
@@ -213,11 +281,22 @@ class Orchestrations:
         instance.history.append(h.execution_completed(h.utcnow(), RuntimeStatus.FAILED.value, message))
         self._finish(instance, RuntimeStatus.FAILED, message)
 
-    @staticmethod
-    def _finish(instance: Instance, status: RuntimeStatus, output: Any) -> None:
+    def _finish(
+        self, instance: Instance, status: RuntimeStatus, output: Any, details: str | None = None
+    ) -> None:
+        """Record the end; a sub-orchestration also tells its parent: its output when it completed,
+        else the failure message (or termination reason) as Reason and `details` as Details."""
         instance.status = status
         instance.output = output
         instance.last_updated = h.utcnow()
+        parent = instance.parent
+        if parent is None:
+            return
+        if status == RuntimeStatus.COMPLETED:
+            report = h.sub_orchestration_completed(h.utcnow(), parent.task_id, json.dumps(output))
+        else:
+            report = h.sub_orchestration_failed(h.utcnow(), parent.task_id, str(output), details)
+        self._spawn(self._deliver(parent.inbox, report))
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         """Keep a reference to every background task, so none is collected mid-flight."""

@@ -22,18 +22,21 @@ Action = dict[str, Any]
 OrchestratorHandle = Callable[[str], str]
 
 _ERROR_MARKER = "\n\n$OutOfProcData$:"
+_ACTIVITIES = frozenset({ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY})
+_SUB_ORCHESTRATIONS = frozenset(
+    {ActionType.CALL_SUB_ORCHESTRATOR, ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY}
+)
+_WITH_RETRY = frozenset({ActionType.CALL_ACTIVITY_WITH_RETRY, ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY})
 # Actions that take a sequence number when the SDK first sees them (an external event is keyed by its
 # name instead; ContinueAsNew takes one although nothing is scheduled for it).
-_NUMBERED = frozenset(
-    {
-        ActionType.CALL_ACTIVITY,
-        ActionType.CALL_ACTIVITY_WITH_RETRY,
-        ActionType.CREATE_TIMER,
-        ActionType.CONTINUE_AS_NEW,
-    }
-)
+_NUMBERED = _ACTIVITIES | _SUB_ORCHESTRATIONS | {ActionType.CREATE_TIMER, ActionType.CONTINUE_AS_NEW}
 _SUPPORTED = _NUMBERED | {ActionType.WAIT_FOR_EXTERNAL_EVENT}
 _COMPOUND = frozenset({ActionType.WHEN_ANY, ActionType.WHEN_ALL})
+# What ends a task the SDK matches by `TaskScheduledId` (an activity's or a sub-orchestration's).
+_SUCCEEDED = frozenset(
+    {HistoryEventType.TASK_COMPLETED, HistoryEventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED}
+)
+_FAILED = frozenset({HistoryEventType.TASK_FAILED, HistoryEventType.SUB_ORCHESTRATION_INSTANCE_FAILED})
 
 
 class NonDeterminismError(Exception):
@@ -41,7 +44,7 @@ class NonDeterminismError(Exception):
 
 
 class UnsupportedActionError(Exception):
-    """The orchestrator asked for something this host does not run (sub-orchestrations, entities, HTTP)."""
+    """The orchestrator asked for something this host does not run (entities, durable HTTP)."""
 
 
 @dataclass(frozen=True)
@@ -97,19 +100,24 @@ def describe(action: Action) -> str:
 
 @dataclass
 class _Retry:
-    name: str
-    input: str | None
-    options: dict[str, Any]
+    """An activity or sub-orchestration `..._with_retry`: its action and the attempts made so far."""
+
+    action: Action
     attempts: int = 1
+
+    @property
+    def max_attempts(self) -> int:
+        return int(self.action["retryOptions"]["maxNumberOfAttempts"])
 
     def delay(self) -> timedelta:
         """The durable retry policy: first interval times backoff^(attempt-1), capped if asked.
 
         A retry timeout cannot be honoured: the SDK has no way to express it and waits for a timer
         after every failure."""
-        first = self.options["firstRetryIntervalInMilliseconds"]
-        milliseconds = first * self.options.get("backoffCoefficient", 1.0) ** (self.attempts - 1)
-        cap = self.options.get("maxRetryIntervalInMilliseconds")
+        options = self.action["retryOptions"]
+        first = options["firstRetryIntervalInMilliseconds"]
+        milliseconds = first * options.get("backoffCoefficient", 1.0) ** (self.attempts - 1)
+        cap = options.get("maxRetryIntervalInMilliseconds")
         return timedelta(milliseconds=min(milliseconds, cap) if cap else milliseconds)
 
 
@@ -118,11 +126,16 @@ class Schedule:
     """Sequence numbers as the SDK hands them out, and the actions recorded so far.
 
     The SDK numbers tasks in the order it meets them while processing history: a retry's timer and
-    its next attempt are numbered when the TaskFailed / TimerFired is processed, before anything the
-    orchestrator yields afterwards. The host delivers one completion per episode, so `after_event`
-    then `after_replay` reproduces that order exactly.
+    its next attempt are numbered when the TaskFailed / SubOrchestrationInstanceFailed / TimerFired is
+    processed, before anything the orchestrator yields afterwards. The host delivers one completion
+    per episode, so `after_event` then `after_replay` reproduces that order exactly.
+
+    `execution_id` names the execution the tasks belong to: a sub-orchestration started without an
+    instance id gets `<execution id>:<sequence number>`, as DTFx's CreateSubOrchestrationInstanceCore
+    names it (again for each attempt of a retry, which takes a new number).
     """
 
+    execution_id: str
     actions: list[Action] = field(default_factory=list)
     task_ids: list[int | None] = field(default_factory=list)  # per recorded action
     next_id: int = 0
@@ -132,20 +145,20 @@ class Schedule:
     def after_event(self, event: h.Event, at: datetime) -> list[h.Event]:
         """Decisions a delivered event leads to by itself: a retry's timer, or its next attempt."""
         kind = event["EventType"]
-        if kind == HistoryEventType.TASK_COMPLETED:
+        if kind in _SUCCEEDED:
             self._retry_tasks.pop(event["TaskScheduledId"], None)
-        elif kind == HistoryEventType.TASK_FAILED and event["TaskScheduledId"] in self._retry_tasks:
+        elif kind in _FAILED and event["TaskScheduledId"] in self._retry_tasks:
             retry = self._retry_tasks.pop(event["TaskScheduledId"])
             timer_id = self._take_id()
             self._retry_timers[timer_id] = retry
             return [h.timer_created(at, timer_id, h.stamp(at + retry.delay()))]
         elif kind == HistoryEventType.TIMER_FIRED and event["TimerId"] in self._retry_timers:
             retry = self._retry_timers.pop(event["TimerId"])
-            if retry.attempts < retry.options["maxNumberOfAttempts"]:
+            if retry.attempts < retry.max_attempts:
                 retry.attempts += 1
                 task_id = self._take_id()
                 self._retry_tasks[task_id] = retry
-                return [h.task_scheduled(at, task_id, retry.name, retry.input)]
+                return [self._decision(retry.action, task_id, at)]
         return []
 
     def after_replay(self, actions: list[Action], at: datetime) -> list[h.Event]:
@@ -167,15 +180,11 @@ class Schedule:
             kind = action["actionType"]
             task_id = self._take_id() if kind in _NUMBERED else None
             self.task_ids.append(task_id)
-            if task_id is None:
+            if task_id is None or kind == ActionType.CONTINUE_AS_NEW:
                 continue
-            if kind == ActionType.CREATE_TIMER:
-                decisions.append(h.timer_created(at, task_id, action["fireAt"]))
-            elif kind in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY):
-                decisions.append(h.task_scheduled(at, task_id, action["functionName"], action["input"]))
-                if kind == ActionType.CALL_ACTIVITY_WITH_RETRY:
-                    retry = _Retry(action["functionName"], action["input"], action["retryOptions"])
-                    self._retry_tasks[task_id] = retry
+            decisions.append(self._decision(action, task_id, at))
+            if kind in _WITH_RETRY:
+                self._retry_tasks[task_id] = _Retry(action)
         return decisions
 
     def cancelled_timers(self) -> list[int]:
@@ -185,6 +194,18 @@ class Schedule:
             for action, task_id in zip(self.actions, self.task_ids, strict=True)
             if task_id is not None and action.get("isCanceled")
         ]
+
+    def _decision(self, action: Action, task_id: int, at: datetime) -> h.Event:
+        """The event that records a numbered action: TimerCreated, TaskScheduled or
+        SubOrchestrationInstanceCreated (with the child's instance id, derived when none was given)."""
+        kind = action["actionType"]
+        if kind == ActionType.CREATE_TIMER:
+            return h.timer_created(at, task_id, action["fireAt"])
+        if kind in _ACTIVITIES:
+            return h.task_scheduled(at, task_id, action["functionName"], action["input"])
+        requested = action.get("instanceId") or ""
+        instance_id = requested if requested.strip() else f"{self.execution_id}:{task_id}"
+        return h.sub_orchestration_created(at, task_id, action["functionName"], instance_id, action["input"])
 
     def _take_id(self) -> int:
         self.next_id += 1
@@ -197,7 +218,14 @@ def _identity(action: Action) -> Action:
 
 
 def _decision_identity(event: h.Event) -> tuple[Any, ...]:
-    return (event["EventType"], event["EventId"], event.get("Name"), event.get("Input"), event.get("FireAt"))
+    return (
+        event["EventType"],
+        event["EventId"],
+        event.get("Name"),
+        event.get("Input"),
+        event.get("FireAt"),
+        event.get("InstanceId"),
+    )
 
 
 def check_replay(
@@ -214,7 +242,7 @@ def check_replay(
     starts = [i for i, e in enumerate(history) if e["EventType"] == HistoryEventType.ORCHESTRATOR_STARTED]
     if not starts or starts[0] != 0:
         raise NonDeterminismError("a history starts with OrchestratorStarted")
-    schedule = Schedule()
+    schedule = Schedule(h.execution_ids(history)[0])
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else len(history)
         episode = history[start:end]

@@ -18,7 +18,7 @@ def wobbly(context: df.DurableOrchestrationContext) -> Generator[Any, Any, str]:
     REPLAYS[0] += 1
     first = "left" if REPLAYS[0] % 2 else "right"
     yield context.call_activity(first, None)
-    return (yield context.call_activity("left", None))
+    return str((yield context.call_activity("left", None)))
 
 
 @app.activity_trigger(input_name="payload")

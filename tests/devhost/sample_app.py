@@ -1,17 +1,21 @@
 """A small Durable app that exercises what the local host must do: routes, the durable client,
 activities (async and sync), retries, failures, timers, task_any, custom status, events, continue-as-new,
-a timer trigger that purges finished instances, and Azure Tables through AzureWebJobsStorage."""
+sub-orchestrations (named and not, with retries, failing, terminated), a timer trigger that purges
+finished instances, Azure Tables through AzureWebJobsStorage, and functions of every kind that run
+longer than they are asked to (for functionTimeout)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -19,6 +23,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from azure.durable_functions.models.Task import TimerTask
 
 from chatfn.devhost.azurite import STORAGE_SETTING
 
@@ -30,6 +36,10 @@ RUNS: Counter[str] = Counter()
 # What each run of the purge timer saw and deleted, in order.
 PURGES: list[dict[str, Any]] = []
 FINISHED = [df.OrchestrationRuntimeStatus.Completed, df.OrchestrationRuntimeStatus.Failed]
+# How the slow functions ended ("cancelled", "finished"), by function; and how often each `stalling`
+# instance's orchestrator was called.
+SLOW: dict[str, str] = {}
+STALLS: Counter[str] = Counter()
 
 
 def _json(body: Any, status: int = 200) -> func.HttpResponse:
@@ -68,6 +78,33 @@ async def boom(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("secret detail that must not reach the caller")
 
 
+@app.route(route="slow/async", methods=["GET"])
+async def slow_async(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        await asyncio.sleep(float(req.params["seconds"]))
+    except asyncio.CancelledError:
+        SLOW["slow_async"] = "cancelled"
+        raise
+    SLOW["slow_async"] = "finished"
+    return _json({"slept": True})
+
+
+@app.route(route="slow/sync", methods=["GET"])
+def slow_sync(req: func.HttpRequest) -> func.HttpResponse:
+    time.sleep(float(req.params["seconds"]))
+    SLOW["slow_sync"] = "finished"
+    return _json({"slept": True})
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 0 4 * * *")
+async def slow_timer(timer: func.TimerRequest) -> None:
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        SLOW["slow_timer"] = "cancelled"
+        raise
+
+
 @app.route(route="start/{name}", methods=["POST"])
 @app.durable_client_input(client_name="client")
 async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -77,7 +114,7 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient) ->
     except Exception as exc:
         return _json({"error": str(exc)}, 409)
     status = await client.get_status(instance_id)
-    return _json({"id": instance_id, "runtimeStatus": status.runtime_status.value}, 202)
+    return _json({"id": instance_id, "runtimeStatus": _status_name(status)}, 202)
 
 
 @app.route(route="status/{instanceId}", methods=["GET"])
@@ -88,7 +125,7 @@ async def status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
         return _json({"error": "unknown"}, 404)
     return _json(
         {
-            "runtimeStatus": found.runtime_status.value,
+            "runtimeStatus": _status_name(found),
             "output": found.output,
             "customStatus": found.custom_status,
             "historyEvents": getattr(found, "historyEvents", None),
@@ -176,8 +213,13 @@ def sequence(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
 @app.orchestration_trigger(context_name="context")
 def retrying(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     options = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=3)
-    return (
-        yield context.call_activity_with_retry("flaky", options, {"key": context.instance_id, "failures": 2})
+    return cast(
+        dict[str, Any],
+        (
+            yield context.call_activity_with_retry(
+                "flaky", options, {"key": context.instance_id, "failures": 2}
+            )
+        ),
     )
 
 
@@ -218,7 +260,7 @@ def racing(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[
     work = context.call_activity("double", 21)
     winner = yield context.task_any([timer, work])
     if winner == work:
-        timer.cancel()
+        cast(TimerTask, timer).cancel()  # type: ignore[no-untyped-call]  # the SDK leaves it untyped
         return {"winner": "activity", "value": work.result}
     return {"winner": "timer"}
 
@@ -234,12 +276,91 @@ def gated(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[s
 
 @app.orchestration_trigger(context_name="context")
 def counting(context: df.DurableOrchestrationContext) -> Generator[Any, Any, int]:
-    value: int = context.get_input()
+    value = cast(int, context.get_input())
     if value < 3:
         yield context.call_activity("double", value)
         context.continue_as_new(value + 1)
         return value
     return value
+
+
+@app.orchestration_trigger(context_name="context")
+def family(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Children with an id and without, next to an activity inside task_all, then one more child."""
+    named = context.call_sub_orchestrator("child", 1, f"{context.instance_id}-named")
+    work = context.call_activity("double", 10)
+    unnamed = context.call_sub_orchestrator("child", 2)
+    together = yield context.task_all([named, work, unnamed])
+    last = yield context.call_sub_orchestrator("child", 3)
+    return {"together": together, "last": last}
+
+
+@app.orchestration_trigger(context_name="context")
+def child(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    doubled = yield context.call_activity("double", context.get_input())
+    return {"doubled": doubled, "me": context.instance_id, "parent": context.parent_instance_id}
+
+
+@app.orchestration_trigger(context_name="context")
+def lone_parent(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    return cast(dict[str, Any], (yield context.call_sub_orchestrator("child", context.get_input())))
+
+
+@app.orchestration_trigger(context_name="context")
+def retrying_parent(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """A child that fails twice (its activity does), retried on durable timers as activities are."""
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=100, max_number_of_attempts=3)
+    payload = {"key": context.instance_id, "failures": context.get_input()}
+    try:
+        return {"result": (yield context.call_sub_orchestrator_with_retry("fragile", options, payload))}
+    except Exception as exc:
+        return {"caught": str(exc)}
+
+
+@app.orchestration_trigger(context_name="context")
+def fragile(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    return cast(dict[str, Any], (yield context.call_activity("flaky", context.get_input())))
+
+
+@app.orchestration_trigger(context_name="context")
+def guardian(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Waits for the child its input names (with the input and instance id it names), catching its failure."""
+    wanted = cast(dict[str, Any], context.get_input())
+    try:
+        child = yield context.call_sub_orchestrator(wanted["child"], wanted.get("input"), wanted.get("id"))
+    except Exception as exc:
+        return {"caught": str(exc)}
+    return {"child": child}
+
+
+@app.orchestration_trigger(context_name="context")
+def racing_child(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=30))
+    work = context.call_sub_orchestrator("child", 21)
+    winner = yield context.task_any([timer, work])
+    if winner == work:
+        cast(TimerTask, timer).cancel()  # type: ignore[no-untyped-call]  # the SDK leaves it untyped
+        return {"winner": "child", "value": work.result}
+    return {"winner": "timer"}
+
+
+@app.orchestration_trigger(context_name="context")
+def impatient(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Waits for an activity that sleeps as long as the input says, catching its failure."""
+    try:
+        return {"result": (yield context.call_activity("dawdle", context.get_input()))}
+    except Exception as exc:
+        return {"caught": str(exc)}
+
+
+@app.orchestration_trigger(context_name="context")
+def stalling(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Blocks its first episode for as many seconds as the input says (an orchestrator doing I/O)."""
+    STALLS[context.instance_id] += 1
+    if STALLS[context.instance_id] == 1:
+        time.sleep(cast(float, context.get_input()))
+    doubled = yield context.call_activity("double", 5)
+    return {"doubled": doubled, "calls": STALLS[context.instance_id]}
 
 
 # --- activities ------------------------------------------------------------------------------------
@@ -270,6 +391,20 @@ async def always_fails(payload: str) -> None:
 
 
 @app.activity_trigger(input_name="payload")
+async def dawdle(payload: float) -> str:
+    try:
+        await asyncio.sleep(payload)
+    except asyncio.CancelledError:
+        SLOW["dawdle"] = "cancelled"
+        raise
+    return "done"
+
+
+@app.activity_trigger(input_name="payload")
 def count_run(payload: str) -> int:
     RUNS[payload] += 1
     return RUNS[payload]
+
+
+def _status_name(status: DurableOrchestrationStatus) -> str | None:
+    return status.runtime_status.value if status.runtime_status is not None else None

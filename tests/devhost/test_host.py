@@ -3,70 +3,16 @@ the Functions host serves them, the durable client's HTTP API, and orchestration
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from chatfn.devhost import HostHandle, NonDeterminismError, check_replay, start_in_thread
-from chatfn.devhost.azurite import STORAGE_SETTING
-from chatfn.devhost.server import PUBLIC_ORIGIN_SETTING
+from chatfn.devhost import HostHandle, NonDeterminismError, check_replay
 from tests.apphost import start_app_host
+from tests.devhost.driving import INSTANCES, RUNNING, SAMPLE_SETTING, finished, replays_cleanly, start
 
 pytestmark = [pytest.mark.apphost, pytest.mark.azurite]
-
-SETTING = "CHATFN_DEVHOST_SAMPLE_SETTING"
-_RUNNING = {"Pending", "Running", "ContinuedAsNew"}
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory, azurite: str) -> Iterator[HostHandle]:
-    """The sample app in this process, on the session's Azurite; the environment is put back after."""
-    settings = tmp_path_factory.mktemp("sample") / "local.settings.json"
-    settings.write_text(json.dumps({"IsEncrypted": False, "Values": {SETTING: "from the file"}}))
-    saved_environ = dict(os.environ)
-    os.environ[STORAGE_SETTING] = azurite
-    os.environ.pop(PUBLIC_ORIGIN_SETTING, None)
-    host = start_in_thread(app="tests.devhost.sample_app:app", emulator=False, settings=settings)
-    try:
-        yield host
-    finally:
-        host.stop()
-        os.environ.clear()
-        os.environ.update(saved_environ)
-
-
-@pytest.fixture
-def http(sample: HostHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sample.url, timeout=30) as client:
-        yield client
-
-
-def _start(http: httpx.Client, name: str, payload: Any = None, instance_id: str | None = None) -> str:
-    params = {"id": instance_id} if instance_id else {}
-    answer = http.post(f"/api/start/{name}", content=json.dumps(payload), params=params)
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["id"])
-
-
-def _finished(http: httpx.Client, instance_id: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status: dict[str, Any] = http.get(f"/api/status/{instance_id}").json()
-        if status["runtimeStatus"] not in _RUNNING:
-            return status
-        time.sleep(0.02)
-    raise AssertionError(f"{instance_id} did not finish in {timeout} s")
-
-
-def _replays_cleanly(sample: HostHandle, name: str, instance_id: str) -> None:
-    handle = sample.host.functions.orchestrators[name].handle
-    check_replay(handle, sample.history(instance_id), sample.host.instance_input(instance_id), instance_id)
-
 
 # --- HTTP triggers ------------------------------------------------------------------------------
 
@@ -108,7 +54,7 @@ def test_a_failing_function_is_a_bare_500(http: httpx.Client) -> None:
 
 
 def test_local_settings_values_reach_the_app(http: httpx.Client) -> None:
-    assert http.get(f"/api/env/{SETTING}").json() == {"value": "from the file"}
+    assert http.get(f"/api/env/{SAMPLE_SETTING}").json() == {"value": "from the file"}
 
 
 def test_the_client_binding_points_at_the_hosts_durable_api(http: httpx.Client, sample: HostHandle) -> None:
@@ -124,41 +70,41 @@ def test_the_client_binding_points_at_the_hosts_durable_api(http: httpx.Client, 
 def test_activities_run_in_sequence_async_on_the_loop_and_sync_in_threads(
     http: httpx.Client, sample: HostHandle
 ) -> None:
-    instance_id = _start(http, "sequence", 21)
-    status = _finished(http, instance_id)
+    instance_id = start(http, "sequence", 21)
+    status = finished(http, instance_id)
     assert status["runtimeStatus"] == "Completed"
     output = status["output"]
     assert output["doubled"] == 42
     assert output["shouted"]["text"] == "HI"
     assert output["shouted"]["thread"].startswith("devhost-worker")
-    _replays_cleanly(sample, "sequence", instance_id)
+    replays_cleanly(sample, "sequence", instance_id)
 
 
 def test_durable_retries_wait_on_timers_and_try_again(http: httpx.Client, sample: HostHandle) -> None:
-    instance_id = _start(http, "retrying")
-    status = _finished(http, instance_id)
+    instance_id = start(http, "retrying")
+    status = finished(http, instance_id)
     assert status["output"] == {"attempts": 3}
     kinds = [event["EventType"] for event in status["historyEvents"]]
     assert kinds.count("TaskFailed") == 2
     assert kinds.count("TimerFired") == 2
-    _replays_cleanly(sample, "retrying", instance_id)
+    replays_cleanly(sample, "retrying", instance_id)
 
 
 def test_spent_retries_raise_in_the_orchestrator(http: httpx.Client, sample: HostHandle) -> None:
-    instance_id = _start(http, "exhausting")
-    caught = _finished(http, instance_id)["output"]["caught"]
+    instance_id = start(http, "exhausting")
+    caught = finished(http, instance_id)["output"]["caught"]
     assert "attempt 2 failed" in caught
-    _replays_cleanly(sample, "exhausting", instance_id)
+    replays_cleanly(sample, "exhausting", instance_id)
 
 
 def test_an_activity_failure_can_be_caught(http: httpx.Client, sample: HostHandle) -> None:
-    instance_id = _start(http, "catching")
-    assert "no luck with x" in _finished(http, instance_id)["output"]["caught"]
-    _replays_cleanly(sample, "catching", instance_id)
+    instance_id = start(http, "catching")
+    assert "no luck with x" in finished(http, instance_id)["output"]["caught"]
+    replays_cleanly(sample, "catching", instance_id)
 
 
 def test_an_uncaught_failure_fails_the_orchestration(http: httpx.Client) -> None:
-    status = _finished(http, _start(http, "propagating"))
+    status = finished(http, start(http, "propagating"))
     assert status["runtimeStatus"] == "Failed"
     assert "no luck with y" in status["output"]
 
@@ -167,52 +113,52 @@ def test_a_timer_waits_in_real_time_and_moves_the_orchestrators_clock(
     http: httpx.Client, sample: HostHandle
 ) -> None:
     started = time.monotonic()
-    instance_id = _start(http, "waiting")
-    status = _finished(http, instance_id)
+    instance_id = start(http, "waiting")
+    status = finished(http, instance_id)
     assert time.monotonic() - started >= 1.0
     assert status["output"]["waited"] >= 1.0
-    _replays_cleanly(sample, "waiting", instance_id)
+    replays_cleanly(sample, "waiting", instance_id)
 
 
 def test_task_any_lets_the_activity_beat_a_cancelled_timer(http: httpx.Client, sample: HostHandle) -> None:
     started = time.monotonic()
-    instance_id = _start(http, "racing")
-    status = _finished(http, instance_id)
+    instance_id = start(http, "racing")
+    status = finished(http, instance_id)
     assert status["output"] == {"winner": "activity", "value": 42}
     assert time.monotonic() - started < 10, "the 30 s timer did not hold the orchestration"
-    _replays_cleanly(sample, "racing", instance_id)
+    replays_cleanly(sample, "racing", instance_id)
 
 
 def test_an_external_event_resumes_the_orchestration_and_activities_run_once(
     http: httpx.Client, sample: HostHandle
 ) -> None:
-    instance_id = _start(http, "gated")
+    instance_id = start(http, "gated")
     deadline = time.monotonic() + 10
     while http.get(f"/api/status/{instance_id}").json()["customStatus"] != {"stage": "waiting"}:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     assert http.post(f"/api/events/{instance_id}/go", json={"approved": True}).status_code == 202
-    status = _finished(http, instance_id)
+    status = finished(http, instance_id)
     assert status["output"] == {"event": {"approved": True}, "runs": 1}
     assert status["customStatus"] == {"stage": "done"}
-    _replays_cleanly(sample, "gated", instance_id)
+    replays_cleanly(sample, "gated", instance_id)
 
 
 def test_continue_as_new_starts_a_fresh_history(http: httpx.Client) -> None:
-    status = _finished(http, _start(http, "counting", 0))
+    status = finished(http, start(http, "counting", 0))
     assert (status["runtimeStatus"], status["output"]) == ("Completed", 3)
 
 
 def test_an_instance_id_runs_once_at_a_time(http: httpx.Client) -> None:
-    instance_id = _start(http, "gated", instance_id="only-one")
+    instance_id = start(http, "gated", instance_id="only-one")
     second = http.post("/api/start/gated", content="null", params={"id": instance_id})
     assert second.status_code == 409
     http.post(f"/api/events/{instance_id}/go", content="null")
-    _finished(http, instance_id)
-    assert _start(http, "sequence", 1, instance_id=instance_id) == instance_id, "a finished one is replaced"
+    finished(http, instance_id)
+    assert start(http, "sequence", 1, instance_id=instance_id) == instance_id, "a finished one is replaced"
 
 
-def test_an_unknown_orchestrator_cannot_start(http: httpx.Client) -> None:
+def test_an_unknown_orchestrator_cannotstart(http: httpx.Client) -> None:
     answer = http.post("/api/start/nothing", content="null")
     assert answer.status_code == 409
     assert "doesn't exist" in answer.json()["error"]
@@ -229,7 +175,7 @@ def test_a_non_deterministic_orchestrator_fails_loudly() -> None:
             instance_id = http.post("/api/start").text
             durable = f"/runtime/webhooks/durabletask/instances/{instance_id}"
             deadline = time.monotonic() + 10
-            while (status := http.get(durable).json())["runtimeStatus"] in _RUNNING:
+            while (status := http.get(durable).json())["runtimeStatus"] in RUNNING:
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
     finally:
@@ -243,8 +189,8 @@ def test_a_non_deterministic_orchestrator_fails_loudly() -> None:
 def test_check_replay_catches_a_history_the_code_would_not_make(
     http: httpx.Client, sample: HostHandle
 ) -> None:
-    instance_id = _start(http, "sequence", 5)
-    _finished(http, instance_id)
+    instance_id = start(http, "sequence", 5)
+    finished(http, instance_id)
     history = sample.history(instance_id)
     [scheduled] = [e for e in history if e.get("Name") == "shout"]
     scheduled["Name"] = "whisper"
@@ -255,8 +201,6 @@ def test_check_replay_catches_a_history_the_code_would_not_make(
 
 # --- the public origin, timer triggers, purge and the instances list ------------------------------
 
-_INSTANCES = "/runtime/webhooks/durabletask/instances"
-
 
 def test_the_public_origin_defaults_to_the_hosts_own_url(http: httpx.Client, sample: HostHandle) -> None:
     assert http.get("/api/env/CHATFN_PUBLIC_ORIGIN").json() == {"value": sample.url}
@@ -265,9 +209,9 @@ def test_the_public_origin_defaults_to_the_hosts_own_url(http: httpx.Client, sam
 def test_a_timer_function_runs_through_the_admin_api_and_purges_finished_instances(
     http: httpx.Client, sample: HostHandle
 ) -> None:
-    done = _start(http, "sequence", 1)
-    _finished(http, done)
-    running = _start(http, "gated")
+    done = start(http, "sequence", 1)
+    finished(http, done)
+    running = start(http, "gated")
     runs_before = len(http.get("/api/purges").json())
     answer = http.post("/admin/functions/purge_finished", json={"input": ""})
     assert answer.status_code == 202
@@ -277,8 +221,8 @@ def test_a_timer_function_runs_through_the_admin_api_and_purges_finished_instanc
         time.sleep(0.02)
     assert purges[-1]["pastDue"] is False
     assert purges[-1]["deleted"] >= 1
-    assert http.get(f"{_INSTANCES}/{done}").status_code == 404, "the finished instance is gone"
-    assert http.get(f"{_INSTANCES}/{running}").status_code == 202, "a running one is kept"
+    assert http.get(f"{INSTANCES}/{done}").status_code == 404, "the finished instance is gone"
+    assert http.get(f"{INSTANCES}/{running}").status_code == 202, "a running one is kept"
     http.post(f"/api/events/{running}/go", content="null")
 
 
@@ -295,22 +239,22 @@ def test_the_banner_names_the_timer_and_how_to_run_it(sample: HostHandle) -> Non
 
 
 def test_purge_instance_history_deletes_one_finished_instance(http: httpx.Client) -> None:
-    instance_id = _start(http, "sequence", 3)
-    _finished(http, instance_id)
+    instance_id = start(http, "sequence", 3)
+    finished(http, instance_id)
     assert http.delete(f"/api/purge/{instance_id}").json() == {"instancesDeleted": 1}
     assert http.delete(f"/api/purge/{instance_id}").json() == {"instancesDeleted": 0}
-    assert http.get(f"{_INSTANCES}/{instance_id}").status_code == 404
+    assert http.get(f"{INSTANCES}/{instance_id}").status_code == 404
 
 
 def test_the_instances_list_filters_by_status_and_creation_time(http: httpx.Client) -> None:
     before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2))
     later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
-    done = _start(http, "sequence", 6)
-    _finished(http, done)
-    running = _start(http, "gated")
+    done = start(http, "sequence", 6)
+    finished(http, done)
+    running = start(http, "gated")
 
     def listed(**params: str) -> set[str]:
-        answer = http.get(_INSTANCES, params=params)
+        answer = http.get(INSTANCES, params=params)
         assert answer.status_code == 200
         return {i["instanceId"] for i in answer.json()}
 

@@ -130,3 +130,16 @@ def test_azurite_stops_with_the_host() -> None:
     while answers(host.azurite_url):
         assert time.monotonic() < deadline, "Azurite outlived its host"
         time.sleep(0.1)
+
+
+def test_queue_latency_delays_a_childs_start_and_end(own_storage_host: AppHost) -> None:
+    """`lone_parent` waits for `child`, which runs one activity: the parent's start, the child's start,
+    its activity scheduled and done, and its end reported to the parent make five messages."""
+    with httpx.Client(base_url=own_storage_host.api, timeout=30) as http:
+        started = time.monotonic()
+        instance_id = http.post("/start/lone_parent", content=json.dumps(4)).json()["id"]
+        while (status := http.get(f"/status/{instance_id}").json())["runtimeStatus"] != "Completed":
+            assert time.monotonic() - started < 20, status
+            time.sleep(0.02)
+    assert time.monotonic() - started >= 5 * LATENCY
+    assert status["output"]["doubled"] == 8

@@ -1,0 +1,38 @@
+"""The sample app on a local host in the test's own process (so tests can read raw histories), one
+per test module, on the session's Azurite; the environment is put back after."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from chatfn.devhost import HostHandle, start_in_thread
+from chatfn.devhost.azurite import STORAGE_SETTING
+from chatfn.devhost.server import PUBLIC_ORIGIN_SETTING
+from tests.devhost.driving import SAMPLE_SETTING
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory, azurite: str) -> Iterator[HostHandle]:
+    settings = tmp_path_factory.mktemp("sample") / "local.settings.json"
+    settings.write_text(json.dumps({"IsEncrypted": False, "Values": {SAMPLE_SETTING: "from the file"}}))
+    saved_environ = dict(os.environ)
+    os.environ[STORAGE_SETTING] = azurite
+    os.environ.pop(PUBLIC_ORIGIN_SETTING, None)
+    host = start_in_thread(app="tests.devhost.sample_app:app", emulator=False, settings=settings)
+    try:
+        yield host
+    finally:
+        host.stop()
+        os.environ.clear()
+        os.environ.update(saved_environ)
+
+
+@pytest.fixture
+def http(sample: HostHandle) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sample.url, timeout=30) as client:
+        yield client

@@ -1,0 +1,39 @@
+"""Driving the sample app's orchestrations over HTTP, and checking their recorded histories."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from chatfn.devhost import HostHandle, check_replay
+
+SAMPLE_SETTING = "CHATFN_DEVHOST_SAMPLE_SETTING"
+RUNNING = {"Pending", "Running", "ContinuedAsNew"}
+INSTANCES = "/runtime/webhooks/durabletask/instances"
+
+
+def start(http: httpx.Client, name: str, payload: Any = None, instance_id: str | None = None) -> str:
+    """Start an orchestration through the sample app's durable client; its instance id."""
+    params = {"id": instance_id} if instance_id else {}
+    answer = http.post(f"/api/start/{name}", content=json.dumps(payload), params=params)
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["id"])
+
+
+def finished(http: httpx.Client, instance_id: str, timeout: float = 20) -> dict[str, Any]:
+    """The status (with history) once the instance has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = http.get(f"/api/status/{instance_id}").json()
+        if status["runtimeStatus"] not in RUNNING:
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"{instance_id} did not finish in {timeout} s")
+
+
+def replays_cleanly(sample: HostHandle, name: str, instance_id: str) -> None:
+    handle = sample.host.functions.orchestrators[name].handle
+    check_replay(handle, sample.history(instance_id), sample.host.instance_input(instance_id), instance_id)
