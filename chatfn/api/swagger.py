@@ -2,12 +2,15 @@
 `GET /api/swagger.json`, and written into `connector/` by `chatfn.tools.connector`), generated from the
 same models the app validates with.
 
-Swagger 2.0 has no unions and the flow designer reads one schema per action, so the document offers
-two actions with required inputs, both sent to `POST /api/chats`: "Create a chat" (members as emails,
+Swagger 2.0 has no unions, so the document offers two actions with required inputs, both sent to
+`POST /api/chats`: "Create a chat" (members as emails,
 the string a flow joins with `;`) and "Create a chat with members" (the full form: user ids, members of
 other organisations, a Teams app), which the connector's `routerequesttoendpoint` policy sends to the
-same path. Rules the certification review checks are in tests/tools/connector_rules.py; see
-docs/power-automate.md.
+same path. Every success of an action that ends with a chat carries the result's schema, because the
+flow designer takes an action's outputs from its `200`, else `201`, else `default` response
+(Azure/LogicAppsUX, `OutputsProcessor._getResponse`); `400` and `422` carry the problem's schema, so a
+flow can read `errors` after a failure. Rules the certification review checks are in
+tests/tools/connector_rules.py; see docs/power-automate.md.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ _IMPORTANT = {
     "TeamsApp": {"teamsAppId"},
     "AppPermission": {"value"},
     "ChatResult": {"chatId", "webUrl", "topic", "reused"},
+    "ProblemDetails": {"title", "detail", "errors"},
 }
 _ENUM_NAMES = {
     "oneOnOne": "One-on-one",
@@ -120,6 +124,8 @@ _SUCCESS = "The chat exists: a new chat, or the existing one-on-one chat of thes
 _REUSED = "An existing group chat of exactly these members was reused; same result as a new chat."
 _ACCEPTED = "Still running; the action follows the Location header until the chat is ready."
 _CREATE_FAILURES = ("400", "409", "413", "415", "422", "500", "502", "503", "504")
+# The failures whose problem a flow reads field by field: the inputs it must fix (`errors`).
+_PROBLEMS_WITH_SCHEMA = ("400", "422")
 _STATUS_FAILURES = ("404", "422", "500", "502", "503", "504")
 
 
@@ -213,7 +219,7 @@ def _create(operation_id: str, summary: str, description: str, form: str) -> dic
         ],
         "responses": {
             "201": {"description": _SUCCESS, "schema": {"$ref": "#/definitions/ChatResult"}},
-            "200": {"description": _REUSED},
+            "200": {"description": _REUSED, "schema": {"$ref": "#/definitions/ChatResult"}},
             "202": _accepted(),
             **{status: _problem(status) for status in _CREATE_FAILURES},
         },
@@ -253,7 +259,12 @@ def _get_request() -> dict[str, Any]:
 
 def _problem(status: str) -> dict[str, Any]:
     """A failure, described from the problem catalogue in plain sentences."""
-    return {"description": openapi.problems_described(int(status), "{title}: {meaning} {action}", " ")}
+    answer: dict[str, Any] = {
+        "description": openapi.problems_described(int(status), "{title}: {meaning} {action}", " ")
+    }
+    if status in _PROBLEMS_WITH_SCHEMA:
+        answer["schema"] = {"$ref": "#/definitions/ProblemDetails"}
+    return answer
 
 
 def _accepted() -> dict[str, Any]:
@@ -279,7 +290,16 @@ def _definitions() -> dict[str, Any]:
     schemas = openapi.component_schemas("#/definitions/{model}")
     request = schemas["ChatRequest"]
     definitions = {form: _form(form, request) for form in FORMS}
-    for name in ("Member", "TeamsApp", "AppPermission", "ChatResult", "ChatResultMember"):
+    for name in (
+        "Member",
+        "TeamsApp",
+        "AppPermission",
+        "ChatResult",
+        "ChatResultMember",
+        "ProblemDetails",
+        "FieldErrorDetail",
+        "GraphErrorDetail",
+    ):
         definitions[name] = _definition(name, schemas[name])
     return definitions
 

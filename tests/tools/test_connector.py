@@ -15,7 +15,7 @@ from chatfn.api import swagger
 from chatfn.chats.request import ChatRequest, parse_chat_request
 from chatfn.tools import connector
 from chatfn.tools.pngicon import bubble_icon
-from tests.tools.connector_rules import Violation, violations
+from tests.tools.connector_rules import Violation, designer_outputs, violations
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR = ROOT / "connector"
@@ -80,10 +80,6 @@ BREAKS: dict[str, tuple[Callable[[Package], None], str]] = {
     "description as summary": (
         _swagger(lambda s: _create(s).update(description=_create(s)["summary"])),
         "description",
-    ),
-    "two response schemas": (
-        _swagger(lambda s: _create(s)["responses"]["400"].update(schema={"type": "object"})),
-        "one-response-schema",
     ),
     "parameter without summary": (
         _swagger(lambda s: _create(s)["parameters"][1].pop("x-ms-summary")),
@@ -228,3 +224,49 @@ def test_the_import_steps_name_every_file_of_the_connector() -> None:
         )
     for operation in (swagger.CREATE_BY_EMAILS, swagger.CREATE_WITH_MEMBERS):
         assert operation in steps
+
+
+@pytest.mark.parametrize(
+    ("responses", "shown"),
+    [
+        ({"201": {"description": "a"}}, "a"),
+        ({"default": {"description": "a"}}, "a"),
+        ({"202": {"description": "a"}}, "a"),
+        ({"201": {"description": "a"}, "200": {"description": "b"}}, "b"),
+        ({"202": {"description": "a"}, "201": {"description": "b"}, "400": {"description": "c"}}, "b"),
+        ({"202": {"description": "a"}, "default": {"description": "b"}}, "b"),
+        ({"202": {"description": "a"}, "400": {"description": "b"}}, None),
+    ],
+)
+def test_the_designer_takes_outputs_from_200_then_201_then_default(
+    responses: dict[str, Any], shown: str | None
+) -> None:
+    assert designer_outputs(responses).get("description") == shown
+
+
+@pytest.mark.parametrize(
+    "operation", [swagger.CREATE_BY_EMAILS, swagger.CREATE_WITH_MEMBERS, swagger.GET_REQUEST]
+)
+def test_the_designer_shows_the_chat_as_every_actions_outputs(operation: str) -> None:
+    """A maker finds Chat ID and Chat link in dynamic content, whichever 2xx the action ends with."""
+    document = committed()["swagger"]
+    [found] = [
+        op
+        for methods in document["paths"].values()
+        for op in methods.values()
+        if op["operationId"] == operation
+    ]
+    responses = found["responses"]
+    assert designer_outputs(responses).get("schema") == {"$ref": "#/definitions/ChatResult"}
+    for status in ("200", "201"):
+        if status in responses:
+            assert responses[status]["schema"] == {"$ref": "#/definitions/ChatResult"}, status
+
+
+@pytest.mark.parametrize("status", ["400", "422"])
+def test_a_flow_can_read_the_fields_of_a_refusal(status: str) -> None:
+    document = committed()["swagger"]
+    for operation in (_create(document), document["paths"][swagger.MEMBERS_PATH]["post"]):
+        assert operation["responses"][status]["schema"] == {"$ref": "#/definitions/ProblemDetails"}
+    problem = document["definitions"]["ProblemDetails"]["properties"]
+    assert problem["errors"]["items"] == {"$ref": "#/definitions/FieldErrorDetail"}
