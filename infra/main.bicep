@@ -242,3 +242,7 @@ output CHATFN_API_IDENTIFIER_URI string = entraCallers ? apiRegistration.outputs
 output CHATFN_API_PRINCIPAL_ID string = entraCallers ? apiRegistration.outputs.servicePrincipalId : ''
 @description('callerAuth=entra: id of the app role Chats.Create (empty with keys).')
 output CHATFN_API_APP_ROLE_ID string = entraCallers ? apiRegistration.outputs.chatsCreateRoleId : ''
+@description('callerAuth=entra: client (application) id of the API registration (empty with keys).')
+output CHATFN_API_CLIENT_ID string = entraCallers ? apiRegistration.outputs.clientId : ''
+@description('callerAuth=entra: the delegated permission a Power Automate connection\'s client app is granted (empty with keys).')
+output CHATFN_API_SCOPE string = entraCallers ? apiRegistration.outputs.userImpersonationScope : ''

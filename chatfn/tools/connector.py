@@ -23,6 +23,9 @@ BRAND_COLOUR = "#5b5fc7"
 HOST_PARAMETER = "hostName"
 KEY_PARAMETER = "api_key"
 RESOURCE_PARAMETER = "resourceUri"
+# One redirect URL per connector, as certified connectors use (microsoft/PowerPlatformConnectors, e.g.
+# certified-connectors/OrbusInfinity/apiProperties.json): the generic .../redirect is no longer accepted.
+REDIRECT_MODE = "GlobalPerConnector"
 
 
 # --- apiProperties.json -----------------------------------------------------------------------------
@@ -124,8 +127,9 @@ def _entra_parameter(client_id: str) -> dict[str, Any]:
             "identityProvider": "aad",
             "clientId": client_id,
             "scopes": [],
-            "redirectMode": "GlobalPerConnector",
-            "redirectUrl": "https://global.consent.azure-apim.net/redirect",
+            # Power Platform makes a redirect URL for each connector (shown on its Security page once
+            # saved) and ignores any given here: docs/power-automate.md has the admin register that one.
+            "redirectMode": REDIRECT_MODE,
             "properties": {"IsFirstParty": "False", "AzureActiveDirectoryResourceId": resource},
             "customParameters": {
                 "loginUri": {"value": "https://login.microsoftonline.com"},

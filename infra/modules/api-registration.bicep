@@ -27,6 +27,13 @@ var chatsCreateRole = 'Chats.Create'
 // A role id must be a GUID, fixed for the life of the role: derived from the app's unique name.
 var chatsCreateRoleId = guid(uniqueName, chatsCreateRole)
 
+// The delegated permission a flow's OAuth connection signs its user in with: a client app can only be
+// granted (and consent to) a scope the API exposes. It admits no one by itself: Entra still issues a
+// token only to a user assigned Chats.Create (appRoleAssignmentRequired below), and the app checks the
+// role (chatfn/api/callers.py). Admin consent only, so no user grants it on a whim.
+var userImpersonationScope = 'user_impersonation'
+var userImpersonationScopeId = guid(uniqueName, userImpersonationScope)
+
 resource application 'Microsoft.Graph/applications@v1.0' = {
   uniqueName: uniqueName
   displayName: displayName
@@ -37,6 +44,16 @@ resource application 'Microsoft.Graph/applications@v1.0' = {
   api: {
     // v2 tokens: issuer https://login.microsoftonline.com/<tenant>/v2.0, audience the client id.
     requestedAccessTokenVersion: 2
+    oauth2PermissionScopes: [
+      {
+        id: userImpersonationScopeId
+        value: userImpersonationScope
+        type: 'Admin'
+        adminConsentDisplayName: 'Create Teams chats through chatfn as the signed-in user'
+        adminConsentDescription: 'Lets a Power Automate connection call chatfn for its signed-in user, who must hold the app role Chats.Create.'
+        isEnabled: true
+      }
+    ]
   }
   appRoles: [
     {
@@ -69,3 +86,6 @@ output servicePrincipalId string = servicePrincipal.id
 
 output chatsCreateRole string = chatsCreateRole
 output chatsCreateRoleId string = chatsCreateRoleId
+
+@description('The delegated permission (scope) a client app is granted to sign users in for this API.')
+output userImpersonationScope string = userImpersonationScope

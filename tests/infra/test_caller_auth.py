@@ -4,11 +4,14 @@ requires a token everywhere but the anonymous paths."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from .conftest import API_REGISTRATION_MODULE, INFRA, BicepDoc
+from chatfn.tools import connector
+
+from .conftest import API_REGISTRATION_MODULE, INFRA, ROOT, BicepDoc
 
 ANONYMOUS_PATHS = ["/api/chats/requests/*", "/api/health", "/api/openapi.json", "/api/swagger.json"]
 
@@ -110,3 +113,38 @@ def test_the_registration_offers_chats_create_and_entra_enforces_it(parsed: dict
     assert principal["appId"]["operator"]["operands"] == {"operand_1": "application", "operand_2": "appId"}
     uri = parsed["main.bicep"]["modules"]["apiRegistration"]["config"]["config"]["params"]["identifierUri"]
     assert uri.startswith("api://${tenant().tenantId}/"), "a form Entra accepts without a verified domain"
+
+
+def test_a_flows_user_can_sign_in_for_the_api_and_still_needs_the_role(parsed: dict[str, BicepDoc]) -> None:
+    """A client app can be granted only a scope the API exposes: without one, a connection's sign-in has
+    nothing to consent to. The scope admits nobody by itself: the role and assignment requirement stay."""
+    registration = parsed[API_REGISTRATION_MODULE.relative_to(INFRA).as_posix()]
+    variables = registration["variables"]
+    [scope] = registration["resources"]["application"]["config"]["api"]["oauth2PermissionScopes"]
+    value = variables[scope["value"]]["value"]
+    assert value == "user_impersonation"
+    scope_id = variables[scope["id"]]["value"]["function"]
+    assert scope_id["type"] == "guid", "a fixed id: a new one on each deployment would orphan every grant"
+    assert set(scope_id["parameters"].values()) == {"uniqueName", scope["value"]}
+    assert (scope["type"], scope["isEnabled"]) == ("Admin", True)
+    assert registration["resources"]["servicePrincipal"]["config"]["appRoleAssignmentRequired"] is True
+    steps = (ROOT / "docs" / "power-automate.md").read_text(encoding="utf-8")
+    assert f"tick `{value}`" in steps, "the steps name the permission to grant"
+    assert "role `Chats.Create`" in steps
+
+
+def test_the_steps_register_the_redirect_url_the_connector_asks_for() -> None:
+    """The connector asks Power Platform for a redirect URL of its own; the steps register that one, never
+    the generic URL, which Entra then refuses (AADSTS50011)."""
+    oauth = connector.connector_properties()["properties"]["connectionParameterSets"]["values"][1][
+        "parameters"
+    ]["token"]["oAuthSettings"]
+    assert oauth["redirectMode"] == "GlobalPerConnector"
+    assert "redirectUrl" not in oauth, "the platform makes the per-connector URL and ignores a given one"
+    for doc in ("docs/power-automate.md", "docs/deploy.md", "connector/readme.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        assert "`https://global.consent.azure-apim.net/redirect`" not in text, f"{doc} names the generic URL"
+    steps = (ROOT / "docs" / "power-automate.md").read_text(encoding="utf-8")
+    assert re.search(rf"`redirectMode`\s+`{oauth['redirectMode']}`", steps), "the steps say which mode"
+    assert "Security**: paste the secret" in steps
+    assert "shows the connector's **Redirect URL**" in steps
