@@ -51,14 +51,17 @@ class Publisher:
     """Who publishes the connector: certification shows these to every maker."""
 
     name: str
+    email: str
     website: str
     privacy_policy: str
     categories: tuple[str, ...] = ("Collaboration", "Communication")
 
 
-# Set for your organisation before submitting for certification (docs/power-automate.md).
-PUBLISHER = Publisher(
+# What the repository's files say until a publisher writes their own (connector/readme.md, Deployment
+# Instructions: `make connector PUBLISHER=<file>`); chatfn.tools.connector finds any left behind.
+PLACEHOLDER_PUBLISHER = Publisher(
     name="chatfn maintainers",
+    email="publisher@chatfn.example",
     website="https://chatfn.example/",
     privacy_policy="https://chatfn.example/privacy",
 )
@@ -132,23 +135,25 @@ _STATUS_FAILURES = ("404", "422", "500", "502", "503", "504")
 # --- apiDefinition.swagger.json ---------------------------------------------------------------------
 
 
-def swagger_document(host: str = PLACEHOLDER_HOST, scheme: str = "https") -> dict[str, Any]:
+def swagger_document(
+    host: str = PLACEHOLDER_HOST, scheme: str = "https", publisher: Publisher = PLACEHOLDER_PUBLISHER
+) -> dict[str, Any]:
     """The Swagger 2.0 document of the connector, naming `host` (the connection overrides it)."""
-    document = copy.deepcopy(_swagger_template())
+    document = copy.deepcopy(_swagger_template(publisher))
     document["host"] = host
     document["schemes"] = [scheme]
     return document
 
 
 @functools.cache
-def _swagger_template() -> dict[str, Any]:
+def _swagger_template(publisher: Publisher) -> dict[str, Any]:
     return {
         "swagger": "2.0",
         "info": {
             "title": TITLE,
             "version": __version__,
             "description": _DESCRIPTION,
-            "contact": {"name": PUBLISHER.name, "url": PUBLISHER.website},
+            "contact": {"name": publisher.name, "url": publisher.website, "email": publisher.email},
         },
         "host": PLACEHOLDER_HOST,
         "basePath": API_PREFIX,
@@ -169,9 +174,9 @@ def _swagger_template() -> dict[str, Any]:
         "security": [],
         "tags": [],
         "x-ms-connector-metadata": [
-            {"propertyName": "Website", "propertyValue": PUBLISHER.website},
-            {"propertyName": "Privacy policy", "propertyValue": PUBLISHER.privacy_policy},
-            {"propertyName": "Categories", "propertyValue": ";".join(PUBLISHER.categories)},
+            {"propertyName": "Website", "propertyValue": publisher.website},
+            {"propertyName": "Privacy policy", "propertyValue": publisher.privacy_policy},
+            {"propertyName": "Categories", "propertyValue": ";".join(publisher.categories)},
         ],
     }
 

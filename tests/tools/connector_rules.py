@@ -34,6 +34,7 @@ README_SECTIONS = (
 VISIBILITIES = {"important", "advanced", "internal"}
 PARAMETER_NAME = re.compile(r"[0-9a-zA-Z_]+")
 _HTTPS = re.compile(r"https://[^\s]+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class Violation(NamedTuple):
@@ -79,6 +80,8 @@ def _info(swagger: dict[str, Any]) -> Iterator[Violation]:
     contact = info.get("contact", {})
     if not contact.get("name") or not _HTTPS.fullmatch(contact.get("url", "")):
         yield Violation("contact", "info.contact")
+    if not _EMAIL.fullmatch(contact.get("email", "")):
+        yield Violation("contact-email", "info.contact.email")
 
 
 def _metadata(swagger: dict[str, Any]) -> Iterator[Violation]:

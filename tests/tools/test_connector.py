@@ -43,7 +43,12 @@ def test_the_committed_connector_passes_the_offline_certification_checks() -> No
 
 def test_the_committed_files_are_what_the_code_generates(tmp_path: Path) -> None:
     connector.main(["--write", str(tmp_path)])
-    for name in ("apiDefinition.swagger.json", "apiProperties.json", "certification/apiProperties.json"):
+    for name in (
+        "apiDefinition.swagger.json",
+        "apiProperties.json",
+        "certification/apiProperties.json",
+        "readme.md",
+    ):
         stale = (CONNECTOR / name).read_text() != (tmp_path / name).read_text()
         assert not stale, f"connector/{name} is stale: run `make connector`"
     assert (CONNECTOR / "icon.png").read_bytes() == (tmp_path / "icon.png").read_bytes()
@@ -71,6 +76,7 @@ BREAKS: dict[str, tuple[Callable[[Package], None], str]] = {
     "backticks": (_swagger(lambda s: _create(s).update(description="Send `emails` here.")), "raw-markup"),
     "title with API": (_swagger(lambda s: s["info"].update(title="chatfn API")), "title"),
     "no contact": (_swagger(lambda s: s["info"].pop("contact")), "contact"),
+    "no contact email": (_swagger(lambda s: s["info"]["contact"].pop("email")), "contact-email"),
     "no metadata": (_swagger(lambda s: s.pop("x-ms-connector-metadata")), "connector-metadata"),
     "unknown category": (
         _swagger(lambda s: s["x-ms-connector-metadata"][2].update(propertyValue="Chats")),
@@ -270,3 +276,47 @@ def test_a_flow_can_read_the_fields_of_a_refusal(status: str) -> None:
         assert operation["responses"][status]["schema"] == {"$ref": "#/definitions/ProblemDetails"}
     problem = document["definitions"]["ProblemDetails"]["properties"]
     assert problem["errors"]["items"] == {"$ref": "#/definitions/FieldErrorDetail"}
+
+
+SAMPLE_PUBLISHER = ROOT / "tests" / "data" / "publisher.json"
+
+
+def test_a_publisher_who_fills_in_the_file_leaves_no_placeholder(tmp_path: Path) -> None:
+    """connector/readme.md's fields, from a sample publisher file, reach every place they belong."""
+    client_id = "11111111-2222-3333-4444-555555555555"
+    connector.main(["--write", str(tmp_path), "--publisher", str(SAMPLE_PUBLISHER), "--client-id", client_id])
+    assert connector.placeholders_left(tmp_path) == []
+    sample = json.loads(SAMPLE_PUBLISHER.read_text())
+    written = {
+        "swagger": json.loads((tmp_path / "apiDefinition.swagger.json").read_text()),
+        "properties": json.loads((tmp_path / "apiProperties.json").read_text()),
+        "certification": json.loads((tmp_path / "certification" / "apiProperties.json").read_text()),
+        "icon": (tmp_path / "icon.png").read_bytes(),
+        "readme": (tmp_path / "readme.md").read_text(),
+    }
+    assert check(written) == []
+    assert written["swagger"]["info"]["contact"] == {
+        "name": sample["name"],
+        "url": sample["website"],
+        "email": sample["email"],
+    }
+    metadata = {m["propertyName"]: m["propertyValue"] for m in written["swagger"]["x-ms-connector-metadata"]}
+    assert (metadata["Website"], metadata["Privacy policy"]) == (sample["website"], sample["privacyPolicy"])
+    assert written["certification"]["properties"]["stackOwner"] == sample["name"]
+    assert f"## Publisher: {sample['name']}\n" in written["readme"]
+
+
+def test_the_committed_files_hold_the_placeholders_a_publisher_replaces() -> None:
+    left = connector.placeholders_left(CONNECTOR)
+    for what in ("publisher name", "contact email", "website", "privacy policy", "client app id"):
+        assert any(entry.endswith(f": {what}") for entry in left), what
+    assert "readme.md: publisher name" in left
+
+
+def test_writing_for_a_publisher_fails_while_a_placeholder_is_left(tmp_path: Path) -> None:
+    half_done = tmp_path / "publisher.json"
+    half_done.write_text(
+        json.dumps({**json.loads(SAMPLE_PUBLISHER.read_text()), "email": "publisher@chatfn.example"})
+    )
+    with pytest.raises(SystemExit, match="contact email"):
+        connector.main(["--write", str(tmp_path / "out"), "--publisher", str(half_done), "--client-id", "x"])
