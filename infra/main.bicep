@@ -45,6 +45,9 @@ param grantGraphPermissions bool = false
 ])
 param callerAuth string = 'key'
 
+@description('callerAuth=entra: the Application ID URI of the API registration. Empty: api://<tenant id>/chatfn-<suffix>. A tenant whose app management policy blocks other than default URIs (nonDefaultUriAddition) accepts only api://<client id>: deploy once with none (no URI yet), then with api://<the CHATFN_API_CLIENT_ID output> (docs/deploy.md).')
+param apiIdentifierUri string = ''
+
 @description('GRAPH_BASE_URL app setting: where Graph requests go.')
 param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
 
@@ -117,6 +120,8 @@ var tags = {
 var functionAppName = 'func-chatfn-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var entraCallers = (callerAuth == 'entra')
+// none: the registration has no identifier URI yet (the first of two deployments, above).
+var apiIdentifierUriChosen = (apiIdentifierUri == 'none') ? '' : (empty(apiIdentifierUri) ? 'api://${tenant().tenantId}/chatfn-${resourceToken}' : apiIdentifierUri)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -173,7 +178,7 @@ module apiRegistration 'modules/api-registration.bicep' = if (entraCallers) {
   params: {
     uniqueName: 'chatfn-api-${resourceToken}'
     displayName: 'chatfn API (${environmentName})'
-    identifierUri: 'api://${tenant().tenantId}/chatfn-${resourceToken}'
+    identifierUri: apiIdentifierUriChosen
   }
 }
 
