@@ -32,7 +32,7 @@ param environmentName string
 })
 param location string
 
-@description('Name of the resource group to create or reuse. Empty: rg-<environmentName>.')
+@description('Name of an existing resource group to deploy into, left as it is (its region and tags). Empty: rg-<environmentName>, created in location with the tags below.')
 param resourceGroupName string = ''
 
 @description('Grant the identity its Microsoft Graph app roles in this deployment. Off by default: it needs Privileged Role Administrator, which a Contributor lacks; an administrator runs infra/scripts/grant-graph-permissions.sh instead (docs/deploy.md).')
@@ -123,15 +123,24 @@ var entraCallers = (callerAuth == 'entra')
 // none: the registration has no identifier URI yet (the first of two deployments, above).
 var apiIdentifierUriChosen = (apiIdentifierUri == 'none') ? '' : (empty(apiIdentifierUri) ? 'api://${tenant().tenantId}/chatfn-${resourceToken}' : apiIdentifierUri)
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
-  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+// The group is created only when none is named. A named group is used as it is: declaring it here
+// would replace its tags with these and fail where it lives in another region than `location`
+// (InvalidResourceGroupLocation); resources in it may live in any region.
+var createResourceGroup = empty(resourceGroupName)
+var groupName = createResourceGroup ? 'rg-${environmentName}' : resourceGroupName
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = if (createResourceGroup) {
+  name: groupName
   location: location
   tags: tags
 }
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     name: 'id-chatfn-${resourceToken}'
     location: location
@@ -141,7 +150,10 @@ module identity 'modules/identity.bicep' = {
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     logAnalyticsName: 'log-chatfn-${resourceToken}'
     applicationInsightsName: 'appi-chatfn-${resourceToken}'
@@ -152,7 +164,10 @@ module monitoring 'modules/monitoring.bicep' = {
 
 module storage 'modules/storage.bicep' = {
   name: 'storage'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     name: 'stchatfn${resourceToken}'
     location: location
@@ -164,7 +179,10 @@ module storage 'modules/storage.bicep' = {
 
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
@@ -174,7 +192,10 @@ module rbac 'modules/rbac.bicep' = {
 
 module apiRegistration 'modules/api-registration.bicep' = if (entraCallers) {
   name: 'api-registration'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     uniqueName: 'chatfn-api-${resourceToken}'
     displayName: 'chatfn API (${environmentName})'
@@ -184,9 +205,10 @@ module apiRegistration 'modules/api-registration.bicep' = if (entraCallers) {
 
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
-  scope: rg
+  scope: resourceGroup(groupName)
   // The host starts as soon as the app exists: give it its storage roles first.
   dependsOn: [
+    rg
     rbac
   ]
   params: {
@@ -219,7 +241,10 @@ module functionApp 'modules/function-app.bicep' = {
 
 module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermissions) {
   name: 'graph-permissions'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     principalId: identity.outputs.principalId
     appRoleValues: graphAppRoleValues
@@ -231,7 +256,7 @@ module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermis
 // official Flex Consumption azd templates give the app.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
-output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_RESOURCE_GROUP string = groupName
 output AZURE_FUNCTION_NAME string = functionApp.outputs.name
 output SERVICE_API_NAME string = functionApp.outputs.name
 output CHATFN_API_URL string = functionApp.outputs.apiBaseUrl

@@ -26,6 +26,7 @@ from .documented import (
     GRAPH_APP_ROLE_IDS,
     PLATFORM_SETTINGS,
 )
+from .expressions import evaluate
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -185,11 +186,35 @@ def test_main_is_subscription_scoped_and_creates_the_resource_group(parsed: dict
     assert main["globals"]["scope"]["value"] == "subscription"
     group = main["resources"]["rg"]
     assert group["type"] == "Microsoft.Resources/resourceGroups"
-    assert resource_body(group)["tags"] == "tags"
+    assert group["config"]["condition"] == "createResourceGroup"
+    assert module_body(group)["name"] == "groupName"
+    assert module_body(group)["tags"] == "tags"
     for name, module in main["modules"].items():
         assert module["type"] == "local", f"{name}: registry modules cannot be checked here"
         assert (INFRA / module["detail"]["path"]).is_file(), name
-        assert module_body(module)["scope"] == "rg", f"{name} is not deployed into the created group"
+        scope = module_body(module)["scope"]["function"]
+        assert scope["type"] == "resource_group", name
+        assert scope["parameters"]["resource_group_name"] == "groupName", (
+            f"{name} is not deployed into the group"
+        )
+        assert "rg" in module_body(module)["dependsOn"], f"{name} may start before its group exists"
+
+
+@pytest.mark.parametrize(
+    ("named", "created", "group"),
+    [("", True, "rg-${environmentName}"), ("rg-shared", False, "rg-shared")],
+)
+def test_a_named_resource_group_is_used_as_it_is(
+    parsed: dict[str, BicepDoc], named: str, created: bool, group: str
+) -> None:
+    """Declaring an existing group would replace its tags, and fail when it lives in another region
+    (InvalidResourceGroupLocation): a named group is only deployed into."""
+    variables = parsed["main.bicep"]["variables"]
+    scope: dict[str, Any] = {"resourceGroupName": named}
+    scope["createResourceGroup"] = evaluate(variables["createResourceGroup"]["value"], scope)
+    assert scope["createResourceGroup"] is created
+    assert evaluate(variables["groupName"]["value"], scope) == group
+    assert parsed["main.bicep"]["outputs"]["AZURE_RESOURCE_GROUP"]["value"] == "groupName"
 
 
 def test_azd_finds_the_app_by_its_service_tag(parsed: dict[str, BicepDoc]) -> None:
@@ -473,7 +498,7 @@ def test_no_broad_role_is_named_anywhere() -> None:
 
 def test_role_assignments_precede_the_function_app(parsed: dict[str, BicepDoc]) -> None:
     module = parsed["main.bicep"]["modules"]["functionApp"]
-    assert module_body(module)["dependsOn"] == ["rbac"]
+    assert "rbac" in module_body(module)["dependsOn"]
 
 
 # --- Microsoft Graph app roles ---------------------------------------------------------------------
@@ -603,10 +628,7 @@ def test_azd_conventional_outputs(parsed: dict[str, BicepDoc]) -> None:
     }
     assert outputs["AZURE_FUNCTION_NAME"]["value"] == app_name
     assert outputs["SERVICE_API_NAME"]["value"] == app_name
-    assert outputs["AZURE_RESOURCE_GROUP"]["value"]["operator"]["operands"] == {
-        "operand_1": "rg",
-        "operand_2": "name",
-    }
+    assert outputs["AZURE_RESOURCE_GROUP"]["value"] == "groupName"
     assert outputs["AZURE_LOCATION"]["value"] == "location"
     assert outputs["AZURE_TENANT_ID"]["type"] == "string"
 
