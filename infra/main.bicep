@@ -89,10 +89,10 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Always-ready instances of the durable group (orchestrators, activities): 1 removes the cold start of Durable work, at the price of one instance billed around the clock. 0: scale from zero.')
+@description('Always-ready instances of the durable group (orchestrators, activities). 1, as Microsoft advises for Durable Functions on Flex Consumption: no cold start before each poll of a Graph operation, at the price of one instance billed around the clock. 0: scale from zero.')
 @minValue(0)
 @maxValue(3)
-param durableAlwaysReadyInstances int = 0
+param durableAlwaysReadyInstances int = 1
 
 @description('Redundancy of the storage account. Standard_LRS works in every region; Standard_ZRS and Standard_GZRS only where the region has availability zones.')
 @allowed([

@@ -58,10 +58,10 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Always-ready instances of the durable group (0: none). Durable Functions on Flex Consumption: https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan')
+@description('Always-ready instances of the durable group (0: none). Microsoft advises 1 for Durable Functions on Flex Consumption: https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan')
 @minValue(0)
 @maxValue(3)
-param durableAlwaysReadyInstances int = 0
+param durableAlwaysReadyInstances int = 1
 
 @description('GRAPH_BASE_URL: where the app sends Microsoft Graph requests.')
 param graphBaseUrl string
@@ -103,9 +103,9 @@ param apiIdentifierUri string = ''
 // https://learn.microsoft.com/azure/azure-functions/functions-app-settings#functions_request_body_size_limit).
 var requestBodySizeLimitBytes = 131072 // 128 KiB: twice what the API accepts
 
-// The Durable docs' Flex Consumption advice: an always-ready instance for the `durable` group
-// (orchestrators, activities, entities) removes its cold start; billed even when idle, so none
-// unless asked for.
+// The Durable docs' Flex Consumption advice: "Set the always ready instance count for the durable
+// group to 1", so that an instance is always ready for Durable work (orchestrators, activities,
+// entities) without a cold start. It is billed even when idle; 0 leaves the group to scale from zero.
 var alwaysReady = (durableAlwaysReadyInstances > 0) ? [ { name: 'durable', instanceCount: durableAlwaysReadyInstances } ] : []
 
 // The idempotency records' table in the host storage account (Table service, same identity and

@@ -83,3 +83,6 @@ PLATFORM_SETTINGS = {"WEBSITE_HOSTNAME"}
 # 10 seconds) so an idle task hub picks up new work quickly.
 # https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan
 FLEX_MAX_QUEUE_POLLING_SECONDS = 10
+
+# The same section's other advice: "Set the always ready instance count for the durable group to 1".
+FLEX_DURABLE_ALWAYS_READY = 1

@@ -22,6 +22,7 @@ from chatfn.contract import MAX_BODY_BYTES
 from .conftest import GRAPH_MODULE, INFRA, ROOT, BicepDoc
 from .documented import (
     BUILT_IN_ROLE_IDS,
+    FLEX_DURABLE_ALWAYS_READY,
     FLEX_MAX_QUEUE_POLLING_SECONDS,
     GRAPH_APP_ROLE_IDS,
     PLATFORM_SETTINGS,
@@ -430,9 +431,15 @@ def test_durable_queues_are_polled_often_enough_for_flex(parsed: dict[str, Bicep
     assert durable["hubName"] == "chatfn", "the task hub keeps its name: renaming orphans instances"
 
 
-def test_always_ready_durable_instances_are_optional_and_off(parsed: dict[str, BicepDoc]) -> None:
+def test_always_ready_durable_instances_follow_microsofts_advice(parsed: dict[str, BicepDoc]) -> None:
+    """One by default, as the Durable docs advise for Flex Consumption (documented.py); 0 can turn it off."""
     main = main_params(parsed)
-    assert main["durableAlwaysReadyInstances"]["default"] == 0, "always-ready instances bill while idle"
+    assert main["durableAlwaysReadyInstances"]["default"] == FLEX_DURABLE_ALWAYS_READY
+    assert {"type": "min_value", "argument": 0} in main["durableAlwaysReadyInstances"]["decorators"]
+    module_default = parsed["modules/function-app.bicep"]["parameters"]["durableAlwaysReadyInstances"][
+        "default"
+    ]
+    assert module_default == FLEX_DURABLE_ALWAYS_READY
     assert function_app_module_params(parsed)["durableAlwaysReadyInstances"] == "durableAlwaysReadyInstances"
     module = parsed["modules/function-app.bicep"]
     scale = only_resource(parsed, "Microsoft.Web/sites")["properties"]["functionAppConfig"][
@@ -628,7 +635,7 @@ def test_azd_conventional_outputs(parsed: dict[str, BicepDoc]) -> None:
 def test_region_safe_choices_have_azd_variables() -> None:
     azd = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
     assert azd["storageSkuName"]["value"] == "${CHATFN_STORAGE_SKU=Standard_LRS}"
-    assert azd["durableAlwaysReadyInstances"]["value"] == "${CHATFN_DURABLE_ALWAYS_READY=0}"
+    assert azd["durableAlwaysReadyInstances"]["value"] == "${CHATFN_DURABLE_ALWAYS_READY=1}"
     assert azd["callerAuth"]["value"] == "${CHATFN_CALLER_AUTH=key}"
     assert azd["location"]["value"] == "${AZURE_LOCATION}"
     assert azd["resourceGroupName"]["value"] == "${AZURE_RESOURCE_GROUP}"
