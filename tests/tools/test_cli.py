@@ -3,6 +3,7 @@ emulator: the exit code, stdout and stderr that a person or a script gets."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -574,15 +575,32 @@ def test_retry_after_is_read_as_seconds(value: str | None, seconds: float) -> No
 # --- as a real process ---------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def sigint_received_by_children() -> Iterator[None]:
+    """A child inherits an ignored SIGINT (a suite started in the background, under nohup, by some CI
+    runners) and then never sees Ctrl-C. A handled one is reset to the default at exec, where Python
+    turns it into KeyboardInterrupt: so while a child starts, SIGINT is handled here."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def start_cli(*argv: str, env: dict[str, str], stderr: int) -> subprocess.Popen[bytes]:
-    """`python -m chatfn create ARGV...` as a real process started from the repository's root."""
-    return subprocess.Popen(  # noqa: S603 - this interpreter, our own module, the test's arguments
-        [sys.executable, "-m", "chatfn", "create", *argv],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-    )
+    """`python -m chatfn create ARGV...` as a real process started from the repository's root, which
+    Ctrl-C reaches however the test suite was started."""
+    with sigint_received_by_children():
+        return subprocess.Popen(  # noqa: S603 - this interpreter, our own module, the test's arguments
+            [sys.executable, "-m", "chatfn", "create", *argv],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
 
 
 def test_as_a_process_without_a_terminal_only_the_chat_is_printed(tap: Tap) -> None:
@@ -625,6 +643,20 @@ def test_as_a_process_on_a_terminal_progress_is_shown_on_stderr_and_cleared(
     assert shown.endswith(b"\r\x1b[K"), "the line is cleared at the end"
 
 
+@pytest.fixture(params=["default", "ignored"])
+def suite_sigint(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The suite's own SIGINT disposition: as in a terminal, or ignored as in the background."""
+    if request.param == "ignored":
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            yield request.param
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    else:
+        yield request.param
+
+
+@pytest.mark.usefixtures("suite_sigint")
 def test_ctrl_c_exits_130_with_the_key_to_resume(tap: Tap, app_control: httpx.Client) -> None:
     app_control.post("/operations", json={"polls": 100_000, "result": "succeeded"}).raise_for_status()
     key = str(uuid.uuid4())
