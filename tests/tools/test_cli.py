@@ -25,6 +25,8 @@ import pytest
 
 from chatfn.emulator.directory import PARTNER_TENANT
 from chatfn.tools.cli import (
+    EXIT_CODES_HELP,
+    REFUSED_STATUSES,
     Endpoint,
     ExitCode,
     ExternalMember,
@@ -562,6 +564,33 @@ def test_a_wrong_command_line_exits_2(
         raise SystemExit(main(["create", *argv]))
     assert exited.value.code == ExitCode.USAGE
     assert message in capsys.readouterr().err
+
+
+def test_no_member_is_a_usage_error_before_anything_is_sent(
+    tap: Tap, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(capsys, "--topic", "Nobody")
+    assert result.code == ExitCode.USAGE
+    assert "give the chat's members" in result.err
+    assert tap.requests("POST") == [], "the app's 400 (exit 3) is for requests it refuses, not for this"
+
+
+def test_the_readme_gives_each_exit_status_as_the_client_does(
+    tap: Tap, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's table of exit statuses, and its examples of 2 and 3 run here."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("| exit status | when |")
+    table = readme[start : readme.index("\n\n", start)]
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", table, re.MULTILINE))
+    assert {int(code) for code in rows} == {int(code) for code in ExitCode}
+    assert {int(status) for status in re.findall(r"\d{3}", rows["3"])} == REFUSED_STATUSES
+    for code in rows:
+        assert re.search(rf"^  {code} +\S", EXIT_CODES_HELP, re.MULTILINE), f"--help does not explain {code}"
+    assert "no member" in rows["2"]
+    assert run(capsys, "--topic", "Nobody").code == 2
+    assert "a single member" in rows["3"]
+    assert run(capsys, "-m", "alex@contoso.com").code == 3
 
 
 @pytest.mark.parametrize(
