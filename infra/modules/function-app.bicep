@@ -141,7 +141,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:A public API by design: Power Automate flows and other callers reach it over the internet, and POST /api/chats requires a function key or (callerAuth=entra) an Entra token with the Chats.Create role.
   // checkov:skip=CKV_AZURE_17:Callers (Power Automate's HTTP action, scripts, services) authenticate with function keys or Entra tokens; requiring client certificates would shut them out.
   // checkov:skip=CKV_AZURE_78:Flex Consumption refuses siteConfig.ftpsState (deprecations list: FTPS not supported, deployment fails); FTP is off through the ftp basicPublishingCredentialsPolicies resource (allow false) below.
-  // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero on demand and has no fixed worker count to set; a minimum would need paid always-ready instances for no gain in correctness (Durable state lives in storage).
+  // checkov:skip=CKV_AZURE_212:Flex Consumption has no fixed worker count to set: its equivalent is always-ready instances, one for the durable group by default (durableAlwaysReadyInstances), while HTTP requests scale from zero on demand.
   // checkov:skip=CKV_AZURE_213:App Service health check manages a fixed pool of instances; on Flex Consumption the platform adds and removes instances with demand. GET /api/health exists for probes from outside (docs/deploy.md).
   name: name
   location: location
