@@ -74,9 +74,11 @@ bench-app: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.app
 
 # The Power Platform connector files in connector/, from the models; CLIENT_ID=<guid> writes the Entra
-# ID app registration that OAuth connections sign in with (then do not commit them).
+# ID app registration that OAuth connections sign in with, PUBLISHER=<file> the publisher's name, email,
+# website and privacy policy (connector/readme.md; then do not commit them).
 connector: $(STAMP)
-	$(PY) -m chatfn.tools.connector --write connector $(if $(CLIENT_ID),--client-id $(CLIENT_ID))
+	$(PY) -m chatfn.tools.connector --write connector $(if $(CLIENT_ID),--client-id $(CLIENT_ID)) \
+		$(if $(PUBLISHER),--publisher $(PUBLISHER))
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

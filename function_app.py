@@ -10,6 +10,7 @@ import azure.functions as func
 
 from chatfn import contract
 from chatfn.api import endpoints
+from chatfn.api.unexpected import internal_error_as_problem
 from chatfn.durable import chat_job, housekeeping
 from chatfn.services import Services
 from chatfn.settings import get_settings
@@ -30,6 +31,7 @@ app = df.DFApp(
 
 @app.route(route=contract.CHATS_ROUTE, methods=["POST"])
 @app.durable_client_input(client_name="client")
+@internal_error_as_problem
 async def post_chats(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await endpoints.post_chats(req, client, services)
 
@@ -38,22 +40,26 @@ async def post_chats(req: func.HttpRequest, client: df.DurableOrchestrationClien
 # id in the URL is 128 random bits, so the URL itself is the capability (as the Durable extension's are).
 @app.route(route=contract.REQUEST_ROUTE, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @app.durable_client_input(client_name="client")
+@internal_error_as_problem
 async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await endpoints.get_chat_request(req, client, services)
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@internal_error_as_problem
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return endpoints.health(req)
 
 
 # Anonymous like health: the documents hold nothing secret, and importing a connector needs no key.
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@internal_error_as_problem
 def openapi_json(req: func.HttpRequest) -> func.HttpResponse:
     return endpoints.openapi_json(req, services)
 
 
 @app.route(route="swagger.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@internal_error_as_problem
 def swagger_json(req: func.HttpRequest) -> func.HttpResponse:
     return endpoints.swagger_json(req, services)
 

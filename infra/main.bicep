@@ -34,7 +34,7 @@ param environmentName string
 })
 param location string
 
-@description('Name of the resource group to create or reuse. Empty: rg-<environmentName>.')
+@description('Name of an existing resource group to deploy into, left as it is (its region and tags). Empty: rg-<environmentName>, created in location with the tags below.')
 param resourceGroupName string = ''
 
 @description('Grant the identity its Microsoft Graph app roles in this deployment. Off by default: it needs Privileged Role Administrator, which a Contributor lacks; an administrator runs infra/scripts/grant-graph-permissions.sh instead (docs/deploy.md).')
@@ -46,6 +46,9 @@ param grantGraphPermissions bool = false
   'entra'
 ])
 param callerAuth string = 'key'
+
+@description('callerAuth=entra: the Application ID URI of the API registration. Empty: api://<tenant id>/chatfn-<suffix>. A tenant whose app management policy blocks other than default URIs (nonDefaultUriAddition) accepts only api://<client id>: deploy once with none (no URI yet), then with api://<the CHATFN_API_CLIENT_ID output> (docs/deploy.md).')
+param apiIdentifierUri string = ''
 
 @description('GRAPH_BASE_URL app setting: where Graph requests go.')
 param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
@@ -118,10 +121,10 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Always-ready instances of the durable group (orchestrators, activities): 1 removes the cold start of Durable work, at the price of one instance billed around the clock. 0: scale from zero.')
+@description('Always-ready instances of the durable group (orchestrators, activities). 1, as Microsoft advises for Durable Functions on Flex Consumption: no cold start before each poll of a Graph operation, at the price of one instance billed around the clock. 0: scale from zero.')
 @minValue(0)
 @maxValue(3)
-param durableAlwaysReadyInstances int = 0
+param durableAlwaysReadyInstances int = 1
 
 @description('Redundancy of the storage account. Standard_LRS works in every region; Standard_ZRS and Standard_GZRS only where the region has availability zones.')
 @allowed([
@@ -187,16 +190,27 @@ var tags = {
 var functionAppName = 'func-chatfn-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var entraCallers = (callerAuth == 'entra')
+// none: the registration has no identifier URI yet (the first of two deployments, above).
+var apiIdentifierUriChosen = (apiIdentifierUri == 'none') ? '' : (empty(apiIdentifierUri) ? 'api://${tenant().tenantId}/chatfn-${resourceToken}' : apiIdentifierUri)
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
-  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+// The group is created only when none is named. A named group is used as it is: declaring it here
+// would replace its tags with these and fail where it lives in another region than `location`
+// (InvalidResourceGroupLocation); resources in it may live in any region.
+var createResourceGroup = empty(resourceGroupName)
+var groupName = createResourceGroup ? 'rg-${environmentName}' : resourceGroupName
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = if (createResourceGroup) {
+  name: groupName
   location: location
   tags: tags
 }
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     name: 'id-chatfn-${resourceToken}'
     location: location
@@ -206,7 +220,10 @@ module identity 'modules/identity.bicep' = {
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     logAnalyticsName: 'log-chatfn-${resourceToken}'
     applicationInsightsName: 'appi-chatfn-${resourceToken}'
@@ -217,7 +234,10 @@ module monitoring 'modules/monitoring.bicep' = {
 
 module storage 'modules/storage.bicep' = {
   name: 'storage'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     name: 'stchatfn${resourceToken}'
     location: location
@@ -229,7 +249,10 @@ module storage 'modules/storage.bicep' = {
 
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
@@ -239,19 +262,23 @@ module rbac 'modules/rbac.bicep' = {
 
 module apiRegistration 'modules/api-registration.bicep' = if (entraCallers) {
   name: 'api-registration'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     uniqueName: 'chatfn-api-${resourceToken}'
     displayName: 'chatfn API (${environmentName})'
-    identifierUri: 'api://${tenant().tenantId}/chatfn-${resourceToken}'
+    identifierUri: apiIdentifierUriChosen
   }
 }
 
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
-  scope: rg
+  scope: resourceGroup(groupName)
   // The host starts as soon as the app exists: give it its storage roles first.
   dependsOn: [
+    rg
     rbac
   ]
   params: {
@@ -290,7 +317,10 @@ module functionApp 'modules/function-app.bicep' = {
 
 module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermissions) {
   name: 'graph-permissions'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     principalId: identity.outputs.principalId
     appRoleValues: graphAppRoleValues
@@ -299,7 +329,10 @@ module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermis
 
 module alerts 'modules/alerts.bicep' = {
   name: 'alerts'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     location: location
@@ -320,7 +353,10 @@ module alerts 'modules/alerts.bicep' = {
 
 module workbook 'modules/workbook.bicep' = {
   name: 'workbook'
-  scope: rg
+  scope: resourceGroup(groupName)
+  dependsOn: [
+    rg
+  ]
   params: {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     location: location
@@ -334,7 +370,7 @@ module workbook 'modules/workbook.bicep' = {
 // official Flex Consumption azd templates give the app.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
-output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_RESOURCE_GROUP string = groupName
 output AZURE_FUNCTION_NAME string = functionApp.outputs.name
 output SERVICE_API_NAME string = functionApp.outputs.name
 output CHATFN_API_URL string = functionApp.outputs.apiBaseUrl
@@ -350,3 +386,7 @@ output CHATFN_API_IDENTIFIER_URI string = entraCallers ? apiRegistration.outputs
 output CHATFN_API_PRINCIPAL_ID string = entraCallers ? apiRegistration.outputs.servicePrincipalId : ''
 @description('callerAuth=entra: id of the app role Chats.Create (empty with keys).')
 output CHATFN_API_APP_ROLE_ID string = entraCallers ? apiRegistration.outputs.chatsCreateRoleId : ''
+@description('callerAuth=entra: client (application) id of the API registration (empty with keys).')
+output CHATFN_API_CLIENT_ID string = entraCallers ? apiRegistration.outputs.clientId : ''
+@description('callerAuth=entra: the delegated permission a Power Automate connection\'s client app is granted (empty with keys).')
+output CHATFN_API_SCOPE string = entraCallers ? apiRegistration.outputs.userImpersonationScope : ''

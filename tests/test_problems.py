@@ -226,3 +226,13 @@ def test_a_400_lists_fifty_errors_at_most(count: int, listed: int, last: str) ->
     assert len(body["errors"]) == listed
     assert body["errors"][-1]["message"].startswith(last)
     assert body["errors"][48] == {"field": "emails[48]", "message": "error 48"}
+
+
+def test_the_types_of_a_status_come_in_catalogue_order() -> None:
+    """What the API descriptions say for a status: each of its types, in the catalogue's order."""
+    assert [kind.slug for kind in problems.of_status(503)] == ["graph-throttled", "storage-unavailable"]
+    assert problems.of_status(418) == []
+
+
+def test_the_body_limit_is_said_as_the_contract_sets_it() -> None:
+    assert "64 KiB (65536 bytes)" in problems.BODY_TOO_LARGE.meaning

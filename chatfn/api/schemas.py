@@ -72,7 +72,7 @@ class GraphErrorDetail(_Answer):
 
 
 class ProblemDetails(_Answer):
-    """An RFC 9457 problem (`application/problem+json`): what went wrong and what to do about it."""
+    """An RFC 9457 problem (application/problem+json): what went wrong and what to do about it."""
 
     type: str = Field(title="Problem type", description="URI naming the kind of problem.")
     title: str = Field(title="Title", description="Short summary of the kind of problem.")

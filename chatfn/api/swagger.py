@@ -2,12 +2,15 @@
 `GET /api/swagger.json`, and written into `connector/` by `chatfn.tools.connector`), generated from the
 same models the app validates with.
 
-Swagger 2.0 has no unions and the flow designer reads one schema per action, so the document offers
-two actions with required inputs, both sent to `POST /api/chats`: "Create a chat" (members as emails,
+Swagger 2.0 has no unions, so the document offers two actions with required inputs, both sent to
+`POST /api/chats`: "Create a chat" (members as emails,
 the string a flow joins with `;`) and "Create a chat with members" (the full form: user ids, members of
 other organisations, a Teams app), which the connector's `routerequesttoendpoint` policy sends to the
-same path. Rules the certification review checks are in tests/tools/connector_rules.py; see
-docs/power-automate.md.
+same path. Every success of an action that ends with a chat carries the result's schema, because the
+flow designer takes an action's outputs from its `200`, else `201`, else `default` response
+(Azure/LogicAppsUX, `OutputsProcessor._getResponse`); `400` and `422` carry the problem's schema, so a
+flow can read `errors` after a failure. Rules the certification review checks are in
+tests/tools/connector_rules.py; see docs/power-automate.md.
 """
 
 from __future__ import annotations
@@ -48,14 +51,17 @@ class Publisher:
     """Who publishes the connector: certification shows these to every maker."""
 
     name: str
+    email: str
     website: str
     privacy_policy: str
     categories: tuple[str, ...] = ("Collaboration", "Communication")
 
 
-# Set for your organisation before submitting for certification (docs/power-automate.md).
-PUBLISHER = Publisher(
+# What the repository's files say until a publisher writes their own (connector/readme.md, Deployment
+# Instructions: `make connector PUBLISHER=<file>`); chatfn.tools.connector finds any left behind.
+PLACEHOLDER_PUBLISHER = Publisher(
     name="chatfn maintainers",
+    email="publisher@chatfn.example",
     website="https://chatfn.example/",
     privacy_policy="https://chatfn.example/privacy",
 )
@@ -87,6 +93,7 @@ _IMPORTANT = {
     "TeamsApp": {"teamsAppId"},
     "AppPermission": {"value"},
     "ChatResult": {"chatId", "webUrl", "topic", "reused"},
+    "ProblemDetails": {"title", "detail", "errors"},
 }
 _ENUM_NAMES = {
     "oneOnOne": "One-on-one",
@@ -120,29 +127,33 @@ _SUCCESS = "The chat exists: a new chat, or the existing one-on-one chat of thes
 _REUSED = "An existing group chat of exactly these members was reused; same result as a new chat."
 _ACCEPTED = "Still running; the action follows the Location header until the chat is ready."
 _CREATE_FAILURES = ("400", "409", "413", "415", "422", "500", "502", "503", "504")
+# The failures whose problem a flow reads field by field: the inputs it must fix (`errors`).
+_PROBLEMS_WITH_SCHEMA = ("400", "422")
 _STATUS_FAILURES = ("404", "422", "500", "502", "503", "504")
 
 
 # --- apiDefinition.swagger.json ---------------------------------------------------------------------
 
 
-def swagger_document(host: str = PLACEHOLDER_HOST, scheme: str = "https") -> dict[str, Any]:
+def swagger_document(
+    host: str = PLACEHOLDER_HOST, scheme: str = "https", publisher: Publisher = PLACEHOLDER_PUBLISHER
+) -> dict[str, Any]:
     """The Swagger 2.0 document of the connector, naming `host` (the connection overrides it)."""
-    document = copy.deepcopy(_swagger_template())
+    document = copy.deepcopy(_swagger_template(publisher))
     document["host"] = host
     document["schemes"] = [scheme]
     return document
 
 
 @functools.cache
-def _swagger_template() -> dict[str, Any]:
+def _swagger_template(publisher: Publisher) -> dict[str, Any]:
     return {
         "swagger": "2.0",
         "info": {
             "title": TITLE,
             "version": __version__,
             "description": _DESCRIPTION,
-            "contact": {"name": PUBLISHER.name, "url": PUBLISHER.website},
+            "contact": {"name": publisher.name, "url": publisher.website, "email": publisher.email},
         },
         "host": PLACEHOLDER_HOST,
         "basePath": API_PREFIX,
@@ -163,9 +174,9 @@ def _swagger_template() -> dict[str, Any]:
         "security": [],
         "tags": [],
         "x-ms-connector-metadata": [
-            {"propertyName": "Website", "propertyValue": PUBLISHER.website},
-            {"propertyName": "Privacy policy", "propertyValue": PUBLISHER.privacy_policy},
-            {"propertyName": "Categories", "propertyValue": ";".join(PUBLISHER.categories)},
+            {"propertyName": "Website", "propertyValue": publisher.website},
+            {"propertyName": "Privacy policy", "propertyValue": publisher.privacy_policy},
+            {"propertyName": "Categories", "propertyValue": ";".join(publisher.categories)},
         ],
     }
 
@@ -213,7 +224,7 @@ def _create(operation_id: str, summary: str, description: str, form: str) -> dic
         ],
         "responses": {
             "201": {"description": _SUCCESS, "schema": {"$ref": "#/definitions/ChatResult"}},
-            "200": {"description": _REUSED},
+            "200": {"description": _REUSED, "schema": {"$ref": "#/definitions/ChatResult"}},
             "202": _accepted(),
             **{status: _problem(status) for status in _CREATE_FAILURES},
         },
@@ -253,7 +264,12 @@ def _get_request() -> dict[str, Any]:
 
 def _problem(status: str) -> dict[str, Any]:
     """A failure, described from the problem catalogue in plain sentences."""
-    return {"description": openapi.problems_described(int(status), "{title}: {meaning} {action}", " ")}
+    answer: dict[str, Any] = {
+        "description": openapi.problems_described(int(status), "{title}: {meaning} {action}", " ")
+    }
+    if status in _PROBLEMS_WITH_SCHEMA:
+        answer["schema"] = {"$ref": "#/definitions/ProblemDetails"}
+    return answer
 
 
 def _accepted() -> dict[str, Any]:
@@ -279,7 +295,16 @@ def _definitions() -> dict[str, Any]:
     schemas = openapi.component_schemas("#/definitions/{model}")
     request = schemas["ChatRequest"]
     definitions = {form: _form(form, request) for form in FORMS}
-    for name in ("Member", "TeamsApp", "AppPermission", "ChatResult", "ChatResultMember"):
+    for name in (
+        "Member",
+        "TeamsApp",
+        "AppPermission",
+        "ChatResult",
+        "ChatResultMember",
+        "ProblemDetails",
+        "FieldErrorDetail",
+        "GraphErrorDetail",
+    ):
         definitions[name] = _definition(name, schemas[name])
     return definitions
 

@@ -32,7 +32,7 @@ from chatfn.graph.retry import MAX_RETRY_AFTER_SECONDS
 class ExitCode(IntEnum):
     CREATED = 0
     FAILED = 1  # any other answer: 401/403 (the function key), 404 (the URL), an answer not from chatfn
-    USAGE = 2  # argparse's own code for a wrong command line
+    USAGE = 2  # argparse's own code for a wrong command line; nothing is sent
     REFUSED = 3  # 400, 409, 413, 415, 422: the request must change; sending it again fails the same way
     SERVICE_FAILED = 4  # 5xx, 429, or no answer: try again later
     TIMED_OUT = 5  # --timeout passed while the chat was still being created; it may still be created
@@ -43,7 +43,7 @@ EXIT_CODES_HELP = """\
 exit status:
   0    the chat exists; its id and link are on stdout
   1    another failure: 401/403 (check the function key), 404 (check the URL), an answer not from chatfn
-  2    the command line is wrong
+  2    the command line cannot make a request (no member, no URL, a malformed option); nothing was sent
   3    chatfn refused the request (400, 409, 413, 415, 422): fix it; sending it again fails the same way
   4    the service failed (5xx, 429) or gave no answer: try again later
   5    --timeout passed while the chat was still being created; it may still be created
@@ -306,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.permissions and args.app is None:
             raise UsageError("--permission needs --app")
         endpoint = endpoint_from(url, args.key or os.environ.get("CHATFN_KEY"))
+        if not (args.members or args.guests or args.external):
+            raise UsageError("give the chat's members with -m/--member, -g/--guest or -x/--external")
     except UsageError as error:
         print(f"python -m chatfn create: error: {error}", file=sys.stderr)
         return ExitCode.USAGE

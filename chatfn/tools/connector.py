@@ -1,34 +1,54 @@
 """The Power Platform custom connector files (`connector/`): the API's Swagger 2.0 document
 (`chatfn.api.swagger`), the connection's properties (a function key or Microsoft Entra ID sign-in, the
-app's host name), its policies and its icon. Never deployed.
+app's host name), its policies, its icon and its readme's publisher. Never deployed.
 
-    python -m chatfn.tools.connector --write connector [--client-id GUID]
+    python -m chatfn.tools.connector --write connector [--client-id GUID] [--publisher FILE]
+
+The repository's files hold placeholders for the publisher and the client app; with `--publisher`
+(a JSON file: name, email, website, privacyPolicy) the files are the publisher's, and writing fails
+while any placeholder is left.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from chatfn.api import openapi
-from chatfn.api.swagger import CREATE_BY_EMAILS, CREATE_WITH_MEMBERS, PUBLISHER, swagger_document
+from chatfn.api.swagger import (
+    CREATE_BY_EMAILS,
+    CREATE_WITH_MEMBERS,
+    PLACEHOLDER_PUBLISHER,
+    Publisher,
+    swagger_document,
+)
 from chatfn.contract import API_PREFIX, FUNCTION_KEY_HEADER
 from chatfn.tools.pngicon import bubble_icon
 
 # The Entra ID app registration the connection signs users in with, set at import (docs/power-automate.md).
 PLACEHOLDER_CLIENT_ID = "00000000-0000-0000-0000-000000000000"
+# The hand-written readme, whose `## Publisher:` heading is written with the publisher's name.
+README = Path(__file__).resolve().parents[2] / "connector" / "readme.md"
+PUBLISHER_HEADING = re.compile(r"^## Publisher: .*$", re.MULTILINE)
 BRAND_COLOUR = "#5b5fc7"
 HOST_PARAMETER = "hostName"
 KEY_PARAMETER = "api_key"
 RESOURCE_PARAMETER = "resourceUri"
+# One redirect URL per connector, as certified connectors use (microsoft/PowerPlatformConnectors, e.g.
+# certified-connectors/OrbusInfinity/apiProperties.json): the generic .../redirect is no longer accepted.
+REDIRECT_MODE = "GlobalPerConnector"
 
 
 # --- apiProperties.json -----------------------------------------------------------------------------
 
 
-def connector_properties(client_id: str = PLACEHOLDER_CLIENT_ID) -> dict[str, Any]:
+def connector_properties(
+    client_id: str = PLACEHOLDER_CLIENT_ID, publisher: Publisher = PLACEHOLDER_PUBLISHER
+) -> dict[str, Any]:
     """`apiProperties.json` as `pac connector create` and `paconn` take it: no `stackOwner`."""
     key_set = {HOST_PARAMETER: _host_parameter(), KEY_PARAMETER: _key_parameter()}
     entra_set = {
@@ -66,15 +86,17 @@ def connector_properties(client_id: str = PLACEHOLDER_CLIENT_ID) -> dict[str, An
             "iconBrandColor": BRAND_COLOUR,
             "capabilities": ["actions"],
             "policyTemplateInstances": _policies(),
-            "publisher": PUBLISHER.name,
+            "publisher": publisher.name,
         }
     }
 
 
-def certification_properties(client_id: str = PLACEHOLDER_CLIENT_ID) -> dict[str, Any]:
+def certification_properties(
+    client_id: str = PLACEHOLDER_CLIENT_ID, publisher: Publisher = PLACEHOLDER_PUBLISHER
+) -> dict[str, Any]:
     """The copy submitted for certification, which also names the service's owner (`stackOwner`)."""
-    document = connector_properties(client_id)
-    document["properties"]["stackOwner"] = PUBLISHER.name
+    document = connector_properties(client_id, publisher)
+    document["properties"]["stackOwner"] = publisher.name
     return document
 
 
@@ -124,8 +146,9 @@ def _entra_parameter(client_id: str) -> dict[str, Any]:
             "identityProvider": "aad",
             "clientId": client_id,
             "scopes": [],
-            "redirectMode": "GlobalPerConnector",
-            "redirectUrl": "https://global.consent.azure-apim.net/redirect",
+            # Power Platform makes a redirect URL for each connector (shown on its Security page once
+            # saved) and ignores any given here: docs/power-automate.md has the admin register that one.
+            "redirectMode": REDIRECT_MODE,
             "properties": {"IsFirstParty": "False", "AzureActiveDirectoryResourceId": resource},
             "customParameters": {
                 "loginUri": {"value": "https://login.microsoftonline.com"},
@@ -180,21 +203,58 @@ def _policies() -> list[dict[str, Any]]:
 # --- the files --------------------------------------------------------------------------------------
 
 
-def write_connector(directory: Path, client_id: str = PLACEHOLDER_CLIENT_ID) -> list[Path]:
-    """Write the connector's files into `directory`, and the certification copy of the properties into
-    `directory/certification`; the readme is written by hand and left alone."""
+def write_connector(
+    directory: Path, client_id: str = PLACEHOLDER_CLIENT_ID, publisher: Publisher = PLACEHOLDER_PUBLISHER
+) -> list[Path]:
+    """Write the connector's files into `directory`, the certification copy of the properties into
+    `directory/certification`, and the readme with the publisher's name in its heading."""
     certification = directory / "certification"
     certification.mkdir(parents=True, exist_ok=True)
     documents = {
-        directory / "apiDefinition.swagger.json": swagger_document(),
-        directory / "apiProperties.json": connector_properties(client_id),
-        certification / "apiProperties.json": certification_properties(client_id),
+        directory / "apiDefinition.swagger.json": swagger_document(publisher=publisher),
+        directory / "apiProperties.json": connector_properties(client_id, publisher),
+        certification / "apiProperties.json": certification_properties(client_id, publisher),
     }
     for path, document in documents.items():
         path.write_text(openapi.dumps(document))
     icon = directory / "icon.png"
     icon.write_bytes(bubble_icon(BRAND_COLOUR))
-    return [*documents, icon]
+    readme = directory / "readme.md"
+    readme.write_text(PUBLISHER_HEADING.sub(f"## Publisher: {publisher.name}", README.read_text()))
+    return [*documents, icon, readme]
+
+
+def publisher_from(path: Path) -> Publisher:
+    """A publisher file: {"name", "email", "website", "privacyPolicy"} and optionally "categories"."""
+    fields = json.loads(path.read_text(encoding="utf-8"))
+    categories = fields.get("categories", list(PLACEHOLDER_PUBLISHER.categories))
+    return Publisher(
+        name=fields["name"],
+        email=fields["email"],
+        website=fields["website"],
+        privacy_policy=fields["privacyPolicy"],
+        categories=tuple(categories),
+    )
+
+
+def placeholders_left(directory: Path) -> list[str]:
+    """Each placeholder of the repository's files still in a connector's files, as `file: what it is`."""
+    placeholders = (
+        ("publisher name", f'"{PLACEHOLDER_PUBLISHER.name}"'),  # publisher, stackOwner, contact
+        ("publisher name", f"## Publisher: {PLACEHOLDER_PUBLISHER.name}\n"),  # the readme's heading
+        ("contact email", PLACEHOLDER_PUBLISHER.email),
+        ("website", f'"{PLACEHOLDER_PUBLISHER.website}"'),
+        ("privacy policy", PLACEHOLDER_PUBLISHER.privacy_policy),
+        ("client app id", PLACEHOLDER_CLIENT_ID),
+    )
+    found = [
+        f"{path.relative_to(directory)}: {what}"
+        for path in sorted(directory.rglob("*"))
+        if path.suffix in (".json", ".md")
+        for what, placeholder in placeholders
+        if placeholder in path.read_text(encoding="utf-8")
+    ]
+    return list(dict.fromkeys(found))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -205,9 +265,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=PLACEHOLDER_CLIENT_ID,
         help="the Entra ID app registration that Microsoft Entra ID connections sign in with",
     )
+    parser.add_argument(
+        "--publisher",
+        type=Path,
+        metavar="FILE",
+        help="JSON with the publisher's name, email, website and privacyPolicy; then no placeholder may "
+        "be left in the files",
+    )
     args = parser.parse_args(argv)
-    for path in write_connector(args.write, args.client_id):
+    publisher = PLACEHOLDER_PUBLISHER if args.publisher is None else publisher_from(args.publisher)
+    for path in write_connector(args.write, args.client_id, publisher):
         print(f"wrote {path}")
+    left = placeholders_left(args.write) if args.publisher is not None else []
+    if left:
+        raise SystemExit("placeholders left, fill them in before submitting:\n  " + "\n  ".join(left))
 
 
 if __name__ == "__main__":

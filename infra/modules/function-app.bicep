@@ -58,10 +58,10 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Always-ready instances of the durable group (0: none). Durable Functions on Flex Consumption: https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan')
+@description('Always-ready instances of the durable group (0: none). Microsoft advises 1 for Durable Functions on Flex Consumption: https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan')
 @minValue(0)
 @maxValue(3)
-param durableAlwaysReadyInstances int = 0
+param durableAlwaysReadyInstances int = 1
 
 @description('GRAPH_BASE_URL: where the app sends Microsoft Graph requests.')
 param graphBaseUrl string
@@ -121,9 +121,9 @@ param apiIdentifierUri string = ''
 // https://learn.microsoft.com/azure/azure-functions/functions-app-settings#functions_request_body_size_limit).
 var requestBodySizeLimitBytes = 131072 // 128 KiB: twice what the API accepts
 
-// The Durable docs' Flex Consumption advice: an always-ready instance for the `durable` group
-// (orchestrators, activities, entities) removes its cold start; billed even when idle, so none
-// unless asked for.
+// The Durable docs' Flex Consumption advice: "Set the always ready instance count for the durable
+// group to 1", so that an instance is always ready for Durable work (orchestrators, activities,
+// entities) without a cold start. It is billed even when idle; 0 leaves the group to scale from zero.
 var alwaysReady = (durableAlwaysReadyInstances > 0) ? [ { name: 'durable', instanceCount: durableAlwaysReadyInstances } ] : []
 
 // The idempotency records' table in the host storage account (Table service, same identity and
@@ -159,7 +159,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:A public API by design: Power Automate flows and other callers reach it over the internet, and POST /api/chats requires a function key or (callerAuth=entra) an Entra token with the Chats.Create role.
   // checkov:skip=CKV_AZURE_17:Callers (Power Automate's HTTP action, scripts, services) authenticate with function keys or Entra tokens; requiring client certificates would shut them out.
   // checkov:skip=CKV_AZURE_78:Flex Consumption refuses siteConfig.ftpsState (deprecations list: FTPS not supported, deployment fails); FTP is off through the ftp basicPublishingCredentialsPolicies resource (allow false) below.
-  // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero on demand and has no fixed worker count to set; a minimum would need paid always-ready instances for no gain in correctness (Durable state lives in storage).
+  // checkov:skip=CKV_AZURE_212:Flex Consumption has no fixed worker count to set: its equivalent is always-ready instances, one for the durable group by default (durableAlwaysReadyInstances), while HTTP requests scale from zero on demand.
   // checkov:skip=CKV_AZURE_213:App Service health check manages a fixed pool of instances; on Flex Consumption the platform adds and removes instances with demand. GET /api/health exists for probes from outside (docs/deploy.md).
   name: name
   location: location

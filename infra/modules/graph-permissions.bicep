@@ -26,7 +26,7 @@ resource microsoftGraph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
 
 // Application permission value -> app role id, built once from the roles Graph's service
 // principal publishes (application roles only, not delegated scopes of the same name), never
-// from hard-coded ids; as the Graph extension's managed-identity sample does, outside any loop.
+// from hard-coded ids.
 var applicationRoleIds = toObject(
   filter(microsoftGraph.appRoles, appRole => contains(appRole.allowedMemberTypes, 'Application')),
   appRole => appRole.value,

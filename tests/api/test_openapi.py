@@ -119,7 +119,9 @@ def test_the_202_tells_where_to_follow(openapi_doc: dict[str, Any], swagger_doc:
         accepted_v2 = swagger_doc["paths"][path][method]["responses"]["202"]["headers"]
         assert set(accepted_v3) == set(accepted_v2) == {"Location", "Retry-After"}
         assert all(header["required"] for header in accepted_v3.values())
-        assert "schema" not in swagger_doc["paths"][path][method]["responses"]["202"], "one schema per action"
+        assert "schema" not in swagger_doc["paths"][path][method]["responses"]["202"], (
+            "a 202 is followed to the end, its body is never the action's outputs"
+        )
     throttled = openapi_doc["paths"]["/chats"]["post"]["responses"]["503"]["headers"]
     assert set(throttled) == {"Retry-After"}
 
@@ -133,7 +135,6 @@ def test_the_request_headers_are_documented(openapi_doc: dict[str, Any], swagger
 def test_the_flow_uses_the_result_directly(swagger_doc: dict[str, Any]) -> None:
     create = swagger_doc["paths"]["/chats"]["post"]
     assert create["operationId"] == "CreateChat"
-    assert next(iter(create["responses"])) == "201", "the designer reads outputs from the first success"
     result = swagger_doc["definitions"]["ChatResult"]
     for field in ("chatId", "webUrl"):
         assert result["properties"][field]["type"] == "string"

@@ -111,7 +111,7 @@ async def test_graphs_202_is_followed_from_one_poll_interval_on(graph: GraphClie
     assert result.at == clock.now + timedelta(seconds=5)
 
 
-async def _poll_waits(services: Services, clock: Clock) -> list[float]:
+async def poll_waits(services: Services, clock: Clock) -> list[float]:
     """The waits before each read of Graph's operation, until it succeeds."""
     next_step = await _run(services, EQUIVALENT_REQUESTS[3])
     waits: list[float] = []
@@ -134,7 +134,7 @@ async def test_the_operation_is_polled_with_a_doubling_interval_unless_graph_say
     operations = {"statuses": ["notStarted", "inProgress", "succeeded"], "retryAfter": retry_after}
     control.post("/operations", json=operations).raise_for_status()
     clock = Clock()
-    assert await _poll_waits(_services(graph, clock), clock) == waits
+    assert await poll_waits(_services(graph, clock), clock) == waits
 
 
 @pytest.mark.parametrize("status", ["failed", "invalid"])

@@ -6,7 +6,6 @@ Only Graph's 202 (an app installed) starts an orchestration; a 201 is answered b
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from chatfn.devhost import HostHandle, check_replay, start_in_thread
 from chatfn.devhost.azurite import STORAGE_SETTING
 from chatfn.durable.chat_job import ORCHESTRATOR, TAKE_STEP
+from chatfn.services import Services
 from chatfn.settings import get_settings
 from tests.apphost import TEST_SETTINGS
 from tests.cases import EQUIVALENT_REQUESTS
@@ -30,9 +30,9 @@ OPERATION_READS = "/v1.0/chats('"  # the operation's Location form; GET /chats/{
 @pytest.fixture(scope="module")
 def host(azurite: str) -> Iterator[HostHandle]:
     """function_app.py on a local host in this process (on the session's Azurite), so the test can
-    read raw histories. The environment and the settings cache are put back afterwards, and the
-    worker's services (their clients live on the host's loop) are closed there."""
-    assert "function_app" not in sys.modules, "the app must build its services from this environment"
+    read raw histories. The app's worker services are built anew from the environment set here (another
+    test may have imported the app before); the environment, the settings cache and the app's services
+    are put back afterwards, and the services used here are closed on the host's loop, where they live."""
     saved_environ = dict(os.environ)
     os.environ.update(TEST_SETTINGS | {"CHATFN_OPERATION_DEADLINE_SECONDS": "2", STORAGE_SETTING: azurite})
     for name in ("GRAPH_BASE_URL", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID"):
@@ -41,10 +41,13 @@ def host(azurite: str) -> Iterator[HostHandle]:
     handle = start_in_thread(app="function_app:app", settings=Path("no-local-settings.json"))
     import function_app
 
+    saved_services = function_app.services
+    function_app.services = Services(get_settings())
     try:
         yield handle
     finally:
         handle.run(function_app.services.aclose())
+        function_app.services = saved_services
         handle.stop()
         os.environ.clear()
         os.environ.update(saved_environ)

@@ -31,6 +31,12 @@ BUILT_IN_ROLE_IDS = {
 # (Site.SiteConfig.FtpsState, ...) for Flex Consumption sites is invalid") or ignores, with the
 # reason Microsoft gives.
 # https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations
+# functionsRuntimeScaleMonitoringEnabled is missing from that list, but Azure refuses it all the same:
+# "The following list of 5 site configuration properties (Site.SiteConfig.FtpsState,
+# Site.SiteConfig.Use32BitWorkerProcess, Site.SiteConfig.PreWarmedInstanceCount,
+# Site.SiteConfig.NetFrameworkVersion, Site.SiteConfig.FunctionsRuntimeScaleMonitoringEnabled) for Flex
+# Consumption sites is invalid. Please remove or rename them before retrying." (Microsoft Q&A 2277522,
+# quoted in Azure/terraform-azurerm-avm-res-web-site#360; older regional stamps ignore it, newer refuse it).
 FLEX_DEPRECATED_SITE_PROPERTIES = {
     "alwaysOn": "not valid",
     "containerSize": "renamed instanceMemoryMB (functionAppConfig.scaleAndConcurrency)",
@@ -42,6 +48,7 @@ FLEX_DEPRECATED_SITE_PROPERTIES = {
     "netFrameworkVersion": "replaced by functionAppConfig.runtime.version",
     "powerShellVersion": "replaced by functionAppConfig.runtime.version",
     "functionAppScaleLimit": "renamed maximumInstanceCount",
+    "functionsRuntimeScaleMonitoringEnabled": "scaling is the platform's; Azure refuses the property",
     "preWarmedInstanceCount": "renamed alwaysReady (functionAppConfig.scaleAndConcurrency)",
     "use32BitWorkerProcess": "32-bit not supported",
     "windowsFxVersion": "not valid",
@@ -76,3 +83,6 @@ PLATFORM_SETTINGS = {"WEBSITE_HOSTNAME"}
 # 10 seconds) so an idle task hub picks up new work quickly.
 # https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan
 FLEX_MAX_QUEUE_POLLING_SECONDS = 10
+
+# The same section's other advice: "Set the always ready instance count for the durable group to 1".
+FLEX_DURABLE_ALWAYS_READY = 1

@@ -4,29 +4,17 @@ requires a token everywhere but the anonymous paths."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from .conftest import API_REGISTRATION_MODULE, INFRA, BicepDoc
+from chatfn.tools import connector
+
+from .conftest import API_REGISTRATION_MODULE, INFRA, ROOT, BicepDoc
+from .expressions import accessor, evaluate
 
 ANONYMOUS_PATHS = ["/api/chats/requests/*", "/api/health", "/api/openapi.json", "/api/swagger.json"]
-
-
-def evaluate(node: Any, scope: dict[str, Any]) -> Any:
-    """The value of a pycep expression where every name in `scope` is known; other strings are literals."""
-    if isinstance(node, str):
-        return scope.get(node, node)
-    if isinstance(node, dict) and "operator" in node:
-        operator, operands = node["operator"]["type"], node["operator"]["operands"]
-        if operator == "property_accessor":  # another resource's output: known only in Azure
-            return f"<{operands['operand_1']}...>"
-        if operator == "conditional":
-            branch = "true_value" if evaluate(operands["condition"], scope) else "false_value"
-            return evaluate(operands[branch], scope)
-        left, right = evaluate(operands["operand_1"], scope), evaluate(operands["operand_2"], scope)
-        return {"equals": left == right, "not_equals": left != right}[operator]
-    return node
 
 
 def main_scope(parsed: dict[str, BicepDoc], caller_auth: str) -> dict[str, Any]:
@@ -55,8 +43,11 @@ def test_each_rendering_deploys_what_it_needs(parsed: dict[str, BicepDoc], calle
 
     app_params = main["modules"]["functionApp"]["config"]["params"]
     assert evaluate(app_params["callerAuth"], scope) == caller_auth
+    # Each from its own output: swapped, App Service would check the URI as the client id.
     client_id = evaluate(app_params["apiClientId"], scope)
-    assert (client_id != "") is entra, "the app is told the API's client id only in entra mode"
+    assert client_id == ("<apiRegistration.outputs.clientId>" if entra else "")
+    identifier_uri = evaluate(app_params["apiIdentifierUri"], scope)
+    assert identifier_uri == ("<apiRegistration.outputs.identifierUri>" if entra else "")
 
     function_app = parsed["modules/function-app.bicep"]
     module_scope = {name: param.get("default") for name, param in function_app["parameters"].items()}
@@ -99,7 +90,6 @@ def test_the_registration_offers_chats_create_and_entra_enforces_it(parsed: dict
     assert application["type"] == "Microsoft.Graph/applications"
     body = application["config"]
     assert body["signInAudience"] == "AzureADMyOrg"
-    assert body["identifierUris"] == ["identifierUri"]
     [role] = body["appRoles"]
     assert registration["variables"][role["value"]]["value"] == "Chats.Create"
     assert role["allowedMemberTypes"] == ["Application", "User"]
@@ -107,6 +97,78 @@ def test_the_registration_offers_chats_create_and_entra_enforces_it(parsed: dict
     principal = registration["resources"]["servicePrincipal"]["config"]
     # Without it Entra would issue a token for the API to any principal of the tenant.
     assert principal["appRoleAssignmentRequired"] is True
-    assert principal["appId"]["operator"]["operands"] == {"operand_1": "application", "operand_2": "appId"}
-    uri = parsed["main.bicep"]["modules"]["apiRegistration"]["config"]["config"]["params"]["identifierUri"]
-    assert uri.startswith("api://${tenant().tenantId}/"), "a form Entra accepts without a verified domain"
+    assert accessor(principal["appId"]) == "application.appId"
+    outputs = registration["outputs"]
+    assert accessor(outputs["clientId"]["value"]) == "application.appId"
+    assert outputs["identifierUri"]["value"] == "identifierUri"
+
+
+def test_the_deployer_owns_the_registration_and_its_service_principal(parsed: dict[str, BicepDoc]) -> None:
+    """A deployer relying on "users can register applications" may create a service principal only for
+    an application they own; the Graph extension makes nobody owner by itself (msgraph-bicep-types#154)."""
+    registration = parsed[API_REGISTRATION_MODULE.relative_to(INFRA).as_posix()]
+    owners = registration["variables"]["owners"]["value"]
+    assert [accessor(owner) for owner in owners] == ["deployer().objectId"]
+    for resource in ("application", "servicePrincipal"):
+        assert registration["resources"][resource]["config"]["owners"] == {"relationships": "owners"}, (
+            resource
+        )
+
+
+@pytest.mark.parametrize(
+    ("chosen", "identifier_uris"),
+    [
+        ("", ["api://${tenant().tenantId}/chatfn-${resourceToken}"]),  # a form needing no verified domain
+        ("none", []),  # first of two deployments where only api://<client id> is accepted
+        ("api://8b081ef6-4792-4def-b2c9-c363a1bf41d5", ["api://8b081ef6-4792-4def-b2c9-c363a1bf41d5"]),
+    ],
+)
+def test_the_identifier_uri_is_a_parameter(
+    parsed: dict[str, BicepDoc], chosen: str, identifier_uris: list[str]
+) -> None:
+    """Tenants with the nonDefaultUriAddition policy accept only api://<client id>
+    (https://learn.microsoft.com/graph/api/resources/identifieruriconfiguration)."""
+    scope = main_scope(parsed, "entra") | {"apiIdentifierUri": chosen}
+    main = parsed["main.bicep"]
+    uri = evaluate(main["variables"]["apiIdentifierUriChosen"]["value"], scope)
+    assert main["modules"]["apiRegistration"]["config"]["config"]["params"]["identifierUri"] == (
+        "apiIdentifierUriChosen"
+    )
+    registration = parsed[API_REGISTRATION_MODULE.relative_to(INFRA).as_posix()]
+    uris = registration["resources"]["application"]["config"]["identifierUris"]
+    assert evaluate(uris, {"identifierUri": uri}) == identifier_uris
+
+
+def test_a_flows_user_can_sign_in_for_the_api_and_still_needs_the_role(parsed: dict[str, BicepDoc]) -> None:
+    """A client app can be granted only a scope the API exposes: without one, a connection's sign-in has
+    nothing to consent to. The scope admits nobody by itself: the role and assignment requirement stay."""
+    registration = parsed[API_REGISTRATION_MODULE.relative_to(INFRA).as_posix()]
+    variables = registration["variables"]
+    [scope] = registration["resources"]["application"]["config"]["api"]["oauth2PermissionScopes"]
+    value = variables[scope["value"]]["value"]
+    assert value == "user_impersonation"
+    scope_id = variables[scope["id"]]["value"]["function"]
+    assert scope_id["type"] == "guid", "a fixed id: a new one on each deployment would orphan every grant"
+    assert set(scope_id["parameters"].values()) == {"uniqueName", scope["value"]}
+    assert (scope["type"], scope["isEnabled"]) == ("Admin", True)
+    assert registration["resources"]["servicePrincipal"]["config"]["appRoleAssignmentRequired"] is True
+    steps = (ROOT / "docs" / "power-automate.md").read_text(encoding="utf-8")
+    assert f"tick `{value}`" in steps, "the steps name the permission to grant"
+    assert "role `Chats.Create`" in steps
+
+
+def test_the_steps_register_the_redirect_url_the_connector_asks_for() -> None:
+    """The connector asks Power Platform for a redirect URL of its own; the steps register that one, never
+    the generic URL, which Entra then refuses (AADSTS50011)."""
+    oauth = connector.connector_properties()["properties"]["connectionParameterSets"]["values"][1][
+        "parameters"
+    ]["token"]["oAuthSettings"]
+    assert oauth["redirectMode"] == "GlobalPerConnector"
+    assert "redirectUrl" not in oauth, "the platform makes the per-connector URL and ignores a given one"
+    for doc in ("docs/power-automate.md", "docs/deploy.md", "connector/readme.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        assert "`https://global.consent.azure-apim.net/redirect`" not in text, f"{doc} names the generic URL"
+    steps = (ROOT / "docs" / "power-automate.md").read_text(encoding="utf-8")
+    assert re.search(rf"`redirectMode`\s+`{oauth['redirectMode']}`", steps), "the steps say which mode"
+    assert "Security**: paste the secret" in steps
+    assert "shows the connector's **Redirect URL**" in steps

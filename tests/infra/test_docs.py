@@ -43,6 +43,6 @@ def test_parameters_and_azd_variables_in_the_doc_exist(parsed: dict[str, BicepDo
 
 
 def test_scripts_and_files_the_doc_names_exist() -> None:
-    for path in set(re.findall(r"\b((?:infra|docs)/[\w./-]+\.(?:sh|bicep|json|md))", DOC)):
+    for path in set(re.findall(r"(?<![\w/])((?:infra|docs)/[\w./-]+\.(?:sh|bicep|json|md))", DOC)):
         assert (ROOT / path).is_file(), path
     assert "infra/scripts/grant-graph-permissions.sh" in DOC

@@ -4,6 +4,7 @@ and then fails `azd up`, as `ftpsState` did."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -34,12 +35,29 @@ def keys(node: object) -> set[str]:
     return set()
 
 
+def refused_site_properties(parsed: dict[str, BicepDoc]) -> list[str]:
+    """Each site property, at any depth, that Flex Consumption refuses or ignores, with the reason."""
+    return [
+        f"{where} sets {name}: {FLEX_DEPRECATED_SITE_PROPERTIES[name]}"
+        for where, site in sites(parsed)
+        for name in sorted(FLEX_DEPRECATED_SITE_PROPERTIES)
+        if name.lower() in {key.lower() for key in keys(site["properties"])}
+    ]
+
+
+def test_no_site_property_flex_consumption_refuses(parsed: dict[str, BicepDoc]) -> None:
+    assert refused_site_properties(parsed) == []
+
+
 @pytest.mark.parametrize("flex_rule", sorted(FLEX_DEPRECATED_SITE_PROPERTIES))
-def test_no_site_property_flex_consumption_refuses(parsed: dict[str, BicepDoc], flex_rule: str) -> None:
-    for where, site in sites(parsed):
-        properties = {key.lower() for key in keys(site["properties"])}
-        reason = FLEX_DEPRECATED_SITE_PROPERTIES[flex_rule]
-        assert flex_rule.lower() not in properties, f"{where} sets {flex_rule}: {reason}"
+def test_each_refused_property_is_caught(parsed: dict[str, BicepDoc], flex_rule: str) -> None:
+    broken = copy.deepcopy(parsed)
+    site = broken["modules/function-app.bicep"]["resources"]["functionApp"]["config"]
+    site["properties"]["siteConfig"][flex_rule] = True
+    reason = FLEX_DEPRECATED_SITE_PROPERTIES[flex_rule]
+    assert refused_site_properties(broken) == [
+        f"modules/function-app.bicep:functionApp sets {flex_rule}: {reason}"
+    ]
 
 
 def test_no_app_setting_flex_consumption_refuses(parsed: dict[str, BicepDoc]) -> None:

@@ -19,11 +19,9 @@ from .conftest import INFRA, BicepDoc
 from .monitoring_names import (
     AVAILABILITY_LOCATION_MARGIN,
     AVAILABILITY_LOCATIONS,
-    EXTENSION_NAMESPACES,
     METRICS,
     MINIMUM_AVAILABILITY_LOCATIONS,
     PROBLEM_TYPE_PREFIX,
-    PUBLISHED_API_VERSIONS,
 )
 
 ALERTS = "modules/alerts.bicep"
@@ -170,7 +168,8 @@ def test_main_deploys_the_alerts_and_the_workbook_into_the_group(parsed: dict[st
     assert paths["workbook"] == WORKBOOK
     for name in ("alerts", "workbook"):
         params = body(modules[name])["params"]
-        assert body(modules[name])["scope"] == "rg"
+        scope = body(modules[name])["scope"]["function"]
+        assert (scope["type"], scope["parameters"]["resource_group_name"]) == ("resource_group", "groupName")
         assert accessor(params["applicationInsightsName"]) == (
             "monitoring",
             "outputs",
@@ -441,26 +440,3 @@ def test_workbook_queries_name_only_chatfns_telemetry(workbook: dict[str, Any]) 
 def test_every_metric_is_charted(workbook: dict[str, Any]) -> None:
     charted = {text for query in workbook_queries(workbook).values() for text in kql.literals(query)}
     assert set(METRICS) <= charted, set(METRICS) - charted
-
-
-# --- API versions ---------------------------------------------------------------------------------------
-
-
-def test_every_resource_uses_a_published_api_version(parsed: dict[str, BicepDoc]) -> None:
-    """Each (type, version) was looked up in Azure/azure-rest-api-specs (monitoring_names.py)."""
-    unknown = set()
-    for file, doc in parsed.items():
-        for name, resource in doc.get("resources", {}).items():
-            if resource["type"].startswith(EXTENSION_NAMESPACES):
-                continue
-            key = (resource["type"], resource["api_version"])
-            if key not in PUBLISHED_API_VERSIONS:
-                unknown.add((file, name, *key))
-    assert not unknown, f"not in PUBLISHED_API_VERSIONS (look the spec up, then add it): {sorted(unknown)}"
-
-
-def test_monitoring_resources_use_stable_versions(parsed: dict[str, BicepDoc]) -> None:
-    for file in (ALERTS, WORKBOOK, "modules/monitoring.bicep"):
-        for name, resource in parsed[file]["resources"].items():
-            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", resource["api_version"]), f"{file}: {name}"
-            assert "/stable/" in PUBLISHED_API_VERSIONS[(resource["type"], resource["api_version"])]

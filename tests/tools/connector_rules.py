@@ -1,10 +1,11 @@
 """The certification rules for a Power Platform connector that can be checked offline: those of the
 swagger validator (https://learn.microsoft.com/connectors/custom-connectors/certification-swagger-validator-rules)
 and of the submission guide (https://learn.microsoft.com/connectors/custom-connectors/certification-submission):
-lengths and wording of titles and descriptions, an x-ms-summary on every input and output, one response
-schema per operation, required inputs, the connector metadata, the properties, the icon and the readme.
+lengths and wording of titles and descriptions, an x-ms-summary on every input and output, required
+inputs, the connector metadata, the properties, the icon and the readme.
 
 `violations` returns each broken rule as (rule, where); an empty list means the package passes.
+`designer_outputs` is which response the flow designer shows an action's outputs from.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ README_SECTIONS = (
 VISIBILITIES = {"important", "advanced", "internal"}
 PARAMETER_NAME = re.compile(r"[0-9a-zA-Z_]+")
 _HTTPS = re.compile(r"https://[^\s]+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class Violation(NamedTuple):
@@ -78,6 +80,8 @@ def _info(swagger: dict[str, Any]) -> Iterator[Violation]:
     contact = info.get("contact", {})
     if not contact.get("name") or not _HTTPS.fullmatch(contact.get("url", "")):
         yield Violation("contact", "info.contact")
+    if not _EMAIL.fullmatch(contact.get("email", "")):
+        yield Violation("contact-email", "info.contact.email")
 
 
 def _metadata(swagger: dict[str, Any]) -> Iterator[Violation]:
@@ -106,15 +110,27 @@ def _operations(swagger: dict[str, Any]) -> Iterator[Violation]:
             yield from _wording(summary + " " + description, where)
             if operation.get("x-ms-visibility", "none") not in VISIBILITIES | {"none"}:
                 yield Violation("visibility", where)
-            with_schema = [status for status, answer in operation["responses"].items() if "schema" in answer]
-            if len(with_schema) > 1 or any(not status.startswith("2") for status in with_schema):
-                yield Violation("one-response-schema", where)
             for status, answer in operation["responses"].items():
                 yield from _wording(answer.get("description", ""), f"{where} {status}")
                 for name, header in answer.get("headers", {}).items():
                     if not header.get("x-ms-summary") or not header.get("description"):
                         yield Violation("x-ms-summary", f"{where} {status} {name}")
             yield from _parameters(swagger, operation, where)
+
+
+def designer_outputs(responses: dict[str, Any]) -> dict[str, Any]:
+    """The response whose schema and headers the flow designer offers as the action's outputs, as
+    Azure/LogicAppsUX decides it (libs/logic-apps-shared/src/parsers/lib/common/outputprocessor.ts,
+    `OutputsProcessor._getResponse`, commit 5c7453c9cf90bde2ffb20e68fdfaf655a8db19b5): the only response
+    if there is one and it is a 2xx or `default`; otherwise `200`, else `201`, else `default`, else none.
+    """
+    codes = list(responses)
+    if len(codes) == 1 and (codes[0] == "default" or codes[0].startswith("2")):
+        return dict(responses[codes[0]])
+    for code in ("200", "201", "default"):
+        if code in responses:
+            return dict(responses[code])
+    return {}
 
 
 def _parameters(swagger: dict[str, Any], operation: dict[str, Any], where: str) -> Iterator[Violation]:

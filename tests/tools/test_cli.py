@@ -3,6 +3,7 @@ emulator: the exit code, stdout and stderr that a person or a script gets."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -24,6 +25,8 @@ import pytest
 
 from chatfn.emulator.directory import PARTNER_TENANT
 from chatfn.tools.cli import (
+    EXIT_CODES_HELP,
+    REFUSED_STATUSES,
     Endpoint,
     ExitCode,
     ExternalMember,
@@ -563,6 +566,33 @@ def test_a_wrong_command_line_exits_2(
     assert message in capsys.readouterr().err
 
 
+def test_no_member_is_a_usage_error_before_anything_is_sent(
+    tap: Tap, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(capsys, "--topic", "Nobody")
+    assert result.code == ExitCode.USAGE
+    assert "give the chat's members" in result.err
+    assert tap.requests("POST") == [], "the app's 400 (exit 3) is for requests it refuses, not for this"
+
+
+def test_the_readme_gives_each_exit_status_as_the_client_does(
+    tap: Tap, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's table of exit statuses, and its examples of 2 and 3 run here."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("| exit status | when |")
+    table = readme[start : readme.index("\n\n", start)]
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", table, re.MULTILINE))
+    assert {int(code) for code in rows} == {int(code) for code in ExitCode}
+    assert {int(status) for status in re.findall(r"\d{3}", rows["3"])} == REFUSED_STATUSES
+    for code in rows:
+        assert re.search(rf"^  {code} +\S", EXIT_CODES_HELP, re.MULTILINE), f"--help does not explain {code}"
+    assert "no member" in rows["2"]
+    assert run(capsys, "--topic", "Nobody").code == 2
+    assert "a single member" in rows["3"]
+    assert run(capsys, "-m", "alex@contoso.com").code == 3
+
+
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [("2", 2.0), ("0.25", 0.25), (None, 2.0), ("soon", 2.0), ("-1", 0.0), ("inf", 2.0), ("1e9", 300.0)],
@@ -574,15 +604,32 @@ def test_retry_after_is_read_as_seconds(value: str | None, seconds: float) -> No
 # --- as a real process ---------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def sigint_received_by_children() -> Iterator[None]:
+    """A child inherits an ignored SIGINT (a suite started in the background, under nohup, by some CI
+    runners) and then never sees Ctrl-C. A handled one is reset to the default at exec, where Python
+    turns it into KeyboardInterrupt: so while a child starts, SIGINT is handled here."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def start_cli(*argv: str, env: dict[str, str], stderr: int) -> subprocess.Popen[bytes]:
-    """`python -m chatfn create ARGV...` as a real process started from the repository's root."""
-    return subprocess.Popen(  # noqa: S603 - this interpreter, our own module, the test's arguments
-        [sys.executable, "-m", "chatfn", "create", *argv],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-    )
+    """`python -m chatfn create ARGV...` as a real process started from the repository's root, which
+    Ctrl-C reaches however the test suite was started."""
+    with sigint_received_by_children():
+        return subprocess.Popen(  # noqa: S603 - this interpreter, our own module, the test's arguments
+            [sys.executable, "-m", "chatfn", "create", *argv],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
 
 
 def test_as_a_process_without_a_terminal_only_the_chat_is_printed(tap: Tap) -> None:
@@ -625,6 +672,20 @@ def test_as_a_process_on_a_terminal_progress_is_shown_on_stderr_and_cleared(
     assert shown.endswith(b"\r\x1b[K"), "the line is cleared at the end"
 
 
+@pytest.fixture(params=["default", "ignored"])
+def suite_sigint(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The suite's own SIGINT disposition: as in a terminal, or ignored as in the background."""
+    if request.param == "ignored":
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            yield request.param
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    else:
+        yield request.param
+
+
+@pytest.mark.usefixtures("suite_sigint")
 def test_ctrl_c_exits_130_with_the_key_to_resume(tap: Tap, app_control: httpx.Client) -> None:
     app_control.post("/operations", json={"polls": 100_000, "result": "succeeded"}).raise_for_status()
     key = str(uuid.uuid4())

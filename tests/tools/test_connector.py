@@ -16,7 +16,7 @@ from chatfn.chats.request import ChatRequest
 from chatfn.chats.spec import parse_chat_request
 from chatfn.tools import connector
 from chatfn.tools.pngicon import bubble_icon
-from tests.tools.connector_rules import Violation, violations
+from tests.tools.connector_rules import Violation, designer_outputs, violations
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR = ROOT / "connector"
@@ -44,7 +44,12 @@ def test_the_committed_connector_passes_the_offline_certification_checks() -> No
 
 def test_the_committed_files_are_what_the_code_generates(tmp_path: Path) -> None:
     connector.main(["--write", str(tmp_path)])
-    for name in ("apiDefinition.swagger.json", "apiProperties.json", "certification/apiProperties.json"):
+    for name in (
+        "apiDefinition.swagger.json",
+        "apiProperties.json",
+        "certification/apiProperties.json",
+        "readme.md",
+    ):
         stale = (CONNECTOR / name).read_text() != (tmp_path / name).read_text()
         assert not stale, f"connector/{name} is stale: run `make connector`"
     assert (CONNECTOR / "icon.png").read_bytes() == (tmp_path / "icon.png").read_bytes()
@@ -75,6 +80,7 @@ BREAKS: dict[str, tuple[Callable[[Package], None], str]] = {
     "backticks": (_swagger(lambda s: _create(s).update(description="Send `emails` here.")), "raw-markup"),
     "title with API": (_swagger(lambda s: s["info"].update(title="chatfn API")), "title"),
     "no contact": (_swagger(lambda s: s["info"].pop("contact")), "contact"),
+    "no contact email": (_swagger(lambda s: s["info"]["contact"].pop("email")), "contact-email"),
     "no metadata": (_swagger(lambda s: s.pop("x-ms-connector-metadata")), "connector-metadata"),
     "unknown category": (
         _swagger(lambda s: s["x-ms-connector-metadata"][2].update(propertyValue="Chats")),
@@ -84,10 +90,6 @@ BREAKS: dict[str, tuple[Callable[[Package], None], str]] = {
     "description as summary": (
         _swagger(lambda s: _create(s).update(description=_create(s)["summary"])),
         "description",
-    ),
-    "two response schemas": (
-        _swagger(lambda s: _create(s)["responses"]["400"].update(schema={"type": "object"})),
-        "one-response-schema",
     ),
     "parameter without summary": (
         _swagger(lambda s: _create(s)["parameters"][1].pop("x-ms-summary")),
@@ -232,3 +234,93 @@ def test_the_import_steps_name_every_file_of_the_connector() -> None:
         )
     for operation in (swagger.CREATE_BY_EMAILS, swagger.CREATE_WITH_MEMBERS):
         assert operation in steps
+
+
+@pytest.mark.parametrize(
+    ("responses", "shown"),
+    [
+        ({"201": {"description": "a"}}, "a"),
+        ({"default": {"description": "a"}}, "a"),
+        ({"202": {"description": "a"}}, "a"),
+        ({"201": {"description": "a"}, "200": {"description": "b"}}, "b"),
+        ({"202": {"description": "a"}, "201": {"description": "b"}, "400": {"description": "c"}}, "b"),
+        ({"202": {"description": "a"}, "default": {"description": "b"}}, "b"),
+        ({"202": {"description": "a"}, "400": {"description": "b"}}, None),
+    ],
+)
+def test_the_designer_takes_outputs_from_200_then_201_then_default(
+    responses: dict[str, Any], shown: str | None
+) -> None:
+    assert designer_outputs(responses).get("description") == shown
+
+
+@pytest.mark.parametrize(
+    "operation", [swagger.CREATE_BY_EMAILS, swagger.CREATE_WITH_MEMBERS, swagger.GET_REQUEST]
+)
+def test_the_designer_shows_the_chat_as_every_actions_outputs(operation: str) -> None:
+    """A maker finds Chat ID and Chat link in dynamic content, whichever 2xx the action ends with."""
+    document = committed()["swagger"]
+    [found] = [
+        op
+        for methods in document["paths"].values()
+        for op in methods.values()
+        if op["operationId"] == operation
+    ]
+    responses = found["responses"]
+    assert designer_outputs(responses).get("schema") == {"$ref": "#/definitions/ChatResult"}
+    for status in ("200", "201"):
+        if status in responses:
+            assert responses[status]["schema"] == {"$ref": "#/definitions/ChatResult"}, status
+
+
+@pytest.mark.parametrize("status", ["400", "422"])
+def test_a_flow_can_read_the_fields_of_a_refusal(status: str) -> None:
+    document = committed()["swagger"]
+    for operation in (_create(document), document["paths"][swagger.MEMBERS_PATH]["post"]):
+        assert operation["responses"][status]["schema"] == {"$ref": "#/definitions/ProblemDetails"}
+    problem = document["definitions"]["ProblemDetails"]["properties"]
+    assert problem["errors"]["items"] == {"$ref": "#/definitions/FieldErrorDetail"}
+
+
+SAMPLE_PUBLISHER = ROOT / "tests" / "data" / "publisher.json"
+
+
+def test_a_publisher_who_fills_in_the_file_leaves_no_placeholder(tmp_path: Path) -> None:
+    """connector/readme.md's fields, from a sample publisher file, reach every place they belong."""
+    client_id = "11111111-2222-3333-4444-555555555555"
+    connector.main(["--write", str(tmp_path), "--publisher", str(SAMPLE_PUBLISHER), "--client-id", client_id])
+    assert connector.placeholders_left(tmp_path) == []
+    sample = json.loads(SAMPLE_PUBLISHER.read_text())
+    written = {
+        "swagger": json.loads((tmp_path / "apiDefinition.swagger.json").read_text()),
+        "properties": json.loads((tmp_path / "apiProperties.json").read_text()),
+        "certification": json.loads((tmp_path / "certification" / "apiProperties.json").read_text()),
+        "icon": (tmp_path / "icon.png").read_bytes(),
+        "readme": (tmp_path / "readme.md").read_text(),
+    }
+    assert check(written) == []
+    assert written["swagger"]["info"]["contact"] == {
+        "name": sample["name"],
+        "url": sample["website"],
+        "email": sample["email"],
+    }
+    metadata = {m["propertyName"]: m["propertyValue"] for m in written["swagger"]["x-ms-connector-metadata"]}
+    assert (metadata["Website"], metadata["Privacy policy"]) == (sample["website"], sample["privacyPolicy"])
+    assert written["certification"]["properties"]["stackOwner"] == sample["name"]
+    assert f"## Publisher: {sample['name']}\n" in written["readme"]
+
+
+def test_the_committed_files_hold_the_placeholders_a_publisher_replaces() -> None:
+    left = connector.placeholders_left(CONNECTOR)
+    for what in ("publisher name", "contact email", "website", "privacy policy", "client app id"):
+        assert any(entry.endswith(f": {what}") for entry in left), what
+    assert "readme.md: publisher name" in left
+
+
+def test_writing_for_a_publisher_fails_while_a_placeholder_is_left(tmp_path: Path) -> None:
+    half_done = tmp_path / "publisher.json"
+    half_done.write_text(
+        json.dumps({**json.loads(SAMPLE_PUBLISHER.read_text()), "email": "publisher@chatfn.example"})
+    )
+    with pytest.raises(SystemExit, match="contact email"):
+        connector.main(["--write", str(tmp_path / "out"), "--publisher", str(half_done), "--client-id", "x"])
