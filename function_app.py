@@ -9,9 +9,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from chatfn import contract
-from chatfn.api import endpoints
+from chatfn.api import batches, endpoints
 from chatfn.api.unexpected import internal_error_as_problem
-from chatfn.durable import chat_job, housekeeping
+from chatfn.durable import batch, chat_job, housekeeping
 from chatfn.services import Services
 from chatfn.settings import get_settings
 
@@ -45,6 +45,33 @@ async def get_chat_request(req: func.HttpRequest, client: df.DurableOrchestratio
     return await endpoints.get_chat_request(req, client, services)
 
 
+@app.route(route=contract.BATCHES_ROUTE, methods=["POST"])
+@app.durable_client_input(client_name="client")
+@internal_error_as_problem
+async def post_chat_batches(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    return await batches.post_batches(req, client, services)
+
+
+# Anonymous for the same reason as a request's status URL: the batch id is the capability.
+@app.route(route=contract.BATCH_ROUTE, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@app.durable_client_input(client_name="client")
+@internal_error_as_problem
+async def get_chat_batch(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await batches.get_batch(req, client, services)
+
+
+# Cancelling is the caller's: signed in like POST.
+@app.route(route=contract.BATCH_ROUTE, methods=["DELETE"])
+@app.durable_client_input(client_name="client")
+@internal_error_as_problem
+async def delete_chat_batch(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    return await batches.delete_batch(req, client, services)
+
+
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @internal_error_as_problem
 def health(req: func.HttpRequest) -> func.HttpResponse:
@@ -74,6 +101,24 @@ def run_chat_job(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
 @app.activity_trigger(input_name="job")
 async def take_chat_step(job: dict[str, Any]) -> dict[str, Any]:
     return await chat_job.take_chat_step(job, services)
+
+
+# A batch: its addresses looked up once, its items made chunk by chunk through the worker's budget.
+@app.orchestration_trigger(context_name="context")
+def run_chat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    return batch.run_chat_batch(context)
+
+
+@app.orchestration_trigger(context_name="context")
+def run_chat_batch_chunk(
+    context: df.DurableOrchestrationContext,
+) -> Generator[Any, Any, list[dict[str, Any]]]:
+    return batch.run_chat_batch_chunk(context)
+
+
+@app.activity_trigger(input_name="addresses")
+async def look_up_addresses(addresses: list[str]) -> dict[str, Any]:
+    return await batch.look_up_addresses(addresses, services)
 
 
 # Daily at 03:17 UTC: finished orchestrations and expired idempotency records past their retention.

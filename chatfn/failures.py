@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from chatfn.errors import ChatfnError, FieldError, GraphError, IdentityError, MembersNotFound
+from chatfn.errors import ChatfnError, FieldError, GraphError, IdentityError, MembersNotFound, StorageError
 
 Step = Literal["resolve", "create", "poll", "read"]
 
@@ -24,7 +24,16 @@ class Failure(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["member_not_found", "graph", "identity", "operation_failed", "deadline", "abandoned"]
+    kind: Literal[
+        "member_not_found",
+        "graph",
+        "identity",
+        "operation_failed",
+        "deadline",
+        "abandoned",
+        "storage",
+        "cancelled",
+    ]
     step: Step
     createdNothing: bool
     message: str = ""
@@ -36,20 +45,14 @@ class Failure(BaseModel):
     members: tuple[FieldError, ...] = ()
 
 
-class StepFailed(Exception):
-    """A step failed for good; carries the failure the request answers with."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
 def failure_from(error: ChatfnError, step: Step, *, created_nothing: bool) -> Failure:
     """The failure an error of chatfn's stands for."""
     if isinstance(error, MembersNotFound):
         return Failure(kind="member_not_found", step=step, createdNothing=True, members=tuple(error.errors))
     if isinstance(error, IdentityError):
         return Failure(kind="identity", step=step, createdNothing=created_nothing, message=str(error))
+    if isinstance(error, StorageError):
+        return Failure(kind="storage", step=step, createdNothing=created_nothing, message=str(error))
     if isinstance(error, GraphError):
         return Failure(
             kind="graph",

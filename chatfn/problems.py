@@ -228,6 +228,13 @@ STORAGE_UNAVAILABLE = ProblemType(
     "Send it again after Retry-After seconds.",
     retry_after=5.0,
 )
+BATCH_CANCELLED = ProblemType(
+    "cancelled",
+    409,
+    "The batch was cancelled",
+    "The batch this chat belonged to was cancelled before the chat was sent, so nothing was made for it.",
+    "Send the chat again, alone or in a new batch, if it is still wanted.",
+)
 OPERATION_TIMEOUT = ProblemType(
     "operation-timeout",
     504,
@@ -258,6 +265,7 @@ CATALOGUE: dict[str, ProblemType] = {
         GRAPH_THROTTLED,
         STORAGE_UNAVAILABLE,
         OPERATION_TIMEOUT,
+        BATCH_CANCELLED,
     )
 }
 
@@ -301,6 +309,10 @@ def problem_for(failure: Failure) -> Problem:
         return OPERATION_TIMEOUT.problem(
             f"Graph accepted the chat but its operation did not finish: {failure.message}.",
         )
+    if failure.kind == "cancelled":
+        return BATCH_CANCELLED.problem()
+    if failure.kind == "storage":
+        return STORAGE_UNAVAILABLE.problem()
     if failure.kind == "abandoned":
         return OUTCOME_UNKNOWN.problem(
             "The request stopped before it ended. Send the same request with the same Idempotency-Key: "

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from chatfn.contract import BATCH_MAX_BYTES, BATCH_MAX_ITEMS
+
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 MAX_SECONDS = 86_400.0
 
@@ -46,6 +48,9 @@ class Settings:
     graph_directory_rps: float = 350.0
     # How long an address's object id is remembered (a miss: never more than a few seconds).
     directory_cache_seconds: float = 300.0
+    # POST /api/chat-batches: the most items one batch holds, and its largest body.
+    batch_max_items: int = BATCH_MAX_ITEMS
+    batch_max_bytes: int = BATCH_MAX_BYTES
     # The origin callers reach the app at: Location, statusUrl and the API descriptions use it.
     public_origin: str | None = None
     caller_auth: CallerAuth = "key"
@@ -89,6 +94,10 @@ class Settings:
             directory_cache_seconds=_number(
                 env, "CHATFN_DIRECTORY_CACHE_SECONDS", defaults.directory_cache_seconds, high=86_400
             ),
+            batch_max_items=_whole(env, "CHATFN_BATCH_MAX_ITEMS", defaults.batch_max_items, 1, 10_000),
+            batch_max_bytes=_whole(
+                env, "CHATFN_BATCH_MAX_BYTES", defaults.batch_max_bytes, 1024, 64 * 1024 * 1024
+            ),
             public_origin=public_origin,
             caller_auth=_choice(env, "CHATFN_CALLER_AUTH", defaults.caller_auth, ("key", "entra")),
             idempotency_table=_table_name(env, "CHATFN_IDEMPOTENCY_TABLE", defaults.idempotency_table),
@@ -124,6 +133,14 @@ def _number(
     if not low <= value <= high:  # NaN fails both comparisons, so it is refused too
         raise SettingsError(f"{name} must be between {low:g} and {high:g}")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole number from `low` to `high`, both included."""
+    value = _number(env, name, float(default), low=low, high=high)
+    if not value.is_integer():
+        raise SettingsError(f"{name} must be a whole number")
+    return int(value)
 
 
 def _table_name(env: Mapping[str, str], name: str, default: str) -> str:

@@ -13,8 +13,9 @@ from chatfn.errors import (
     GraphThrottled,
     IdentityError,
     MembersNotFound,
+    StorageError,
 )
-from chatfn.failures import Failure, Step, StepFailed, failure_from
+from chatfn.failures import Step, failure_from
 
 
 @pytest.mark.parametrize(
@@ -48,8 +49,9 @@ def test_failure_from_keeps_what_the_answer_needs(error: ChatfnError, step: Step
     assert failure.createdNothing is isinstance(error, MembersNotFound), "members not found: nothing was sent"
 
 
-def test_a_step_that_failed_carries_its_failure() -> None:
-    failure = Failure(kind="deadline", step="poll", createdNothing=False, message="still running")
-    failed = StepFailed(failure)
-    assert failed.failure is failure
-    assert str(failed) == "still running"
+def test_storage_that_failed_under_a_step_is_a_storage_failure() -> None:
+    """A send's fence or a batch's cancel flag could not be read or written: 503, try again."""
+    failure = failure_from(
+        StorageError("the idempotency store did not answer"), "create", created_nothing=True
+    )
+    assert (failure.kind, failure.step, failure.createdNothing) == ("storage", "create", True)

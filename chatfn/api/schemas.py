@@ -93,3 +93,39 @@ class Health(_Answer):
 
     status: Literal["ok"] = Field(title="Status", description="Always ok.")
     version: str = Field(title="Version", description="chatfn's version.")
+
+
+class BatchItemResult(_Answer):
+    """How one item of a batch ended: what it alone would have answered."""
+
+    index: int = Field(title="Index", description="The item's place in the list sent, from 0.")
+    status: int = Field(title="Status", description="The HTTP status the item alone would have answered.")
+    outcome: Literal["created", "reused", "failed", "cancelled"] = Field(
+        title="Outcome", description="created, reused, failed, or cancelled (never sent)."
+    )
+    chatId: str | None = Field(default=None, title="Chat ID", description="Id of the Teams chat, when made.")
+    webUrl: str | None = Field(
+        default=None, title="Chat link", description="Link that opens the chat in Teams."
+    )
+    reused: bool = Field(default=False, title="Reused", description="True when reuseExisting found the chat.")
+    problem: ProblemDetails | None = Field(
+        default=None, title="Problem", description="What went wrong, when the item failed or was cancelled."
+    )
+
+
+class BatchStatus(_Answer):
+    """A batch: how many items stand where and, once every item has ended, each item's result."""
+
+    batchId: str = Field(title="Batch ID", description="chatfn's id of this batch.")
+    status: Literal["running", "succeeded", "completedWithErrors", "cancelled"] = Field(
+        title="Status",
+        description="running until every item has ended; then succeeded, completedWithErrors or cancelled.",
+    )
+    total: int = Field(title="Total", description="Items in the batch.")
+    succeeded: int = Field(title="Succeeded", description="Items whose chat exists.")
+    failed: int = Field(title="Failed", description="Items that failed.")
+    cancelled: int = Field(title="Cancelled", description="Items never sent because the batch was cancelled.")
+    pending: int = Field(title="Pending", description="Items not ended yet.")
+    results: list[BatchItemResult] | None = Field(
+        default=None, title="Results", description="Each item's result in index order, once every item ended."
+    )

@@ -35,6 +35,7 @@ from chatfn.errors import (
     GraphServiceError,
     GraphThrottled,
     GraphUnavailable,
+    StorageError,
 )
 from chatfn.failures import Failure, Step, failure_from
 from chatfn.graph.models import AcceptedOperation, Chat, ChatMemberInfo, CreatedChat
@@ -79,6 +80,8 @@ class ChatJob(BaseModel):
     leaseUntil: datetime | None = None
     # In the orchestration: each send is fenced in storage first (an activity may run twice).
     fenced: bool = False
+    # An item of a batch: nothing is sent once the batch is cancelled.
+    batchId: str | None = None
     # Graph's 202: the operation to follow, until when, and how often it was read.
     location: str | None = None
     operationDeadline: datetime | None = None
@@ -183,11 +186,15 @@ async def _send(job: ChatJob, services: Services) -> Next | Ended:
     if job.leaseUntil is not None and now + lifetime >= job.leaseUntil:
         log.warning("request %s: its lease is too short for another send", job.requestId)
         return _ended(_abandoned("the request's lease ran out before it could send"))
-    if job.fenced and not await services.store.fence_send(job.requestId, job.sends + 1):
-        # An earlier run of this very step may have sent: find out before anything else.
-        return Next(
-            job=job.to("search", sends=job.sends + 1, searchUntil=now + lifetime + _list_lag(services))
-        )
+    try:
+        if job.batchId is not None and await services.store.batch_cancelled(job.batchId):
+            return _ended(_cancelled())
+        if job.fenced and not await services.store.fence_send(job.requestId, job.sends + 1):
+            # An earlier run of this very step may have sent: find out before anything else.
+            search_until = now + lifetime + _list_lag(services)
+            return Next(job=job.to("search", sends=job.sends + 1, searchUntil=search_until))
+    except StorageError as exc:  # nothing was sent: the send waits for storage
+        return _failed_or_later(job, exc, "create", services, created_nothing=job.sends == 0)
     one_on_one = job.spec.chatType == "oneOnOne"
     try:
         created = await services.graph.create_chat(
@@ -338,10 +345,13 @@ def _failed_or_later(
 ) -> Next | Ended:
     """A step that failed for a passing reason is taken again later, for as long as the job may last
     (`CHATFN_OPERATION_DEADLINE_SECONDS` from its start): the worker's Graph budget could not serve it in
-    time, Graph throttled or was unavailable past the client's own retries, or there was no connection
-    at all. Any other failure ends the request, and so does a passing one that outlasts the job."""
+    time, storage failed under a send's fence, Graph throttled or was unavailable past the client's own
+    retries, or there was no connection at all. Any other failure ends the request, and so does a
+    passing one that outlasts the job."""
     if isinstance(error, BudgetSpent):
         retry_in = error.retry_in
+    elif isinstance(error, StorageError):
+        retry_in = TRANSIENT_PAUSE
     elif isinstance(error, GraphThrottled | GraphUnavailable) or (
         isinstance(error, GraphConnectionError) and not error.sent
     ):
@@ -382,6 +392,15 @@ def _unknown(message: str) -> Failure:
 
 def _abandoned(message: str) -> Failure:
     return Failure(kind="abandoned", step="create", createdNothing=False, message=message)
+
+
+def _cancelled() -> Failure:
+    return Failure(
+        kind="cancelled",
+        step="create",
+        createdNothing=True,
+        message="the batch was cancelled before it was sent",
+    )
 
 
 def _nothing_made(job: ChatJob) -> Failure:

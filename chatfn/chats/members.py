@@ -9,7 +9,7 @@ that cannot be bound is reported at once, so the caller fixes them all in one go
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from chatfn.chats.spec import ChatMember, ChatSpec
 from chatfn.chats.translate import ResolvedMember
@@ -19,11 +19,23 @@ from chatfn.graph.models import DirectoryUser
 
 
 async def resolve_members(spec: ChatSpec, directory: Directory) -> list[ResolvedMember]:
-    """Every member of the request, in order, bound by object id; `MembersNotFound` names every
-    address that matches no user, more than one, or a user whose kind contradicts `guest`, and every
-    user named twice (by email and by `userId`, say), with both entries."""
-    addresses = sorted({m.email.lower() for m in spec.members if m.email is not None})
+    """Every member of the request, in order, bound by object id (`bind_members`), its addresses looked
+    up in the worker's directory."""
+    addresses = addresses_of(spec)
     users = await directory.users_by_address(addresses) if addresses else {}
+    return bind_members(spec, users)
+
+
+def addresses_of(spec: ChatSpec) -> list[str]:
+    """The request's addresses to look up, lower case, each once."""
+    return sorted({m.email.lower() for m in spec.members if m.email is not None})
+
+
+def bind_members(spec: ChatSpec, users: Mapping[str, Sequence[DirectoryUser]]) -> list[ResolvedMember]:
+    """Every member bound by object id, from what the directory holds for each address (lower case);
+    `MembersNotFound` names every address that matches no user, more than one, or a user whose kind
+    contradicts `guest`, and every user named twice (by email and by `userId`, say), with both entries.
+    Pure: a batch binds all its items from one lookup of all their addresses."""
     errors: list[FieldError] = []
     resolved: list[tuple[ChatMember, ResolvedMember]] = []
     for member in spec.members:

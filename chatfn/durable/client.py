@@ -21,6 +21,9 @@ class DurableOrchestrations:
     async def start(self, name: str, instance_id: str, job: dict[str, Any]) -> None:
         await self._client.start_new(name, instance_id, job)
 
+    async def raise_event(self, instance_id: str, name: str) -> None:
+        await self._client.raise_event(instance_id, name, None)
+
     async def status(self, instance_id: str) -> OrchestrationState | None:
         """One read of the orchestration (a table read in Azure); None when there is no such instance."""
         status = await self._client.get_status(instance_id)

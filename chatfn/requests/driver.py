@@ -98,6 +98,8 @@ class Orchestrations(Protocol):
 
     async def status(self, instance_id: str) -> OrchestrationState | None: ...
 
+    async def raise_event(self, instance_id: str, name: str) -> None: ...
+
 
 async def submit(
     order: ChatOrder, services: Services, orchestrations: Orchestrations

@@ -52,6 +52,7 @@ LEASE = timedelta(seconds=330)
 _KEY_ROW = "key"
 _REQUEST_ROW = "request"
 _SEND_ROW = "send"
+_BATCH_ROW = "batch"
 # A claim races with deletions and expiries; this many rounds settle any interleaving.
 _CLAIM_ROUNDS = 4
 
@@ -201,16 +202,37 @@ class IdempotencyStore:
         """Claim the right to make the request's `send`-th `POST /chats` (insert-if-absent): False when it
         was claimed before, by an earlier run of the same durable activity that may have sent it."""
         await self._ensure_table()
-        fence = {
-            "PartitionKey": request_id,
-            "RowKey": f"{_SEND_ROW}-{send}",
-            "ExpiresAt": self._clock() + self._ttl,
-        }
+        fence = {"PartitionKey": request_id, "RowKey": f"{_SEND_ROW}-{send}", "ExpiresAt": self._expiry()}
         try:
             await self._call(self._table.create_entity(fence))
         except ResourceExistsError:
             return False
         return True
+
+    async def open_batch(self, batch_id: str) -> None:
+        """The batch's row, where a cancel is recorded; written before the batch starts, so that a batch
+        never starts while storage is down."""
+        await self._ensure_table()
+        row = {
+            "PartitionKey": batch_id,
+            "RowKey": _BATCH_ROW,
+            "Cancelled": False,
+            "ExpiresAt": self._expiry(),
+        }
+        with contextlib.suppress(ResourceExistsError):  # a repeat of the same batch's key
+            await self._call(self._table.create_entity(row))
+
+    async def cancel_batch(self, batch_id: str) -> None:
+        """No item of the batch is sent from now on (each checks before it sends)."""
+        row = {"PartitionKey": batch_id, "RowKey": _BATCH_ROW, "Cancelled": True, "ExpiresAt": self._expiry()}
+        await self._call(self._table.upsert_entity(row))
+
+    async def batch_cancelled(self, batch_id: str) -> bool:
+        try:
+            row = await self._call(self._table.get_entity(batch_id, _BATCH_ROW))
+        except ResourceNotFoundError:
+            return False
+        return bool(row.get("Cancelled"))
 
     async def find_request(self, request_id: str) -> IdempotencyRecord | None:
         """The record a status URL names, if a pointer to it was written and it is still that request's."""
@@ -220,6 +242,10 @@ class IdempotencyStore:
             return None
         record = await self.get(str(pointer["KeyPartition"]))
         return record if record is not None and record.request_id == request_id else None
+
+    def _expiry(self) -> datetime:
+        """When a row written now expires (the daily purge deletes it after the retention period)."""
+        return self._clock() + self._ttl
 
     async def _read(self, partition: str) -> IdempotencyRecord | None:
         """The key's record as stored, expired or not."""

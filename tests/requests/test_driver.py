@@ -36,12 +36,16 @@ class Orchestrations:
     def __init__(self, states: dict[str, OrchestrationState] | None = None) -> None:
         self.states = states or {}
         self.started: list[str] = []
+        self.events: list[tuple[str, str]] = []
 
     async def start(self, name: str, instance_id: str, job: dict[str, Any]) -> None:
         self.started.append(instance_id)
 
     async def status(self, instance_id: str) -> OrchestrationState | None:
         return self.states.get(instance_id)
+
+    async def raise_event(self, instance_id: str, name: str) -> None:
+        self.events.append((instance_id, name))
 
 
 def _running(custom_status: Any) -> OrchestrationState:

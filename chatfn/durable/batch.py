@@ -1,0 +1,267 @@
+"""A batch of chats as durable orchestrations: `run_chat_batch` looks up every address of the batch
+once, binds each item's members, and fans the items out in chunks (`run_chat_batch_chunk`), a few
+chunks at a time, so that no history grows past a few hundred events and a thousand items go at Graph's
+pace through the worker's one budget rather than all at once.
+
+Each item is a chat job (`chatfn.chats.job`), the same as a single request's, taken one step per
+activity: its sends fenced in storage under an id derived from the batch (`<batchId>-<index>`), so a
+worker that dies mid-batch repeats nothing; a search covers Graph failing after acting, answering late,
+and lagging lists. A cancel (`DELETE /api/chat-batches/{batchId}`) is recorded in storage, which every
+send checks first, and raised as an event here, so that no further chunk starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from datetime import datetime
+from typing import Any
+
+import azure.durable_functions as df
+from pydantic import BaseModel, ConfigDict
+
+from chatfn.chats.job import STEP_RESULT, ChatJob, Ended, Next
+from chatfn.chats.members import addresses_of, bind_members
+from chatfn.chats.spec import ChatSpec
+from chatfn.durable.chat_job import STEP_RETRY, TAKE_STEP
+from chatfn.errors import ChatfnError, MembersNotFound
+from chatfn.failures import Failure, failure_from
+from chatfn.graph.models import DirectoryUser
+from chatfn.requests.outcome import Failed, Outcome, Succeeded
+from chatfn.services import Services
+
+BATCH_ORCHESTRATOR = "run_chat_batch"
+CHUNK_ORCHESTRATOR = "run_chat_batch_chunk"
+LOOK_UP = "look_up_addresses"
+CANCEL_EVENT = "cancel"
+
+# Items per chunk: each item takes a few steps, so a chunk's history stays at a few hundred events.
+CHUNK_SIZE = 20
+# Chunks under way at once: enough to keep Graph's budget busy, few enough that an item waits its turn
+# here (nothing billed) rather than on the budget inside an activity.
+CHUNKS_IN_FLIGHT = 4
+# Addresses per lookup activity: ten of Graph's `$filter ... in` of 15.
+ADDRESSES_PER_ACTIVITY = 150
+
+
+class BatchJob(BaseModel):
+    """The batch orchestration's input."""
+
+    model_config = ConfigDict(frozen=True)
+
+    batchId: str
+    chats: tuple[ChatSpec, ...]
+
+
+class ItemResult(BaseModel):
+    """How one item ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    outcome: Outcome
+
+
+class Counts(BaseModel):
+    """How many items stand where: the batch orchestration's custom status while it runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total: int
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.succeeded - self.failed - self.cancelled
+
+    def counted(self, results: Sequence[ItemResult]) -> Counts:
+        succeeded = sum(isinstance(r.outcome, Succeeded) for r in results)
+        cancelled = sum(_was_cancelled(r.outcome) for r in results)
+        return self.model_copy(
+            update={
+                "succeeded": self.succeeded + succeeded,
+                "cancelled": self.cancelled + cancelled,
+                "failed": self.failed + len(results) - succeeded - cancelled,
+            }
+        )
+
+
+class BatchOutcome(BaseModel):
+    """The batch orchestration's output: every item's result, in index order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cancelled: bool
+    results: tuple[ItemResult, ...]
+
+
+class Chunk(BaseModel):
+    """A chunk orchestration's input: its items' jobs, by index."""
+
+    model_config = ConfigDict(frozen=True)
+
+    jobs: tuple[tuple[int, ChatJob], ...]
+
+
+class LookedUp(BaseModel):
+    """A lookup activity's answer: the users of each address, or why the lookup failed."""
+
+    users: dict[str, tuple[DirectoryUser, ...]] = {}
+    failure: Failure | None = None
+
+
+# --- the batch ---------------------------------------------------------------------------------------
+
+
+def run_chat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Look every address up once, then make the chats chunk by chunk; every item's result."""
+    batch = BatchJob.model_validate(context.get_input())
+    counts = Counts(total=len(batch.chats))
+    context.set_custom_status(counts.model_dump(mode="json"))
+    users, lookup_failure = yield from _look_up(context, batch.chats)
+    results: list[ItemResult] = []
+    jobs: list[tuple[int, ChatJob]] = []
+    started = context.current_utc_datetime
+    for index, spec in enumerate(batch.chats):
+        job_or_end = _item_job(batch.batchId, index, spec, started, users, lookup_failure)
+        if isinstance(job_or_end, ChatJob):
+            jobs.append((index, job_or_end))
+        else:
+            results.append(ItemResult(index=index, outcome=job_or_end))
+    counts = counts.counted(results)
+    context.set_custom_status(counts.model_dump(mode="json"))
+
+    chunks = [Chunk(jobs=tuple(jobs[i : i + CHUNK_SIZE])) for i in range(0, len(jobs), CHUNK_SIZE)]
+    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    cancelled = False
+    in_flight: list[Any] = []
+    started_chunks = 0
+    while chunks or in_flight:
+        while chunks and not cancelled and len(in_flight) < CHUNKS_IN_FLIGHT:
+            chunk = chunks.pop(0)
+            chunk_id = f"{batch.batchId}:{started_chunks}"
+            in_flight.append(
+                context.call_sub_orchestrator(CHUNK_ORCHESTRATOR, chunk.model_dump(mode="json"), chunk_id)
+            )
+            started_chunks += 1
+        if cancelled:
+            never_sent = [index for chunk in chunks for index, _ in chunk.jobs]  # nothing was sent for them
+            results.extend(
+                ItemResult(index=index, outcome=Failed(failure=_cancelled())) for index in never_sent
+            )
+            chunks = []
+            if not in_flight:
+                break
+            done = yield context.task_any(in_flight)
+        else:
+            done = yield context.task_any([*in_flight, cancel])
+            if done is cancel:
+                cancelled = True
+                continue
+        in_flight.remove(done)
+        finished = [ItemResult.model_validate(item) for item in done.result]
+        results.extend(finished)
+        counts = counts.counted(finished)
+        context.set_custom_status(counts.model_dump(mode="json"))
+    results.sort(key=lambda result: result.index)
+    return BatchOutcome(cancelled=cancelled, results=tuple(results)).model_dump(mode="json")
+
+
+def _look_up(
+    context: df.DurableOrchestrationContext, specs: Sequence[ChatSpec]
+) -> Generator[Any, Any, tuple[dict[str, tuple[DirectoryUser, ...]], Failure | None]]:
+    """Every distinct address of the batch, looked up once (15 to a Graph call)."""
+    addresses = sorted({address for spec in specs for address in addresses_of(spec)})
+    if not addresses:
+        return {}, None
+    lookups = [
+        context.call_activity_with_retry(LOOK_UP, STEP_RETRY, addresses[i : i + ADDRESSES_PER_ACTIVITY])
+        for i in range(0, len(addresses), ADDRESSES_PER_ACTIVITY)
+    ]
+    answers = yield context.task_all(lookups)
+    users: dict[str, tuple[DirectoryUser, ...]] = {}
+    for answer in answers:
+        looked_up = LookedUp.model_validate(answer)
+        if looked_up.failure is not None:
+            return {}, looked_up.failure
+        users.update(looked_up.users)
+    return users, None
+
+
+def _item_job(
+    batch_id: str,
+    index: int,
+    spec: ChatSpec,
+    started: datetime,
+    users: dict[str, tuple[DirectoryUser, ...]],
+    lookup_failure: Failure | None,
+) -> ChatJob | Outcome:
+    """The item's job with its members bound, or how it ended without one (its members)."""
+    if lookup_failure is not None and addresses_of(spec):
+        return Failed(failure=lookup_failure)
+    try:
+        members = bind_members(spec, users)
+    except MembersNotFound as exc:
+        return Failed(failure=failure_from(exc, "resolve", created_nothing=True))
+    group = spec.chatType == "group"
+    return ChatJob(
+        requestId=f"{batch_id}-{index}",
+        spec=spec,
+        stage="reuse" if group and spec.reuseExisting else "send",
+        attemptStarted=started,
+        members=tuple(members),
+        fenced=True,
+        batchId=batch_id,
+    )
+
+
+def _was_cancelled(outcome: Outcome) -> bool:
+    return isinstance(outcome, Failed) and outcome.failure.kind == "cancelled"
+
+
+def _cancelled() -> Failure:
+    return Failure(kind="cancelled", step="create", createdNothing=True, message="the batch was cancelled")
+
+
+# --- a chunk --------------------------------------------------------------------------------------------
+
+
+def run_chat_batch_chunk(
+    context: df.DurableOrchestrationContext,
+) -> Generator[Any, Any, list[dict[str, Any]]]:
+    """Take every item's steps side by side: all steps that are due go out together; when none is due,
+    sleep on a timer until the first one is. Every item's result."""
+    chunk = Chunk.model_validate(context.get_input())
+    waiting: dict[int, Next] = {index: Next(job=job) for index, job in chunk.jobs}
+    results: list[ItemResult] = []
+    while waiting:
+        now = context.current_utc_datetime
+        due = [index for index, step in waiting.items() if step.at is None or step.at <= now]
+        if not due:
+            yield context.create_timer(min(step.at for step in waiting.values() if step.at is not None))
+            continue
+        jobs = [waiting[index].job.model_dump(mode="json") for index in due]
+        steps = [context.call_activity_with_retry(TAKE_STEP, STEP_RETRY, job) for job in jobs]
+        answers = yield context.task_all(steps)
+        for index, answer in zip(due, answers, strict=True):
+            result = STEP_RESULT.validate_python(answer)
+            if isinstance(result, Ended):
+                results.append(ItemResult(index=index, outcome=result.outcome))
+                del waiting[index]
+            else:
+                waiting[index] = result
+    return [result.model_dump(mode="json") for result in results]
+
+
+# --- the lookup activity -----------------------------------------------------------------------------------
+
+
+async def look_up_addresses(addresses: list[str], services: Services) -> dict[str, Any]:
+    """The users of each address, through the worker's directory (merged, cached, within the budget)."""
+    try:
+        found = await services.directory.users_by_address(addresses)
+    except ChatfnError as exc:
+        failure = failure_from(exc, "resolve", created_nothing=True)
+        return LookedUp(failure=failure).model_dump(mode="json")
+    return LookedUp(users={address: tuple(users) for address, users in found.items()}).model_dump(mode="json")
