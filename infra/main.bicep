@@ -78,6 +78,16 @@ param idempotencyTtlHours int = 24
 @maxValue(365)
 param historyRetentionDays int = 7
 
+@description('CHATFN_BATCH_MAX_BYTES app setting: the largest body of POST /api/chat-batches, in bytes; the host\'s request limit is twice this.')
+@minValue(1024)
+@maxValue(67108864)
+param batchMaxBytes int = 4194304
+
+@description('CHATFN_BATCH_MAX_ITEMS app setting: the most items one POST /api/chat-batches may hold.')
+@minValue(1)
+@maxValue(10000)
+param batchMaxItems int = 1000
+
 @description('CHATFN_DIRECTORY_CACHE_SECONDS app setting: how long an address\'s object id is remembered; a changed address may resolve to its old owner that long.')
 @minValue(0)
 @maxValue(86400)
@@ -303,6 +313,8 @@ module functionApp 'modules/function-app.bicep' = {
     publicOrigin: publicOrigin
     idempotencyTtlHours: idempotencyTtlHours
     historyRetentionDays: historyRetentionDays
+    batchMaxBytes: batchMaxBytes
+    batchMaxItems: batchMaxItems
     directoryCacheSeconds: directoryCacheSeconds
     graphDirectoryRps: graphDirectoryRps
     graphReadRps: graphReadRps

@@ -84,6 +84,12 @@ param idempotencyTtlHours int
 @description('CHATFN_HISTORY_RETENTION_DAYS: age at which finished orchestrations and expired records are purged.')
 param historyRetentionDays int
 
+@description('CHATFN_BATCH_MAX_BYTES: the largest body of POST /api/chat-batches, in bytes; the host\'s request limit is twice this.')
+param batchMaxBytes int
+
+@description('CHATFN_BATCH_MAX_ITEMS: the most items one POST /api/chat-batches may hold.')
+param batchMaxItems int
+
 @description('CHATFN_DIRECTORY_CACHE_SECONDS: how long an address\'s object id is remembered; a changed address may resolve to its old owner that long.')
 param directoryCacheSeconds int
 
@@ -115,11 +121,13 @@ param apiClientId string = ''
 @description('callerAuth=entra: its application id URI, the audience callers ask tokens for.')
 param apiIdentifierUri string = ''
 
-// The API refuses bodies over 64 KiB (docs/api.md), but only after the Functions host has buffered
-// them; the host's own limit (default 100 MB) is set to twice that, so a bigger body is refused at
-// the door with 413 before it fills memory (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, in bytes:
-// https://learn.microsoft.com/azure/azure-functions/functions-app-settings#functions_request_body_size_limit).
-var requestBodySizeLimitBytes = 131072 // 128 KiB: twice what the API accepts
+// The API refuses a chat over 64 KiB and a batch over batchMaxBytes (docs/api.md), but only after the
+// Functions host has buffered the body. The host's own limit (default 100 MB) is one for the whole app
+// (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, in bytes:
+// https://learn.microsoft.com/azure/azure-functions/functions-app-settings#functions_request_body_size_limit):
+// it is set to twice the largest body a route accepts, the batch's, so a bigger body is refused at the
+// door with 413 before it fills memory; POST /api/chats refuses anything over 64 KiB itself.
+var requestBodySizeLimitBytes = 2 * batchMaxBytes
 
 // The Durable docs' Flex Consumption advice: "Set the always ready instance count for the durable
 // group to 1", so that an instance is always ready for Durable work (orchestrators, activities,
@@ -229,6 +237,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'CHATFN_HISTORY_RETENTION_DAYS'
           value: string(historyRetentionDays)
+        }
+        {
+          name: 'CHATFN_BATCH_MAX_BYTES'
+          value: string(batchMaxBytes)
+        }
+        {
+          name: 'CHATFN_BATCH_MAX_ITEMS'
+          value: string(batchMaxItems)
         }
         {
           name: 'CHATFN_DIRECTORY_CACHE_SECONDS'

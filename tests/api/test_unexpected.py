@@ -15,7 +15,7 @@ import pytest
 
 import function_app
 from chatfn import contract
-from chatfn.api import endpoints
+from chatfn.api import batches, endpoints
 from chatfn.api.unexpected import internal_error_as_problem
 from chatfn.devhost.functions import index_app
 
@@ -77,16 +77,20 @@ def test_an_answer_passes_through_untouched() -> None:
 def test_every_http_function_of_the_app_answers_the_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each route of function_app.py, with the endpoint behind it broken."""
     functions = index_app(function_app.app).http
-    assert {function.name for function in functions} == {
-        "post_chats",
-        "get_chat_request",
-        "health",
-        "openapi_json",
-        "swagger_json",
+    behind: dict[str, tuple[Any, str]] = {
+        "post_chats": (endpoints, "post_chats"),
+        "get_chat_request": (endpoints, "get_chat_request"),
+        "health": (endpoints, "health"),
+        "openapi_json": (endpoints, "openapi_json"),
+        "swagger_json": (endpoints, "swagger_json"),
+        "post_chat_batches": (batches, "post_batches"),
+        "get_chat_batch": (batches, "get_batch"),
+        "delete_chat_batch": (batches, "delete_batch"),
     }
+    assert {function.name for function in functions} == set(behind)
     for function in functions:
         broken: Callable[..., Any] = _raise_async if function.client_param else _raise
-        monkeypatch.setattr(endpoints, function.name, broken)
+        monkeypatch.setattr(*behind[function.name], broken)
         kwargs: dict[str, Any] = {function.request_param: _request()}
         if function.client_param:
             kwargs[function.client_param] = CLIENT_BINDING
