@@ -8,6 +8,8 @@ ChatfnError
 ├── StorageError            the idempotency records could not be read or written
 ├── IdempotencyKeyReused    the key belongs to a request with another body
 ├── BudgetSpent             the worker's Graph budget cannot serve a call before its caller's deadline
+├── LeaseEnded              a send would outlive the idempotency lease: another worker may take over
+├── BatchCancelled          a batch's item was about to be sent after its batch was cancelled
 └── GraphError              Graph answered with an error, or not at all
     ├── GraphClientError    4xx but 408 and 429: Graph refused before acting; retrying cannot help
     │   └── GraphUnauthorized (401)  GraphForbidden (403): one fresh token may help
@@ -72,6 +74,15 @@ class BudgetSpent(ChatfnError):
     def __init__(self, message: str, *, retry_in: float) -> None:
         super().__init__(message)
         self.retry_in = retry_in
+
+
+class LeaseEnded(ChatfnError):
+    """A `POST /chats` was withdrawn before it went out: it could still be under way when the request's
+    idempotency lease ends and another worker may take the key over."""
+
+
+class BatchCancelled(ChatfnError):
+    """A `POST /chats` of a batch's item was withdrawn before it went out: the batch was cancelled."""
 
 
 class GraphError(ChatfnError):

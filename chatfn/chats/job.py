@@ -28,6 +28,7 @@ from chatfn.chats.members import resolve_members
 from chatfn.chats.spec import ChatSpec
 from chatfn.chats.translate import ResolvedMember, chat_body
 from chatfn.errors import (
+    BatchCancelled,
     BudgetSpent,
     ChatfnError,
     GraphConnectionError,
@@ -35,6 +36,7 @@ from chatfn.errors import (
     GraphServiceError,
     GraphThrottled,
     GraphUnavailable,
+    LeaseEnded,
     StorageError,
 )
 from chatfn.failures import Failure, Step, failure_from
@@ -78,8 +80,10 @@ class ChatJob(BaseModel):
     looks: int = 0
     # In the trigger: the idempotency lease this job runs under (None: no key, or in the orchestration).
     leaseUntil: datetime | None = None
-    # In the orchestration: each send is fenced in storage first (an activity may run twice).
+    # In the orchestration: each send is fenced in storage first (an activity may run twice), under the
+    # number of fences taken so far.
     fenced: bool = False
+    fences: int = 0
     # An item of a batch: nothing is sent once the batch is cancelled.
     batchId: str | None = None
     # Graph's 202: the operation to follow, until when, and how often it was read.
@@ -180,26 +184,37 @@ async def _reuse(job: ChatJob, services: Services) -> Next | Ended:
 
 
 async def _send(job: ChatJob, services: Services) -> Next | Ended:
-    """`POST /chats`, unless the lease is too short for it or a fence says it was sent already."""
+    """`POST /chats`: fenced first in the orchestration (a fence taken before means an earlier run of this
+    step may have sent); withdrawn right before it goes out if the lease could end while it is under way,
+    or its batch was cancelled."""
     now = services.clock()
     lifetime = timedelta(seconds=services.settings.send_lifetime_seconds)
-    if job.leaseUntil is not None and now + lifetime >= job.leaseUntil:
-        log.warning("request %s: its lease is too short for another send", job.requestId)
-        return _ended(_abandoned("the request's lease ran out before it could send"))
-    try:
-        if job.batchId is not None and await services.store.batch_cancelled(job.batchId):
-            return _ended(_cancelled())
-        if job.fenced and not await services.store.fence_send(job.requestId, job.sends + 1):
-            # An earlier run of this very step may have sent: find out before anything else.
+    if job.fenced:
+        fence = job.fences + 1
+        try:
+            fenced = await services.store.fence_send(job.requestId, fence)
+        except StorageError as exc:  # nothing was sent: the send waits for storage
+            return _failed_or_later(job, exc, "create", services, created_nothing=job.sends == 0)
+        job = job.model_copy(update={"fences": fence})
+        if not fenced:
             search_until = now + lifetime + _list_lag(services)
             return Next(job=job.to("search", sends=job.sends + 1, searchUntil=search_until))
-    except StorageError as exc:  # nothing was sent: the send waits for storage
-        return _failed_or_later(job, exc, "create", services, created_nothing=job.sends == 0)
+
+    async def still_wanted() -> None:
+        if job.leaseUntil is not None and services.clock() + lifetime >= job.leaseUntil:
+            raise LeaseEnded("the request's lease could end while this send is under way")
+        if job.batchId is not None and await services.store.batch_cancelled(job.batchId):
+            raise BatchCancelled("the batch was cancelled")
+
+    body = chat_body(job.spec, list(job.members))
     one_on_one = job.spec.chatType == "oneOnOne"
     try:
-        created = await services.graph.create_chat(
-            chat_body(job.spec, list(job.members)), replay_safe=one_on_one
-        )
+        created = await services.graph.create_chat(body, replay_safe=one_on_one, before_send=still_wanted)
+    except LeaseEnded as exc:
+        log.warning("request %s: %s", job.requestId, exc)
+        return _ended(_abandoned(str(exc)))
+    except BatchCancelled:
+        return _ended(_cancelled())
     except ChatfnError as exc:
         if verdict_of(exc) is SendVerdict.NOT_CREATED:  # refused before acting: it may simply go later
             return _failed_or_later(job, exc, "create", services, created_nothing=True)

@@ -74,6 +74,7 @@ class _Call:
     json: Mapping[str, Any] | None
     params: Mapping[str, str] | None
     client_request_id: str
+    before_send: Callable[[], Awaitable[None]] | None = None
 
 
 class GraphClient:
@@ -111,14 +112,22 @@ class GraphClient:
         await self._credential.close()
 
     async def create_chat(
-        self, body: Mapping[str, Any], *, replay_safe: bool = False
+        self,
+        body: Mapping[str, Any],
+        *,
+        replay_safe: bool = False,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> CreatedChat | AcceptedOperation:
         """`POST /chats`: the chat (201), or the operation to poll when Graph installs an app (202).
 
         `replay_safe` is true for a one-on-one chat (Graph returns the existing one); for a group chat,
         a failure whose outcome is unknown is raised, not retried: a second POST could make a second chat.
+        `before_send` runs right before each attempt goes out, after its wait for the budget, and may
+        raise to withdraw it (a lease that ran out, a batch cancelled meanwhile).
         """
-        response = await self._send("POST", f"{self.base_url}/chats", json=body, replay_safe=replay_safe)
+        response = await self._send(
+            "POST", f"{self.base_url}/chats", json=body, replay_safe=replay_safe, before_send=before_send
+        )
         if response.status_code == 202:
             location = response.headers.get("Location")
             if not location:
@@ -210,10 +219,11 @@ class GraphClient:
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         replay_safe: bool = True,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> httpx.Response:
         """One logical call: retried on what Graph calls transient, raised as a `GraphError` otherwise.
         A call that is not `replay_safe` is retried only when Graph surely did not act on it."""
-        call = _Call(method, url, json, params, client_request_id=str(uuid.uuid4()))
+        call = _Call(method, url, json, params, str(uuid.uuid4()), before_send)
         waited = 0.0
         attempt = 0
         fresh_token = False
@@ -250,6 +260,8 @@ class GraphClient:
         for (never raised here; `BudgetSpent` is, before anything is sent)."""
         kind = kind_of(call.method, httpx.URL(call.url).path.removeprefix(self._root_path))
         await self.budget.acquire(kind)
+        if call.before_send is not None:
+            await call.before_send()
         headers = {
             "Authorization": f"Bearer {await self._token(_FRESH_TOKEN_CLAIMS if fresh_token else None)}",
             "client-request-id": call.client_request_id,

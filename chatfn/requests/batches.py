@@ -22,6 +22,8 @@ from chatfn.services import Services
 
 log = logging.getLogger(__name__)
 
+# How long a send may take from reading the cancel flag to going out (a busy worker included).
+CANCEL_GRACE_SECONDS = 1.0
 # A batch's keys live apart from single requests' keys of the same caller.
 _KEY_SCOPE = "chat-batches"
 
@@ -103,6 +105,9 @@ async def cancel_batch(
     await services.store.cancel_batch(batch_id)
     await orchestrations.raise_event(batch_id, CANCEL_EVENT)
     log.info("batch %s: cancelled", batch_id)
+    # A send reads the flag right before it goes out: one that read it just before it was written is
+    # out within this grace, so that nothing is sent after the caller is told the batch is cancelled.
+    await services.sleep(CANCEL_GRACE_SECONDS)
     return state
 
 
