@@ -72,6 +72,7 @@ bench: $(STAMP)
 # The whole app through the local host, with its emulator and Azurite (a few minutes; --quick: less).
 bench-app: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.app
+	$(PY) -m bench.batch
 
 # The Power Platform connector files in connector/, from the models; CLIENT_ID=<guid> writes the Entra
 # ID app registration that OAuth connections sign in with, PUBLISHER=<file> the publisher's name, email,

@@ -2,11 +2,12 @@
 look for a chat for as long as Graph's lists may lag, or wait for Graph's budget, on durable timers, so
 nothing is billed while it waits.
 
-`run_chat_job` reads like the story of one request: take the job's next step (an activity), and if
-the job has to wait, sleep on a timer until then; end with the request's outcome
-(`chatfn.requests.outcome`). It is deterministic: it decides only from what its activities answered,
-and its time comes from `context.current_utc_datetime`. The steps themselves are `chatfn.chats.job`'s,
-the same the trigger takes; here each send is fenced in storage first, as an activity may run twice.
+`run_chat_job` reads like the story of one request: take the job's next steps (an activity, which takes
+steps until one has to wait), and if the job has to wait, sleep on a timer until then; end with the
+request's outcome (`chatfn.requests.outcome`). It is deterministic: it decides only from what its
+activities answered, and its time comes from `context.current_utc_datetime`. The steps themselves are
+`chatfn.chats.job`'s, the same the trigger takes; here each send is fenced in storage first, as an
+activity may run twice.
 """
 
 from __future__ import annotations
@@ -103,8 +104,14 @@ def _broken(job: ChatJob) -> dict[str, Any]:
 
 
 async def take_chat_step(job: dict[str, Any], services: Services) -> dict[str, Any]:
-    """One step of the job, as the activity runs it: its sends fenced, its answer plain JSON."""
-    with deadline_in(STEP_BUDGET_WAIT):
-        result = await take_step(ChatJob.model_validate(job), services)
-    answer: dict[str, Any] = STEP_RESULT.dump_python(result, mode="json")
-    return answer
+    """The job's steps, as the activity runs them: one after another while each is due at once (a send
+    and the read of its chat, say), until the job ends or must wait; its answer plain JSON. A run that
+    dies half way is run again from the job it was given: its sends are fenced."""
+    current = ChatJob.model_validate(job)
+    while True:
+        with deadline_in(STEP_BUDGET_WAIT):
+            result = await take_step(current, services)
+        if isinstance(result, Ended) or result.at is not None:
+            answer: dict[str, Any] = STEP_RESULT.dump_python(result, mode="json")
+            return answer
+        current = result.job
