@@ -143,6 +143,10 @@ class DevHost:
     def instance_input(self, instance_id: str) -> str | None:
         return self._started(self._orchestrations).instances[instance_id].input
 
+    def client_binding(self) -> str:
+        """What a durableClient binding receives: a test builds the app's own durable client from it."""
+        return self._started(self._durable).binding_json()
+
     @staticmethod
     def _started(part: T | None) -> T:
         """A part that exists once `start()` has run."""
@@ -235,6 +239,9 @@ class HostHandle:
     def history(self, instance_id: str) -> list[Event]:
         """A copy of the instance's history, taken on the host's loop."""
         return self._on_loop(lambda: self.host.history(instance_id))
+
+    def client_binding(self) -> str:
+        return self._on_loop(self.host.client_binding)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the host's loop, where the app's clients live, and wait for it."""
