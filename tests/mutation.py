@@ -69,13 +69,14 @@ TARGETS: dict[str, Target] = {
     "failures": Target(("tests/test_failures.py",)),
     # the lists existing.py reads
     "graph/client": Target(("tests/graph/test_client.py", "tests/chats/test_existing.py")),
-    "graph/verdict": Target(("tests/chats/test_verdict.py",)),
+    "graph/verdict": Target(("tests/graph/test_verdict.py",)),
     "requests/store": Target(("tests/requests/test_store.py",)),
     "chats/members": Target(("tests/chats/test_members.py",)),
     "chats/existing": Target(("tests/chats/test_existing.py",)),
     "api/callers": Target(("tests/api/test_callers.py",)),
     "requests/outcome": Target(("tests/requests/test_outcome.py",)),
     "api/checks": Target(("tests/api/test_checks.py",), only=("wait_seconds",)),
+    "chats/batch": Target(("tests/chats/test_batch.py",)),
 }
 
 _SWAPPED: dict[type[ast.cmpop], type[ast.cmpop]] = {
