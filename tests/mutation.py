@@ -74,7 +74,7 @@ TARGETS: dict[str, Target] = {
     "chats/members": Target(("tests/chats/test_members.py",)),
     "chats/existing": Target(("tests/chats/test_existing.py",)),
     "api/callers": Target(("tests/api/test_callers.py",)),
-    "requests/outcome": Target(("tests/requests/test_outcome.py",)),
+    "outcome": Target(("tests/test_outcome.py",)),
     "api/checks": Target(("tests/api/test_checks.py",), only=("wait_seconds",)),
     "chats/batch": Target(("tests/chats/test_batch.py",)),
 }

@@ -18,9 +18,9 @@ from chatfn.api.schemas import BatchItemResult, BatchStatus, ProblemDetails
 from chatfn.durable.batch import ItemResult
 from chatfn.durable.client import DurableOrchestrations
 from chatfn.errors import IdempotencyKeyReused, StorageError
+from chatfn.outcome import Failed
 from chatfn.problems import Problem
 from chatfn.requests.batches import BatchState, batch_status, cancel_batch, submit_batch
-from chatfn.requests.outcome import Failed
 from chatfn.services import Services
 
 log = logging.getLogger(__name__)

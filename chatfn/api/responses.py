@@ -11,8 +11,8 @@ import azure.functions as func
 
 from chatfn import contract
 from chatfn.api.schemas import RunningRequest
+from chatfn.outcome import Failed, Outcome
 from chatfn.problems import Problem, problem_for
-from chatfn.requests.outcome import Failed, Outcome
 
 _NO_STORE = {contract.CACHE_CONTROL_HEADER: "no-store"}
 

@@ -42,7 +42,7 @@ from chatfn.errors import (
 from chatfn.failures import Failure, Step, failure_from
 from chatfn.graph.models import AcceptedOperation, Chat, ChatMemberInfo, CreatedChat
 from chatfn.graph.verdict import SendVerdict, verdict_of
-from chatfn.requests.outcome import Failed, Succeeded, chat_result
+from chatfn.outcome import Failed, Succeeded, chat_result
 from chatfn.services import Services
 
 log = logging.getLogger(__name__)

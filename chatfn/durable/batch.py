@@ -26,7 +26,7 @@ from chatfn.durable.chat_job import STEP_RETRY, TAKE_STEP
 from chatfn.errors import ChatfnError, MembersNotFound
 from chatfn.failures import Failure, failure_from
 from chatfn.graph.models import DirectoryUser
-from chatfn.requests.outcome import Failed, Outcome, Succeeded
+from chatfn.outcome import Failed, Outcome, Succeeded
 from chatfn.services import Services
 
 BATCH_ORCHESTRATOR = "run_chat_batch"

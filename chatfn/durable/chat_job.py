@@ -4,7 +4,7 @@ nothing is billed while it waits.
 
 `run_chat_job` reads like the story of one request: take the job's next steps (an activity, which takes
 steps until one has to wait), and if the job has to wait, sleep on a timer until then; end with the
-request's outcome (`chatfn.requests.outcome`). It is deterministic: it decides only from what its
+request's outcome (`chatfn.outcome`). It is deterministic: it decides only from what its
 activities answered, and its time comes from `context.current_utc_datetime`. The steps themselves are
 `chatfn.chats.job`'s, the same the trigger takes; here each send is fenced in storage first, as an
 activity may run twice.
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from chatfn.chats.job import STEP_RESULT, ChatJob, Ended, Next, Stage, take_step
 from chatfn.failures import Failure
 from chatfn.graph.budget import deadline_in
-from chatfn.requests.outcome import Failed
+from chatfn.outcome import Failed
 from chatfn.services import Services
 
 ORCHESTRATOR = "run_chat_job"

@@ -26,7 +26,7 @@ from chatfn.chats.spec import ChatSpec
 from chatfn.durable.chat_job import ORCHESTRATOR, Progress
 from chatfn.errors import StorageError
 from chatfn.graph.budget import deadline_in
-from chatfn.requests.outcome import OUTCOME, Failed, Outcome, Succeeded
+from chatfn.outcome import OUTCOME, Failed, Outcome, Succeeded
 from chatfn.requests.polling import poll_until
 from chatfn.requests.store import Claimed, IdempotencyRecord, RecordState
 from chatfn.services import Services

@@ -41,7 +41,7 @@ from azure.core.exceptions import (
 )
 
 from chatfn.errors import IdempotencyKeyReused, StorageError
-from chatfn.requests.outcome import OUTCOME, Failed, Succeeded
+from chatfn.outcome import OUTCOME, Failed, Succeeded
 
 if TYPE_CHECKING:  # azure.data.tables costs a cold start ~45 ms: only a request with a key loads it
     from azure.data.tables.aio import TableClient

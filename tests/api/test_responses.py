@@ -6,8 +6,8 @@ import json
 
 from chatfn.api.responses import outcome_response, running_response
 from chatfn.failures import Failure
-from chatfn.requests.outcome import Failed, Succeeded, chat_result
-from tests.requests.test_outcome import CHAT
+from chatfn.outcome import Failed, Succeeded, chat_result
+from tests.test_outcome import CHAT
 
 
 def test_a_reused_chat_is_200_and_a_new_one_the_success_status() -> None:

@@ -16,7 +16,7 @@ from chatfn.chats.job import MAX_SENDS, ChatJob, Ended, Next, new_job, take_step
 from chatfn.chats.spec import parse_chat_request
 from chatfn.emulator import Emulator
 from chatfn.graph.client import GraphClient
-from chatfn.requests.outcome import Failed, Succeeded
+from chatfn.outcome import Failed, Succeeded
 from chatfn.services import Services
 from chatfn.settings import Settings
 from tests.cases import EQUIVALENT_REQUESTS

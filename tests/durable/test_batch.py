@@ -25,8 +25,8 @@ from chatfn.durable.batch import (
     run_chat_batch_chunk,
 )
 from chatfn.graph.models import DirectoryUser
-from chatfn.requests.outcome import Succeeded, chat_result
-from tests.requests.test_outcome import CHAT
+from chatfn.outcome import Succeeded, chat_result
+from tests.test_outcome import CHAT
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ALEX = DirectoryUser(id="82fe7758-5bb3-4f0d-a43f-e555fd399c6f", mail="alex@contoso.com", userType="Member")

@@ -13,8 +13,8 @@ from chatfn.chats.job import ChatJob, Ended, Next
 from chatfn.chats.spec import parse_chat_request
 from chatfn.durable.chat_job import TAKE_STEP, run_chat_job
 from chatfn.failures import Failure
-from chatfn.requests.outcome import Failed, Succeeded, chat_result
-from tests.requests.test_outcome import CHAT
+from chatfn.outcome import Failed, Succeeded, chat_result
+from tests.test_outcome import CHAT
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 SPEC = parse_chat_request({"topic": "T", "emails": "alex@contoso.com;jacob@contoso.com"})

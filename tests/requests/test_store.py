@@ -17,7 +17,7 @@ from chatfn.api.schemas import ChatResult, ChatResultMember
 from chatfn.devhost.azurite import Azurite
 from chatfn.errors import IdempotencyKeyReused, StorageError
 from chatfn.failures import Failure
-from chatfn.requests.outcome import Failed, Succeeded
+from chatfn.outcome import Failed, Succeeded
 from chatfn.requests.store import LEASE, Claimed, Found, IdempotencyStore, RecordState, key_partition
 
 pytestmark = [pytest.mark.anyio, pytest.mark.azurite]

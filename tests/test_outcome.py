@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chatfn.failures import Failure
 from chatfn.graph.models import Chat
-from chatfn.requests.outcome import OUTCOME, Failed, Succeeded, chat_result
+from chatfn.outcome import OUTCOME, Failed, Succeeded, chat_result
 
 CHAT = Chat.model_validate(
     {
