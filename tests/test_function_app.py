@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -15,6 +17,15 @@ from tests.cases import EQUIVALENT_REQUESTS, INVALID_REQUESTS, reference_body, s
 from tests.chats.test_golden import bound_by_id
 
 GROUP = {"topic": "Incident 4711", "emails": "alex@contoso.com;jacob@contoso.com;lynne@contoso.com"}
+# The same members by object id: no address to look up.
+GROUP_BY_ID = {
+    "topic": "Incident 4712",
+    "members": [
+        {"userId": "82fe7758-5bb3-4f0d-a43f-e555fd399c6f"},
+        {"userId": "8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca"},
+        {"userId": "3626a173-f2bc-4883-bcf7-01514c3bfb82"},
+    ],
+}
 
 
 def _graph_requests(app_control: httpx.Client, path: str = "/v1.0/") -> list[dict[str, Any]]:
@@ -397,3 +408,60 @@ def test_no_answer_or_log_leaks_a_secret(api: httpx.Client, app_host: AppHost) -
     printed = app_host.printed()
     assert "Bearer " not in printed
     assert "alex@contoso.com" not in printed, "logs never hold a full email"
+
+
+# --- Retry-After as an HTTP date (RFC 9110 section 10.2.3) ---------------------------------------------
+
+
+def _new_users(app_control: httpx.Client, count: int) -> list[str]:
+    """Users no earlier request looked up, so the app's directory cache cannot answer for Graph."""
+    users = [uuid.uuid4() for _ in range(count)]
+    app_control.post(
+        "/users",
+        json=[
+            {
+                "id": str(user),
+                "userPrincipalName": f"u{user.hex}@contoso.onmicrosoft.com",
+                "mail": f"{user.hex}@contoso.com",
+            }
+            for user in users
+        ],
+    ).raise_for_status()
+    return [f"{user.hex}@contoso.com" for user in users]
+
+
+@pytest.mark.parametrize(
+    ("status", "form"), [(429, "asctime"), (503, "-0000"), (429, "rfc850"), (503, "IMF-fixdate")]
+)
+def test_a_member_lookup_told_to_retry_at_a_date_retries_then(
+    status: int, form: str, api: httpx.Client, app_control: httpx.Client
+) -> None:
+    """Every form of HTTP-date counts as GMT (RFC 9110 section 5.6.7); those without a zone were once
+    a TypeError and a 500."""
+    emails = _new_users(app_control, 2)
+    fault = {"path": "/v1.0/users", "status": status, "retryAfter": 2, "retryAfterDate": form, "count": 1}
+    app_control.post("/faults", json=fault).raise_for_status()
+    answer = api.post("/chats", json={"emails": emails})
+    assert answer.status_code == 201, answer.text
+    first, second = [r for r in _graph_requests(app_control, "/v1.0/users") if r["method"] == "GET"]
+    assert (first["status"], second["status"]) == (status, 200)
+    waited = datetime.fromisoformat(second["time"]) - datetime.fromisoformat(first["time"])
+    assert waited.total_seconds() > 1.5, "the date was waited for"
+
+
+@pytest.mark.parametrize(
+    ("fault", "form"),
+    [
+        ({"status": 429}, "-0000"),  # refused before acting: sent again at that date
+        ({"status": 503, "after": True}, "asctime"),  # made, then failed: found, not made twice
+    ],
+)
+def test_post_chats_told_to_retry_at_a_date_makes_one_chat(
+    fault: dict[str, Any], form: str, api: httpx.Client, app_control: httpx.Client
+) -> None:
+    rule = {"method": "POST", "path": "/v1.0/chats", "retryAfter": 1, "retryAfterDate": form, "count": 1}
+    app_control.post("/faults", json=rule | fault).raise_for_status()
+    answer = api.post("/chats", json=GROUP_BY_ID)
+    assert answer.status_code == 201, answer.text
+    [chat] = app_control.get("/chats").json()
+    assert answer.json()["chatId"] == chat["id"]
