@@ -385,6 +385,18 @@ def test_prefer_parameters_and_odd_numerals(api: httpx.Client, app_control: http
     assert 0.9 <= time.monotonic() - started < 5, "wait=1;foo is a wait of 1 second"
 
 
+def test_of_two_prefer_headers_the_first_wait_counts(api: httpx.Client, app_control: httpx.Client) -> None:
+    """RFC 7240 section 2: "only the first instance is to be considered"; the host joins the two
+    headers with a comma, as Azure does."""
+    app_control.post("/operations", json={"polls": 30, "result": "succeeded"}).raise_for_status()
+    started = time.monotonic()
+    answer = api.post(
+        "/chats", json=EQUIVALENT_REQUESTS[3], headers=[("Prefer", "wait=1"), ("Prefer", "wait=30")]
+    )
+    assert answer.status_code == 202
+    assert 0.9 <= time.monotonic() - started < 5
+
+
 def test_health(api: httpx.Client) -> None:
     answer = api.get("/health")
     assert answer.status_code == 200
