@@ -22,6 +22,7 @@ by the request id (`remember_status_url`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import zlib
@@ -54,6 +55,24 @@ _REQUEST_ROW = "request"
 _SEND_ROW = "send"
 # A claim races with deletions and expiries; this many rounds settle any interleaving.
 _CLAIM_ROUNDS = 4
+
+# A storage account that stops answering (not down: it accepts connections and says nothing) must not
+# hold a caller: azure-core waits 300 s to connect and 300 s for each read, and retries 10 times
+# (azure.core.configuration.ConnectionConfiguration, azure.core.pipeline.policies.RetryPolicy). Table
+# calls take milliseconds; these give one a few seconds, and try a failed one twice more, a second
+# apart at most. azure-core retries a call that got no answer only for GET, HEAD, PUT and DELETE (its
+# method allowlist), and a 500, 503 or 504 for any method: an insert (POST) that got no answer, and may
+# have been carried out, is never sent again.
+TABLE_CLIENT_OPTIONS: dict[str, Any] = {
+    "connection_timeout": 3.0,
+    "read_timeout": 5.0,
+    "retry_total": 2,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 1,
+}
+# The last guard around each store call, whatever its client does: then a keyed request is answered 503
+# `storage-unavailable`, before anything is sent to Graph.
+STORE_CALL_SECONDS = 10.0
 
 
 def _utc_now() -> datetime:
@@ -106,11 +125,18 @@ def key_partition(scope: str, key: str) -> str:
 class IdempotencyStore:
     """The records of one table. One store (one `TableClient`) per worker, like the Graph client."""
 
-    def __init__(self, table: TableClient, ttl: timedelta, clock: Callable[[], datetime] = _utc_now) -> None:
-        """`clock` tells which records have expired."""
+    def __init__(
+        self,
+        table: TableClient,
+        ttl: timedelta,
+        clock: Callable[[], datetime] = _utc_now,
+        call_seconds: float = STORE_CALL_SECONDS,
+    ) -> None:
+        """`clock` tells which records have expired; no call takes longer than `call_seconds`."""
         self._table = table
         self._ttl = ttl
         self._clock = clock
+        self._call_seconds = call_seconds
         self._table_ready = False
 
     async def aclose(self) -> None:
@@ -268,11 +294,16 @@ class IdempotencyStore:
             await self._call(self._table.create_table())
         self._table_ready = True
 
-    @staticmethod
-    async def _call(operation: Any) -> Any:
-        """Await a storage call; a failure other than the conditions callers handle is a StorageError."""
+    async def _call(self, operation: Any) -> Any:
+        """Await a storage call, for `call_seconds` at most; a failure other than the conditions callers
+        handle is a StorageError."""
         try:
-            return await operation
+            async with asyncio.timeout(self._call_seconds):
+                return await operation
+        except TimeoutError:
+            raise StorageError(
+                f"the idempotency store did not answer within {self._call_seconds:g} s"
+            ) from None
         except (ResourceExistsError, ResourceNotFoundError, ResourceModifiedError):
             raise
         except HttpResponseError as exc:

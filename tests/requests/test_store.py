@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -193,6 +196,25 @@ async def test_storage_that_does_not_answer_is_a_storage_error() -> None:
     with pytest.raises(StorageError):
         await store.claim("s", "k", "fp", "r1", NOW)
     await store.aclose()
+
+
+async def test_a_call_storage_never_answers_is_given_up_by_the_store_itself() -> None:
+    """The last guard, whatever the table client does: this one keeps azure-core's defaults (300 s to
+    read, 10 retries), and Azurite, paused with SIGSTOP, accepts the connection and says nothing."""
+    server = Azurite.start()
+    store = IdempotencyStore(
+        TableClient.from_connection_string(server.connection_string, table_name="thung"), TTL, call_seconds=1
+    )
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageError, match="did not answer within 1 s"):
+            await store.claim("s", "k", "fp", "r1", NOW)
+        assert time.monotonic() - started < 3
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        await store.aclose()
+        server.stop()
 
 
 async def test_ending_the_lease_ends_it_the_lease_for_the_next_repeat(store: IdempotencyStore) -> None:
