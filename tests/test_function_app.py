@@ -251,6 +251,33 @@ def test_a_key_whose_request_failed_before_graph_created_anything_starts_it_over
     assert len(app_control.get("/chats").json()) == 1
 
 
+def test_a_status_url_handed_to_a_repeat_answers_the_first_requests_failure(
+    api: httpx.Client, app_control: httpx.Client
+) -> None:
+    """The contract: a status URL that was ever handed out keeps answering its request's outcome,
+    failures included; it never turns into a 404 because the first request failed and freed its key.
+    The first request's lookup is slow, then refused; a repeat meanwhile gets 202 and its Location."""
+    body = {"topic": "Slow refusal", "emails": _new_users(app_control, 2)}
+    headers = {"Idempotency-Key": f"freed-{uuid.uuid4()}"}
+    refusals = [
+        {"path": "/v1.0/users", "status": 403, "delay": 3, "count": 1},
+        {"path": "/v1.0/users", "status": 403, "count": 1},  # the retry with a fresh token
+    ]
+    app_control.post("/faults", json=refusals).raise_for_status()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(api.post, "/chats", json=body, headers=headers)
+        time.sleep(1)
+        repeat = api.post("/chats", json=body, headers=headers | {"Prefer": "respond-async"})
+        failed = first.result()
+    assert repeat.status_code == 202, repeat.text
+    assert failed.status_code == 502, failed.text
+    followed = api.get(repeat.headers["Location"])
+    assert followed.status_code == 502, followed.text
+    assert followed.json() == failed.json(), "the very answer the first request had"
+    assert failed.json()["type"] == "urn:chatfn:problem:graph-refused-identity"
+    assert app_control.get("/chats").json() == []
+
+
 def test_a_key_whose_chat_may_exist_keeps_its_answer(api: httpx.Client, app_control: httpx.Client) -> None:
     app_control.post("/operations", json={"polls": 100_000}).raise_for_status()
     headers = {"Idempotency-Key": "5b2e9d4a-3c1f-4e8b-a7d6-0f9e8d7c6b5a"}
