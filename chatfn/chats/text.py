@@ -61,6 +61,7 @@ _LINE_SEPARATORS = frozenset("\u2028\u2029")
 
 
 def is_default_ignorable(ch: str) -> bool:
+    """Whether `ch` has Unicode's Default_Ignorable_Code_Point property (the ranges above)."""
     code = ord(ch)
     return any(first <= code <= last for first, last in _DEFAULT_IGNORABLE)
 
