@@ -27,7 +27,7 @@ from chatfn.graph.client import GraphClient
 from chatfn.graph.directory import Directory
 from chatfn.graph.identity import graph_credential
 from chatfn.logs import quiet_http_loggers
-from chatfn.requests.store import IdempotencyStore
+from chatfn.requests.store import TABLE_CLIENT_OPTIONS, IdempotencyStore
 from chatfn.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -122,7 +122,8 @@ class Services:
 
     def _table_client(self) -> TableClient:
         """A client of the idempotency table: through the managed identity when the host's storage
-        connection is identity-based (`AzureWebJobsStorage__tableServiceUri`), else the connection string."""
+        connection is identity-based (`AzureWebJobsStorage__tableServiceUri`), else the connection string;
+        with timeouts and few retries, so that storage that hangs is a quick 503."""
         from azure.data.tables.aio import TableClient  # only requests with a key pay for the import
 
         settings = self.settings
@@ -136,9 +137,12 @@ class Services:
                 endpoint=settings.table_service_uri,
                 table_name=settings.idempotency_table,
                 credential=credential,
+                **TABLE_CLIENT_OPTIONS,
             )
         if settings.storage_connection_string:
             return TableClient.from_connection_string(
-                settings.storage_connection_string, table_name=settings.idempotency_table
+                settings.storage_connection_string,
+                table_name=settings.idempotency_table,
+                **TABLE_CLIENT_OPTIONS,
             )
         raise SettingsError("AzureWebJobsStorage (or AzureWebJobsStorage__tableServiceUri) must be set")

@@ -92,6 +92,7 @@ _B = {"email": "jacob@contoso.com"}
 _GUID = "8b081ef6-4792-4def-b2c9-c363a1bf41d5"
 _TENANT = "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"
 _APP = "8e55a7b1-6766-4f0a-8610-ecacfe3d569a"
+_TWO = "alex@contoso.com;jacob@contoso.com"
 
 # (name, body, field, words the message must contain). Each is a 400 that must reach no Graph call.
 INVALID_REQUESTS: list[tuple[str, Any, str, str]] = [
@@ -214,6 +215,31 @@ INVALID_REQUESTS: list[tuple[str, Any, str, str]] = [
         "at most 250",
     ),
     ("topic a number", {"emails": "alex@contoso.com;jacob@contoso.com", "topic": 7}, "topic", "string"),
+    # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt) renders as nothing: a topic of
+    # only such characters is as blank as an empty one, whatever their category.
+    ("topic of grapheme joiners", {"emails": _TWO, "topic": "\u034f\u034f"}, "topic", "invisible"),
+    ("topic of Khmer inherent vowels", {"emails": _TWO, "topic": "\u17b4 \u17b5"}, "topic", "invisible"),
+    ("topic of variation selectors", {"emails": _TWO, "topic": "\ufe0f\U000e0100"}, "topic", "invisible"),
+    ("topic of Hangul fillers", {"emails": _TWO, "topic": "\u115f\u1160\uffa0"}, "topic", "invisible"),
+    ("topic of a blank Braille pattern", {"emails": _TWO, "topic": "\u2800 \u2800"}, "topic", "invisible"),
+    ("topic with a line separator", {"emails": _TWO, "topic": "Incident\u20284711"}, "topic", "one line"),
+    ("topic with a paragraph separator", {"emails": _TWO, "topic": "Incident\u2029"}, "topic", "one line"),
+    ("topic with a noncharacter", {"emails": _TWO, "topic": "Incident \ufdd0"}, "topic", "noncharacter"),
+    ("topic ending a plane", {"emails": _TWO, "topic": "Incident \U0010ffff"}, "topic", "noncharacter"),
+    (
+        "email with a noncharacter",
+        {"emails": ["alex\ufffe@contoso.com", "jacob@contoso.com"]},
+        "emails[0]",
+        "noncharacter",
+    ),
+    # A field the caller made up is named by its key, escaped as messages escape text.
+    ("unknown field with a bidi override", {"emails": _TWO, "to\u202epic": "x"}, "to\\u202epic", "unknown"),
+    (
+        "unknown field with a terminal escape",
+        {"members": [_A, {"email": "g@f.com", "\x1b[2Jguest": True}]},
+        "members[1].\\u001b[2Jguest",
+        "unknown field",
+    ),
     ("oneOnOne with topic", {"chatType": "oneOnOne", "topic": "x", "members": [_A, _B]}, "topic", "no topic"),
     (
         "oneOnOne with three",

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.internal.charmap import CategoriesTuple
 
 from chatfn.chats.request import AppPermission, ChatRequest, Member, TeamsApp
+from chatfn.chats.text import escaped, is_default_ignorable, is_noncharacter
 from chatfn.contract import MAX_MEMBERS, MAX_TOPIC
 from chatfn.emulator.directory import HOME_TENANT, NUMBERED_MEMBERS, PARTNER_TENANT, TEAMS_APPS, default_users
 
@@ -33,6 +34,8 @@ WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and unico
 # What the model refuses in any text: control and format characters, and letters that show nothing.
 HIDDEN_CATEGORIES: CategoriesTuple = ("Cc", "Cf", "Cs")
 BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
+# Default-ignorable, yet no format character: a grapheme joiner, Khmer inherent vowels, variation selectors.
+INVISIBLE_LETTERS = BLANK_LETTERS + "\u034f\u17b4\u17b5\ufe0f\U000e0100"
 
 # --- the directory ------------------------------------------------------------------------------
 
@@ -193,12 +196,19 @@ _QUOTES = "'\"\\`\u00b4\u2018\u2019\u201c\u201d\u00ab\u00bb aZ0"
 
 def topics() -> st.SearchStrategy[str]:
     """Up to 250 characters of any Unicode (no lone surrogates), quotes and backslashes often."""
-    visible = st.characters(exclude_categories=HIDDEN_CATEGORIES)
+    # Zl and Zp are U+2028 and U+2029 alone, which break a topic's one line; noncharacters are no text.
+    visible = st.characters(exclude_categories=(*HIDDEN_CATEGORIES, "Zl", "Zp")).filter(
+        lambda c: not is_noncharacter(c)
+    )
     return st.one_of(
         st.text(alphabet=visible, min_size=1, max_size=40),
         st.text(alphabet=st.sampled_from(_QUOTES), min_size=1, max_size=60),
         st.text(alphabet=visible, min_size=MAX_TOPIC - 10, max_size=MAX_TOPIC),
-    ).filter(lambda topic: any(not c.isspace() and c not in BLANK_LETTERS for c in topic))
+    ).filter(
+        lambda topic: any(
+            not c.isspace() and c not in BLANK_LETTERS and not is_default_ignorable(c) for c in topic
+        )
+    )
 
 
 _permission_values = st.from_regex(r"[A-Za-z][A-Za-z0-9.]{0,30}", fullmatch=True)
@@ -632,7 +642,7 @@ def invalid_requests(draw: st.DrawFn, mutation: str) -> InvalidCase:
         path, prefix, level = draw(st.sampled_from(_dict_nodes(payload)))
         name = draw(st.text(max_size=12).filter(lambda n: n not in _KNOWN[level]))
         _get(payload, path)[name] = draw(json_values)
-        field = _field(prefix, name)
+        field = _field(prefix, escaped(name))  # the caller's key, shown escaped
 
     elif mutation == "bad email":
         bad = draw(_bad_emails())
@@ -752,6 +762,7 @@ def invalid_requests(draw: st.DrawFn, mutation: str) -> InvalidCase:
         payload["topic"] = draw(
             st.one_of(
                 st.text(alphabet=WHITESPACE, max_size=5),
+                st.text(alphabet=WHITESPACE + INVISIBLE_LETTERS, min_size=1, max_size=5),
                 st.text(min_size=MAX_TOPIC + 1, max_size=MAX_TOPIC + 30),
             )
         )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -15,6 +17,15 @@ from tests.cases import EQUIVALENT_REQUESTS, INVALID_REQUESTS, reference_body, s
 from tests.chats.test_golden import bound_by_id
 
 GROUP = {"topic": "Incident 4711", "emails": "alex@contoso.com;jacob@contoso.com;lynne@contoso.com"}
+# The same members by object id: no address to look up.
+GROUP_BY_ID = {
+    "topic": "Incident 4712",
+    "members": [
+        {"userId": "82fe7758-5bb3-4f0d-a43f-e555fd399c6f"},
+        {"userId": "8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca"},
+        {"userId": "3626a173-f2bc-4883-bcf7-01514c3bfb82"},
+    ],
+}
 
 
 def _graph_requests(app_control: httpx.Client, path: str = "/v1.0/") -> list[dict[str, Any]]:
@@ -240,6 +251,33 @@ def test_a_key_whose_request_failed_before_graph_created_anything_starts_it_over
     assert len(app_control.get("/chats").json()) == 1
 
 
+def test_a_status_url_handed_to_a_repeat_answers_the_first_requests_failure(
+    api: httpx.Client, app_control: httpx.Client
+) -> None:
+    """The contract: a status URL that was ever handed out keeps answering its request's outcome,
+    failures included; it never turns into a 404 because the first request failed and freed its key.
+    The first request's lookup is slow, then refused; a repeat meanwhile gets 202 and its Location."""
+    body = {"topic": "Slow refusal", "emails": _new_users(app_control, 2)}
+    headers = {"Idempotency-Key": f"freed-{uuid.uuid4()}"}
+    refusals = [
+        {"path": "/v1.0/users", "status": 403, "delay": 3, "count": 1},
+        {"path": "/v1.0/users", "status": 403, "count": 1},  # the retry with a fresh token
+    ]
+    app_control.post("/faults", json=refusals).raise_for_status()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(api.post, "/chats", json=body, headers=headers)
+        time.sleep(1)
+        repeat = api.post("/chats", json=body, headers=headers | {"Prefer": "respond-async"})
+        failed = first.result()
+    assert repeat.status_code == 202, repeat.text
+    assert failed.status_code == 502, failed.text
+    followed = api.get(repeat.headers["Location"])
+    assert followed.status_code == 502, followed.text
+    assert followed.json() == failed.json(), "the very answer the first request had"
+    assert failed.json()["type"] == "urn:chatfn:problem:graph-refused-identity"
+    assert app_control.get("/chats").json() == []
+
+
 def test_a_key_whose_chat_may_exist_keeps_its_answer(api: httpx.Client, app_control: httpx.Client) -> None:
     app_control.post("/operations", json={"polls": 100_000}).raise_for_status()
     headers = {"Idempotency-Key": "5b2e9d4a-3c1f-4e8b-a7d6-0f9e8d7c6b5a"}
@@ -374,6 +412,18 @@ def test_prefer_parameters_and_odd_numerals(api: httpx.Client, app_control: http
     assert 0.9 <= time.monotonic() - started < 5, "wait=1;foo is a wait of 1 second"
 
 
+def test_of_two_prefer_headers_the_first_wait_counts(api: httpx.Client, app_control: httpx.Client) -> None:
+    """RFC 7240 section 2: "only the first instance is to be considered"; the host joins the two
+    headers with a comma, as Azure does."""
+    app_control.post("/operations", json={"polls": 30, "result": "succeeded"}).raise_for_status()
+    started = time.monotonic()
+    answer = api.post(
+        "/chats", json=EQUIVALENT_REQUESTS[3], headers=[("Prefer", "wait=1"), ("Prefer", "wait=30")]
+    )
+    assert answer.status_code == 202
+    assert 0.9 <= time.monotonic() - started < 5
+
+
 def test_health(api: httpx.Client) -> None:
     answer = api.get("/health")
     assert answer.status_code == 200
@@ -397,3 +447,60 @@ def test_no_answer_or_log_leaks_a_secret(api: httpx.Client, app_host: AppHost) -
     printed = app_host.printed()
     assert "Bearer " not in printed
     assert "alex@contoso.com" not in printed, "logs never hold a full email"
+
+
+# --- Retry-After as an HTTP date (RFC 9110 section 10.2.3) ---------------------------------------------
+
+
+def _new_users(app_control: httpx.Client, count: int) -> list[str]:
+    """Users no earlier request looked up, so the app's directory cache cannot answer for Graph."""
+    users = [uuid.uuid4() for _ in range(count)]
+    app_control.post(
+        "/users",
+        json=[
+            {
+                "id": str(user),
+                "userPrincipalName": f"u{user.hex}@contoso.onmicrosoft.com",
+                "mail": f"{user.hex}@contoso.com",
+            }
+            for user in users
+        ],
+    ).raise_for_status()
+    return [f"{user.hex}@contoso.com" for user in users]
+
+
+@pytest.mark.parametrize(
+    ("status", "form"), [(429, "asctime"), (503, "-0000"), (429, "rfc850"), (503, "IMF-fixdate")]
+)
+def test_a_member_lookup_told_to_retry_at_a_date_retries_then(
+    status: int, form: str, api: httpx.Client, app_control: httpx.Client
+) -> None:
+    """Every form of HTTP-date counts as GMT (RFC 9110 section 5.6.7); those without a zone were once
+    a TypeError and a 500."""
+    emails = _new_users(app_control, 2)
+    fault = {"path": "/v1.0/users", "status": status, "retryAfter": 2, "retryAfterDate": form, "count": 1}
+    app_control.post("/faults", json=fault).raise_for_status()
+    answer = api.post("/chats", json={"emails": emails})
+    assert answer.status_code == 201, answer.text
+    first, second = [r for r in _graph_requests(app_control, "/v1.0/users") if r["method"] == "GET"]
+    assert (first["status"], second["status"]) == (status, 200)
+    waited = datetime.fromisoformat(second["time"]) - datetime.fromisoformat(first["time"])
+    assert waited.total_seconds() > 1.5, "the date was waited for"
+
+
+@pytest.mark.parametrize(
+    ("fault", "form"),
+    [
+        ({"status": 429}, "-0000"),  # refused before acting: sent again at that date
+        ({"status": 503, "after": True}, "asctime"),  # made, then failed: found, not made twice
+    ],
+)
+def test_post_chats_told_to_retry_at_a_date_makes_one_chat(
+    fault: dict[str, Any], form: str, api: httpx.Client, app_control: httpx.Client
+) -> None:
+    rule = {"method": "POST", "path": "/v1.0/chats", "retryAfter": 1, "retryAfterDate": form, "count": 1}
+    app_control.post("/faults", json=rule | fault).raise_for_status()
+    answer = api.post("/chats", json=GROUP_BY_ID)
+    assert answer.status_code == 201, answer.text
+    [chat] = app_control.get("/chats").json()
+    assert answer.json()["chatId"] == chat["id"]

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import re
+from pathlib import Path
+
 import pytest
 
 from chatfn.settings import DEFAULT_GRAPH_BASE_URL, Settings, SettingsError, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+_API_DOC = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+SETTINGS_SECTION = _API_DOC[_API_DOC.index("\n## Settings\n") : _API_DOC.index("\n## Exactly one chat\n")]
 
 
 def test_defaults_are_the_contracts() -> None:
@@ -183,3 +192,50 @@ def test_a_worker_reads_its_settings_once(monkeypatch: pytest.MonkeyPatch) -> No
         assert first.sync_wait_seconds == 3.0
     finally:
         get_settings.cache_clear()
+
+
+def _names_settings_py_reads() -> set[str]:
+    """String constants of chatfn/settings.py that name environment variables."""
+    tree = ast.parse((ROOT / "chatfn" / "settings.py").read_text(encoding="utf-8"))
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+|AzureWebJobsStorage(__\w+)?", node.value)
+    }
+
+
+def test_docs_api_names_every_setting_chatfn_reads() -> None:
+    """An identity-based storage setting may be named by its suffix (`__clientId`) beside the full one."""
+    names = _names_settings_py_reads()
+    assert {"CHATFN_SEND_LIFETIME_SECONDS", "AzureWebJobsStorage__clientId"} <= names
+    unnamed = {
+        name
+        for name in names
+        if f"`{name}`" not in SETTINGS_SECTION and f"`__{name.partition('__')[2]}`" not in SETTINGS_SECTION
+    }
+    assert not unnamed, f"read by chatfn/settings.py but missing from docs/api.md's settings: {unnamed}"
+
+
+def test_each_number_docs_api_gives_as_a_default_is_the_settings_own() -> None:
+    rows = re.findall(r"^\| `(CHATFN_\w+)` \| `([0-9.]+)` \|", SETTINGS_SECTION, re.MULTILINE)
+    assert len(rows) >= 10
+    defaults = Settings()
+    for name, documented in rows:
+        probe = _probe(name)
+        [field] = [
+            f.name
+            for f in dataclasses.fields(Settings)
+            if getattr(probe, f.name) != getattr(defaults, f.name)
+        ]
+        assert getattr(defaults, field) == float(documented), name
+
+
+def _probe(name: str) -> Settings:
+    """Settings with `name` set to a value within its range that is no setting's default: 0.75 for the
+    seconds and rates, a whole number for the counts."""
+    try:
+        return Settings.from_env({name: "0.75"})
+    except SettingsError:
+        return Settings.from_env({name: "2048"})

@@ -24,7 +24,9 @@ from chatfn.settings import Settings
 
 T = TypeVar("T")
 
-_DELTA_SECONDS = re.compile(r"\d{1,9}")  # RFC 7240's wait is delta-seconds: digits only
+# RFC 7240's wait is delta-seconds: 1*DIGIT, and RFC 5234's DIGIT is 0-9 alone (`\d` and `str.isdigit`
+# also take other scripts' digits, such as Arabic-Indic U+0663, which `float` reads as 3).
+_DELTA_SECONDS = re.compile(r"[0-9]{1,9}")
 
 
 def chat_order(req: func.HttpRequest, settings: Settings) -> Problem | ChatOrder:
@@ -89,9 +91,12 @@ def _checked(
 
 def wait_seconds(prefer: str | None, default: float) -> float:
     """How long to wait for Graph's operation (RFC 7240): `respond-async` alone answers at once,
-    `wait=N` (delta-seconds, digits only; parameters after `;` ignored) waits up to N (capped)."""
+    `wait=N` (delta-seconds, ASCII digits only; parameters after `;` ignored) waits up to N (capped).
+    Of two `wait`s only the first counts (RFC 7240 section 2: "If a particular preference is specified
+    more than once, only the first instance is to be considered"), even when it cannot be read."""
     wait: float | None = None
     respond_async = False
+    wait_named = False
     for preference in (prefer or "").split(","):
         name, _, value = preference.split(";", 1)[0].partition("=")
         name, value = name.strip().lower(), value.strip()
@@ -99,8 +104,10 @@ def wait_seconds(prefer: str | None, default: float) -> float:
             value = value[1:-1]
         if name == "respond-async":
             respond_async = True
-        elif name == "wait" and _DELTA_SECONDS.fullmatch(value):
-            wait = float(value)
+        elif name == "wait" and not wait_named:
+            wait_named = True
+            if _DELTA_SECONDS.fullmatch(value):
+                wait = float(value)
     if wait is None:
         wait = 0.0 if respond_async else default
     return max(0.0, min(wait, contract.MAX_PREFER_WAIT))

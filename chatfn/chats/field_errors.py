@@ -8,6 +8,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from chatfn.chats.text import escaped
 from chatfn.errors import FieldError
 
 # A validator's step in pydantic's error path ("function-after[...]"), not a field the caller sent.
@@ -17,7 +18,9 @@ _VALIDATOR_STEP = re.compile(r"function-(?:after|before|wrap|plain)\[")
 def field_error(error: Any, known_fields: Collection[str]) -> FieldError:
     """Pydantic's error, as a path a caller recognises and a message that says what to do."""
     loc = [part for part in error["loc"] if not (isinstance(part, str) and _VALIDATOR_STEP.match(part))]
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).removeprefix(".")
+    # A key of an unknown field is the caller's own text: shown escaped, as messages show it.
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{escaped(part)}" for part in loc)
+    field = field.removeprefix(".")
     kind = error["type"]
     if kind == "extra_forbidden":
         message = "unknown field" + _did_you_mean(error["loc"], known_fields)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from chatfn.chats.text import AddressList, Email, Guid, check_visible
+from chatfn.chats.text import AddressList, Email, Guid, check_one_line
 from chatfn.contract import MAX_APPS, MAX_MEMBERS, MAX_TOPIC, MIN_MEMBERS
 
 ChatType = Literal["oneOnOne", "group"]
@@ -151,5 +151,5 @@ class ChatRequest(StrictModel):
     @classmethod
     def _topic_not_blank(cls, value: str | None) -> str | None:
         if value is not None:
-            check_visible(value)  # blank (all `isspace`) included
+            check_one_line(value)  # blank (all `isspace`) and invisible-only included
         return value

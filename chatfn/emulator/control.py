@@ -10,6 +10,7 @@ from typing import Any
 from chatfn.emulator import settings_control
 from chatfn.emulator.control_input import ControlError, flag, number, one_or_many, only, text
 from chatfn.emulator.directory import HOME_TENANT, User, display_name_for
+from chatfn.emulator.faults import HTTP_DATE_FORMS
 from chatfn.emulator.messages import Request, Response, json_response
 from chatfn.emulator.state import FaultRule, State
 
@@ -33,8 +34,8 @@ def _parse_fault(item: dict[str, Any]) -> FaultRule:
     only(
         item,
         {
-            "method", "path", "status", "retryAfter", "count", "probability", "delay", "drop",
-            "after", "code", "message", "body",
+            "method", "path", "status", "retryAfter", "retryAfterDate", "count", "probability",
+            "delay", "drop", "after", "code", "message", "body",
         },
         "fault",
     )  # fmt: skip
@@ -49,6 +50,11 @@ def _parse_fault(item: dict[str, Any]) -> FaultRule:
     retry_after = item.get("retryAfter")
     if retry_after is not None and not isinstance(retry_after, str):
         retry_after = number(item, "retryAfter", None)
+    retry_after_date = text(item, "retryAfterDate", required=False)
+    if retry_after_date is not None and retry_after_date not in HTTP_DATE_FORMS:
+        raise ControlError(f"'retryAfterDate' must be one of {', '.join(HTTP_DATE_FORMS)}")
+    if retry_after_date is not None and (retry_after is None or isinstance(retry_after, str)):
+        raise ControlError("'retryAfterDate' sends 'retryAfter' seconds as a date: give them as a number")
     probability = number(item, "probability", 1.0)
     if probability is None or probability > 1:
         raise ControlError("'probability' must be between 0 and 1")
@@ -72,6 +78,7 @@ def _parse_fault(item: dict[str, Any]) -> FaultRule:
         path=text(item, "path", required=False) or "",
         status=status,
         retry_after=retry_after,
+        retry_after_date=retry_after_date,
         count=count,
         probability=probability,
         delay=delay,
@@ -86,6 +93,7 @@ def _parse_fault(item: dict[str, Any]) -> FaultRule:
 def _fault_json(rule: FaultRule) -> dict[str, Any]:
     fields = asdict(rule)
     fields["retryAfter"] = fields.pop("retry_after")
+    fields["retryAfterDate"] = fields.pop("retry_after_date")
     return fields
 
 

@@ -85,6 +85,8 @@ class FaultRule:
     path: str = ""
     status: int | None = None
     retry_after: float | str | None = None
+    # Send `retry_after` seconds as an HTTP date of this form (faults.HTTP_DATE_FORMS), not as a number.
+    retry_after_date: str | None = None
     count: int | None = None  # None: fires forever
     probability: float = 1.0
     delay: float = 0.0

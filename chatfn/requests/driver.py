@@ -19,14 +19,14 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from chatfn.chats.job import ChatJob, Ended, Next, new_job, take_step
 from chatfn.chats.spec import ChatSpec
 from chatfn.durable.chat_job import ORCHESTRATOR, Progress
 from chatfn.errors import StorageError
 from chatfn.graph.budget import deadline_in
-from chatfn.outcome import OUTCOME, Failed, Outcome, Succeeded
+from chatfn.outcome import OUTCOME, Failed, Outcome
 from chatfn.requests.polling import poll_until
 from chatfn.requests.store import Claimed, IdempotencyRecord, RecordState
 from chatfn.services import Services
@@ -121,9 +121,12 @@ async def status(
         if state.running:
             return _running(request_id, state, services)
         return _ended(request_id, state, success_status=200)
-    record = await services.store.find_request(request_id)
-    if record is None:
+    found = await services.store.find_request(request_id)
+    if found is None:
         return None
+    record = found.record
+    if record is None:  # the key was freed: what the request ended with, kept for its status URL
+        return Abandoned(request_id) if found.outcome is None else Answered(found.outcome, success_status=200)
     if record.state is RecordState.COMPLETED and record.outcome is not None:
         return Answered(record.outcome, success_status=200)
     if record.lease_expired(services.clock()):
@@ -158,10 +161,7 @@ async def _run(
         return await _hand_over(order, result, record, services, orchestrations)
     outcome = result.outcome
     if record is not None:
-        if isinstance(outcome, Succeeded):
-            await _settle(record, outcome, services)
-        else:
-            await _settle(record, None if outcome.failure.createdNothing else "unknown", services)
+        await _settle(record, outcome, services)
     if isinstance(outcome, Failed):
         log.warning("request %s failed at %s", request_id, outcome.failure.step)
     else:
@@ -211,17 +211,16 @@ async def _hand_over(
     return await _await_orchestration(request_id, remaining, services, orchestrations, success_status=201)
 
 
-async def _settle(
-    record: IdempotencyRecord, outcome: Succeeded | Literal["unknown"] | None, services: Services
-) -> None:
-    """Record the result for repeats of the key; forget the key when Graph surely made nothing (None);
-    or, when Graph may have made the chat ("unknown"), end the lease so that the next repeat looks for it.
-    A storage failure here leaves the record running: once its lease runs out, the same happens."""
+async def _settle(record: IdempotencyRecord, outcome: Outcome, services: Services) -> None:
+    """Record the result for repeats of the key; forget the key when Graph surely made nothing (the
+    failure kept for a status URL handed out); or, when Graph may have made the chat, end the lease so
+    that the next repeat looks for it. A storage failure here leaves the record running: once its lease
+    runs out, the same happens."""
     store = services.store
     try:
-        if outcome is None:
-            await store.forget(record)
-        elif outcome == "unknown":
+        if isinstance(outcome, Failed) and outcome.failure.createdNothing:
+            await store.forget(record, outcome)
+        elif isinstance(outcome, Failed):
             await store.end_lease(record, services.clock())
         elif await store.complete(record, outcome) is None:
             log.error("request %s: its idempotency record changed under it", record.request_id)
@@ -294,8 +293,15 @@ async def _follow(
         return await _run(
             order, taken.request_id, taken.attempt_started, taken, services, orchestrations, look_first=True
         )
+    # The status URL is handed out only if the record is still that request's once the pointer exists:
+    # a first request that ends now and frees its key keeps its failure in that pointer.
     await store.remember_status_url(latest)
-    return Running(request_id, stage="creating chat", retry_after=DIRECT_RETRY_AFTER)
+    again = await store.get(latest.partition)
+    if again is None or again.request_id != request_id:  # it ended and freed its key: start over
+        return await _claim(order, key, services, orchestrations)
+    if again.state is RecordState.RUNNING and not again.lease_expired(clock()):
+        return Running(request_id, stage="creating chat", retry_after=DIRECT_RETRY_AFTER)
+    return await _follow(order, key, again, deadline, services, orchestrations)
 
 
 # --- the orchestration ------------------------------------------------------------------------------------

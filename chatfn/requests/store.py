@@ -6,7 +6,8 @@ workers, one wins). The record then moves, by ETag-conditional writes only:
 
     RUNNING --complete---> COMPLETED    the answer is in the record
     RUNNING --hand_over--> ASYNC        the orchestration (same request id) answers from now on
-    RUNNING --forget-----> (deleted)    Graph surely made nothing: the key may start over
+    RUNNING --forget-----> (deleted)    Graph surely made nothing: the key may start over (the failure
+                                        is kept in the request's pointer, if a status URL was handed out)
     RUNNING --take_over--> RUNNING      the lease ran out (its worker died): another worker carries on,
                                         looking first for the chat that attempt may have made
     RUNNING --end_lease--> RUNNING      the outcome is unknown: the lease ends now, so the next repeat
@@ -14,14 +15,22 @@ workers, one wins). The record then moves, by ETag-conditional writes only:
 
 The key's partition is a hash of the caller's scope and the key, so one caller's key can never find
 another caller's record, and keys (which may be guessable) are never stored. As in Powertools, the store
-itself decides what a read means: a record past its expiry (`CHATFN_IDEMPOTENCY_TTL_HOURS`) is never
-returned, and a claim whose body differs from the key's first request raises `IdempotencyKeyReused`.
+itself decides what a read of a key means: a record past its expiry (`CHATFN_IDEMPOTENCY_TTL_HOURS`) is
+never returned, and a claim whose body differs from the key's first request raises `IdempotencyKeyReused`.
+
 A status URL handed out for a record that is still running finds it through a small pointer row keyed
-by the request id (`remember_status_url`).
+by the request id (`remember_status_url`), until the purge, and keeps answering after the key is freed:
+`forget` deletes the record and only then merges the request's failure into its pointer (if there is
+one), and a claim of an expired key merges the old request's outcome there before it replaces the
+record. A follower hands out the URL only if the record is still that request's after the pointer was
+written, so every URL handed out finds its record or its outcome, or, when a worker stopped between
+the delete and the merge, neither, which `find_request` reports rather than leaving the URL unknown.
+A keyed request that succeeds still costs two storage operations, claim and complete.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import zlib
@@ -56,6 +65,24 @@ _BATCH_ROW = "batch"
 # A claim races with deletions and expiries; this many rounds settle any interleaving.
 _CLAIM_ROUNDS = 4
 
+# A storage account that stops answering (not down: it accepts connections and says nothing) must not
+# hold a caller: azure-core waits 300 s to connect and 300 s for each read, and retries 10 times
+# (azure.core.configuration.ConnectionConfiguration, azure.core.pipeline.policies.RetryPolicy). Table
+# calls take milliseconds; these give one a few seconds, and try a failed one twice more, a second
+# apart at most. azure-core retries a call that got no answer only for GET, HEAD, PUT and DELETE (its
+# method allowlist), and a 500, 503 or 504 for any method: an insert (POST) that got no answer, and may
+# have been carried out, is never sent again.
+TABLE_CLIENT_OPTIONS: dict[str, Any] = {
+    "connection_timeout": 3.0,
+    "read_timeout": 5.0,
+    "retry_total": 2,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 1,
+}
+# The last guard around each store call, whatever its client does: then a keyed request is answered 503
+# `storage-unavailable`, before anything is sent to Graph.
+STORE_CALL_SECONDS = 10.0
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -86,6 +113,16 @@ class IdempotencyRecord:
 
 
 @dataclass(frozen=True)
+class Pointed:
+    """What a status URL's pointer leads to: its request's record, while the key's record is still that
+    request's; else the outcome kept in the pointer when the record was freed (None: the request never
+    recorded one there, as when its worker stopped)."""
+
+    record: IdempotencyRecord | None
+    outcome: Succeeded | Failed | None = None
+
+
+@dataclass(frozen=True)
 class Claimed:
     """This request holds the key: it does the work."""
 
@@ -107,11 +144,18 @@ def key_partition(scope: str, key: str) -> str:
 class IdempotencyStore:
     """The records of one table. One store (one `TableClient`) per worker, like the Graph client."""
 
-    def __init__(self, table: TableClient, ttl: timedelta, clock: Callable[[], datetime] = _utc_now) -> None:
-        """`clock` tells which records have expired."""
+    def __init__(
+        self,
+        table: TableClient,
+        ttl: timedelta,
+        clock: Callable[[], datetime] = _utc_now,
+        call_seconds: float = STORE_CALL_SECONDS,
+    ) -> None:
+        """`clock` tells which records have expired; no call takes longer than `call_seconds`."""
         self._table = table
         self._ttl = ttl
         self._clock = clock
+        self._call_seconds = call_seconds
         self._table_ready = False
 
     async def aclose(self) -> None:
@@ -145,7 +189,12 @@ class IdempotencyStore:
                 if held.fingerprint != fingerprint:
                     raise IdempotencyKeyReused("the key belongs to a request with another body")
                 return Found(held)
-            replaced = await self._replace(held, fresh)  # an expired key is a new key
+            # An expired key is a new key. Its old request's outcome is final, and no follower hands
+            # out a status URL for an expired record: it can go to the pointer first, so that a storage
+            # failure here leaves the record as it was.
+            if held.outcome is not None:
+                await self._keep_outcome(held.request_id, held.outcome)
+            replaced = await self._replace(held, fresh)
             if replaced is not None:
                 return Claimed(replaced)
         raise StorageError("the idempotency record kept changing under this request")
@@ -173,9 +222,10 @@ class IdempotencyStore:
         """End the lease now: Graph may have made the chat, and the next repeat should find out."""
         return await self._replace(record, replace(record, lease_until=now))
 
-    async def forget(self, record: IdempotencyRecord) -> None:
-        """Forget the key (Graph made nothing), unless another worker changed the record first."""
-        with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+    async def forget(self, record: IdempotencyRecord, outcome: Failed) -> None:
+        """Forget the key (Graph made nothing: `outcome`), unless another worker changed the record
+        first; a status URL handed out for the request keeps answering `outcome`."""
+        try:
             await self._call(
                 self._table.delete_entity(
                     record.partition,
@@ -184,6 +234,9 @@ class IdempotencyStore:
                     match_condition=MatchConditions.IfNotModified,
                 )
             )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return
+        await self._keep_outcome(record.request_id, outcome)
 
     async def remember_status_url(self, record: IdempotencyRecord) -> None:
         """Let the request's status URL find this record (written once a 202 names that URL)."""
@@ -234,14 +287,28 @@ class IdempotencyStore:
             return False
         return bool(row.get("Cancelled"))
 
-    async def find_request(self, request_id: str) -> IdempotencyRecord | None:
-        """The record a status URL names, if a pointer to it was written and it is still that request's."""
+    async def find_request(self, request_id: str) -> Pointed | None:
+        """Where a status URL stands, if a pointer was written for it (None: no URL was handed out for
+        such a request, or it was purged). A record past its expiry still answers here: a status URL
+        resolves until the purge, not only as long as its key is remembered."""
         try:
             pointer = await self._call(self._table.get_entity(request_id, _REQUEST_ROW))
         except ResourceNotFoundError:
             return None
-        record = await self.get(str(pointer["KeyPartition"]))
-        return record if record is not None and record.request_id == request_id else None
+        if pointer.get("Outcome") is not None:
+            return Pointed(record=None, outcome=_outcome(pointer["Outcome"]))
+        record = await self._read(str(pointer["KeyPartition"]))
+        return Pointed(record if record is not None and record.request_id == request_id else None)
+
+    async def _keep_outcome(self, request_id: str, outcome: Succeeded | Failed) -> None:
+        """Merge how the request ended into its pointer, once its record is gone or another's: a Merge
+        that only a pointer already written accepts (an unconditional update is refused with 404 when
+        there is no such row), so a request whose status URL was never handed out costs nothing more."""
+        from azure.data.tables import UpdateMode
+
+        kept = {"PartitionKey": request_id, "RowKey": _REQUEST_ROW, "Outcome": _compressed(outcome)}
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._call(self._table.update_entity(kept, mode=UpdateMode.MERGE))
 
     def _expiry(self) -> datetime:
         """When a row written now expires (the daily purge deletes it after the retention period)."""
@@ -294,11 +361,16 @@ class IdempotencyStore:
             await self._call(self._table.create_table())
         self._table_ready = True
 
-    @staticmethod
-    async def _call(operation: Any) -> Any:
-        """Await a storage call; a failure other than the conditions callers handle is a StorageError."""
+    async def _call(self, operation: Any) -> Any:
+        """Await a storage call, for `call_seconds` at most; a failure other than the conditions callers
+        handle is a StorageError."""
         try:
-            return await operation
+            async with asyncio.timeout(self._call_seconds):
+                return await operation
+        except TimeoutError:
+            raise StorageError(
+                f"the idempotency store did not answer within {self._call_seconds:g} s"
+            ) from None
         except (ResourceExistsError, ResourceNotFoundError, ResourceModifiedError):
             raise
         except HttpResponseError as exc:
@@ -321,9 +393,17 @@ def _entity(record: IdempotencyRecord) -> dict[str, Any]:
         "ExpiresAt": record.expires_at,
     }
     if record.outcome is not None:
-        # Compressed: a 250-member result with long addresses can outgrow a string property (32K chars).
-        entity["Outcome"] = zlib.compress(OUTCOME.dump_json(record.outcome))
+        entity["Outcome"] = _compressed(record.outcome)
     return entity
+
+
+def _compressed(outcome: Succeeded | Failed) -> bytes:
+    """Compressed: a 250-member result with long addresses can outgrow a string property (32K chars)."""
+    return zlib.compress(OUTCOME.dump_json(outcome))
+
+
+def _outcome(stored: Any) -> Succeeded | Failed:
+    return OUTCOME.validate_json(zlib.decompress(bytes(stored)))
 
 
 def _record(entity: Any) -> IdempotencyRecord:
@@ -336,6 +416,6 @@ def _record(entity: Any) -> IdempotencyRecord:
         attempt_started=entity["AttemptStarted"],
         lease_until=entity["LeaseUntil"],
         expires_at=entity["ExpiresAt"],
-        outcome=OUTCOME.validate_json(zlib.decompress(bytes(outcome))) if outcome is not None else None,
+        outcome=_outcome(outcome) if outcome is not None else None,
         etag=entity.metadata["etag"],
     )

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 import httpx
 
 from chatfn import __version__, contract
-from chatfn.graph.retry import MAX_RETRY_AFTER_SECONDS
+from chatfn.graph.retry import MAX_RETRY_AFTER_SECONDS, parse_retry_after
 
 
 class ExitCode(IntEnum):
@@ -407,11 +407,13 @@ def _send(
 
 
 def retry_after_seconds(value: str | None) -> float:
-    """chatfn sends whole seconds; fractions are read too. Absent or unreadable: the default pause."""
+    """chatfn sends whole seconds; fractions are read too, and an HTTP date (RFC 9110 section 10.2.3),
+    as a gateway in front of the app may send one. Absent or unreadable: the default pause."""
     try:
         seconds = float(value) if value is not None else DEFAULT_RETRY_AFTER
     except ValueError:
-        return DEFAULT_RETRY_AFTER
+        until_date = parse_retry_after(value)
+        return DEFAULT_RETRY_AFTER if until_date is None else until_date
     return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS) if math.isfinite(seconds) else DEFAULT_RETRY_AFTER
 
 

@@ -28,6 +28,16 @@ from chatfn.api.checks import wait_seconds
         ('wait=15"', 20.0),
         ('wait="15', 20.0),
         ("handling=lenient", 20.0),
+        # RFC 5234's DIGIT is 0-9: other scripts' digits are no delta-seconds, though float() reads them.
+        ("wait=\u0663", 20.0),  # ARABIC-INDIC DIGIT THREE
+        ("wait=\uff15", 20.0),  # FULLWIDTH DIGIT FIVE
+        ("wait=\u00b2", 20.0),  # SUPERSCRIPT TWO
+        # RFC 7240 section 2: of a preference given twice, only the first counts.
+        ("wait=5, wait=30", 5.0),
+        ("wait=30, respond-async, WAIT=5", 30.0),
+        ("wait=x, wait=5", 20.0),
+        ("wait=\u0663, wait=5", 20.0),
+        ("respond-async, wait=soon, wait=5", 0.0),
     ],
 )
 def test_prefer_as_rfc_7240_says(prefer: str | None, wait: float) -> None:

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from chatfn.chats.members import resolve_members
 from chatfn.chats.spec import ChatSpec, parse_chat_request
+from chatfn.chats.text import escaped
 from chatfn.chats.translate import ResolvedMember, chat_body
 from chatfn.emulator import Emulator
 from chatfn.errors import InvalidRequest
@@ -166,7 +167,8 @@ def request_fields(payload: Any) -> set[str]:
             for name in _REQUIRED.get(level or "", set()):
                 fields.add(f"{path}.{name}" if path else name)
             for key, value in node.items():
-                at = f"{path}.{key}" if path else key
+                shown = escaped(key)  # the caller's key, as a refusal names it
+                at = f"{path}.{shown}" if path else shown
                 fields.add(at)
                 walk(value, at, _child_level(level, key))
         elif isinstance(node, list):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -25,6 +28,28 @@ def test_429_carries_retry_after_as_given(
     assert answer.status_code == 429
     assert answer.headers["Retry-After"] == header
     assert error_of(answer)["code"] == "TooManyRequests"
+
+
+# RFC 9110 section 5.6.7's three forms of HTTP-date, and RFC 5322's "-0000" (no zone known).
+_DATE_FORMS = {
+    "IMF-fixdate": r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT",
+    "rfc850": r"[A-Z][a-z]{5,8}, \d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d:\d\d GMT",
+    "asctime": r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}",
+    "-0000": r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d -0000",
+}
+
+
+@pytest.mark.parametrize(("form", "pattern"), _DATE_FORMS.items())
+def test_retry_after_can_be_an_http_date_of_any_form(
+    graph: httpx.Client, control: httpx.Client, form: str, pattern: str
+) -> None:
+    _faults(control, {"path": "/v1.0/users", "status": 503, "retryAfter": 30, "retryAfterDate": form})
+    answer = graph.get(f"/users/{ADELE}")
+    header = answer.headers["Retry-After"]
+    assert re.fullmatch(pattern, header), header
+    when = parsedate_to_datetime(header)  # the standard library's reading, not chatfn's
+    seconds = (when.replace(tzinfo=when.tzinfo or UTC) - datetime.now(UTC)).total_seconds()
+    assert 28 < seconds <= 31
 
 
 @pytest.mark.parametrize(
@@ -136,6 +161,9 @@ def test_control_api_is_never_faulted(control: httpx.Client) -> None:
         {"path": "/v1.0", "status": 503, "probability": 1.5},
         {"path": "/v1.0", "delay": -1},
         {"path": "/v1.0", "status": 503, "retryAfer": 1},
+        {"path": "/v1.0", "status": 503, "retryAfter": 1, "retryAfterDate": "iso8601"},
+        {"path": "/v1.0", "status": 503, "retryAfter": "soon", "retryAfterDate": "asctime"},
+        {"path": "/v1.0", "status": 503, "retryAfterDate": "asctime"},
         [],
     ],
 )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatfn.graph.retry import MAX_RETRY_AFTER_SECONDS, RetryPolicy, parse_retry_after
+from chatfn.graph.retry import MAX_RETRY_AFTER_SECONDS, RetryPolicy, parse_http_date, parse_retry_after
 
 
 @pytest.mark.parametrize(
@@ -40,9 +40,68 @@ def test_a_far_http_date_is_clamped() -> None:
     assert parse_retry_after("Fri, 22 Nov 2126 12:00:07 GMT", now=now) == MAX_RETRY_AFTER_SECONDS
 
 
-def test_parse_retry_after_http_date() -> None:
-    now = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
-    assert parse_retry_after("Sun, 22 Nov 2026 12:00:07 GMT", now=now) == 7.0
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Sun, 22 Nov 2026 12:00:07 GMT",  # IMF-fixdate, RFC 9110 section 5.6.7
+        "Sunday, 22-Nov-26 12:00:07 GMT",  # rfc850-date, obsolete but to be accepted
+        "Sun Nov 22 12:00:07 2026",  # asctime-date: no zone, meaning GMT
+        "Sun, 22 Nov 2026 12:00:07 -0000",  # RFC 5322's "UTC, local zone unknown"
+        "Sun, 22 Nov 2026 12:00:07 +0000",
+        "Sun, 22 Nov 2026 12:00:07 UTC",
+        "Sun, 22 Nov 2026 12:00:07",  # a sender that left GMT out
+        "Sun, 22 Nov 2026 13:00:07 +0100",
+        "sun, 22 NOV 2026 12:00:07 gmt",
+    ],
+)
+def test_every_http_date_form_of_rfc_9110_is_read_as_gmt(header: str) -> None:
+    """RFC 9110 section 5.6.7: "A recipient that parses a timestamp value in an HTTP field MUST accept
+    all three HTTP-date formats". Those with no zone once raised a TypeError (naive minus aware)."""
+    assert parse_retry_after(header, now=NOW) == 7.0
+
+
+def test_asctime_pads_a_one_digit_day_with_a_space() -> None:
+    assert parse_http_date("Tue Dec  1 12:00:07 2026", NOW) == datetime(2026, 12, 1, 12, 0, 7, tzinfo=UTC)
+    assert parse_http_date("Tue Dec 1 12:00:07 2026", NOW) == datetime(2026, 12, 1, 12, 0, 7, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("two_digits", "year"),
+    [("26", 2026), ("76", 2076), ("77", 1977), ("94", 1994), ("00", 2000)],
+)
+def test_a_two_digit_year_more_than_50_years_ahead_is_of_the_last_century(two_digits: str, year: int) -> None:
+    """RFC 9110 section 5.6.7: such a year means "the most recent year in the past that had the same
+    last two digits" (email.utils would read 69 to 99 as 19xx whatever the date)."""
+    when = parse_http_date(f"Friday, 01-Jan-{two_digits} 00:00:00 GMT", NOW)
+    assert when is not None
+    assert when.year == year
+
+
+def test_a_leap_second_is_the_next_minute() -> None:
+    """RFC 9110's time-of-day runs to 23:59:60."""
+    assert parse_http_date("Sun, 22 Nov 2026 12:00:60 GMT", NOW) == datetime(2026, 11, 22, 12, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Sun, 31 Feb 2026 12:00:07 GMT",  # no such day
+        "Sun, 22 Nov 2026 24:00:07 GMT",
+        "Sun, 22 Nov 2026 12:60:07 GMT",
+        "Sun, 22 Nov 2026 12:00:61 GMT",
+        "Sun, 22 Foo 2026 12:00:07 GMT",
+        "Sun, 22 Nov 2026 12:00:07 EST",  # HTTP dates are in GMT
+        "Sun, 22 Nov 2026 12:00 GMT",
+        "Sun, 22 Nov 0000 12:00:07 GMT",
+        "2026-11-22T12:00:07Z",  # ISO 8601 is not an HTTP-date
+        "7 seconds",
+    ],
+)
+def test_a_date_that_cannot_be_read_counts_as_no_retry_after(header: str) -> None:
+    assert parse_retry_after(header, now=NOW) is None
 
 
 def test_backoff_grows_and_is_capped() -> None:

@@ -5,6 +5,7 @@ Azurite (or one that never answers), and the durable client's part played by a s
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,9 +17,11 @@ from chatfn.chats.spec import parse_chat_request
 from chatfn.durable.chat_job import Progress
 from chatfn.emulator import Emulator
 from chatfn.errors import StorageError
+from chatfn.failures import Failure
+from chatfn.outcome import Failed
 from chatfn.requests import driver
-from chatfn.requests.driver import ChatOrder, OrchestrationState, Running
-from chatfn.requests.store import IdempotencyStore
+from chatfn.requests.driver import Answered, ChatOrder, OrchestrationState, Running
+from chatfn.requests.store import Claimed, IdempotencyRecord, IdempotencyStore
 from chatfn.services import Services
 from chatfn.settings import Settings
 from tests.graphs import graph_for
@@ -86,3 +89,48 @@ async def test_storage_that_does_not_answer_stops_a_keyed_request_before_graph(
             await driver.submit(ChatOrder(spec, "function-key", "k-1", wait=5), services, Orchestrations())
     await store.aclose()
     assert control.get("/requests").json() == [], "nothing was sent to Graph"
+
+
+class _OwnerEndsWhileThePointerIsWritten(IdempotencyStore):
+    """The real store, with one interleaving made to happen: the first request fails (Graph made
+    nothing) and frees its key just after a repeat wrote the pointer to its status URL."""
+
+    def __init__(self, table: TableClient, owner: IdempotencyRecord, failure: Failed) -> None:
+        super().__init__(table, timedelta(hours=1))
+        self.owner, self.failure = owner, failure
+
+    async def remember_status_url(self, record: IdempotencyRecord) -> None:
+        await super().remember_status_url(record)
+        await self.forget(self.owner, self.failure)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("managed_identity_env")
+async def test_a_repeat_never_hands_out_the_status_url_of_a_request_that_freed_its_key(
+    emulator: Emulator, control: httpx.Client, azurite: str
+) -> None:
+    """The repeat reads the record again once the pointer exists: the first request is gone, so it
+    starts over and makes the chat itself; the first request's status URL answers its failure."""
+    spec = parse_chat_request({"emails": "alex@contoso.com;jacob@contoso.com", "topic": "Freed"})
+    table_name = f"t{uuid.uuid4().hex[:20]}"
+    plain = IdempotencyStore(
+        TableClient.from_connection_string(azurite, table_name=table_name), timedelta(hours=1)
+    )
+    owner = await plain.claim("function-key", "k-freed", spec.fingerprint(), "a" * 32, datetime.now(UTC))
+    await plain.aclose()
+    assert isinstance(owner, Claimed)
+    failure = Failed(failure=Failure(kind="graph", step="resolve", createdNothing=True, status=403))
+    store = _OwnerEndsWhileThePointerIsWritten(
+        TableClient.from_connection_string(azurite, table_name=table_name), owner.record, failure
+    )
+    async with graph_for(emulator) as graph:
+        services = Services(Settings(), graph=graph, store=store)
+        answer = await driver.submit(
+            ChatOrder(spec, "function-key", "k-freed", wait=0), services, Orchestrations()
+        )
+        first = await driver.status("a" * 32, services, Orchestrations())
+    await store.aclose()
+    assert isinstance(answer, Answered), answer
+    assert answer.outcome.kind == "succeeded"
+    assert len(control.get("/chats").json()) == 1
+    assert first == Answered(failure, success_status=200)

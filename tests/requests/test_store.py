@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +21,15 @@ from chatfn.devhost.azurite import Azurite
 from chatfn.errors import IdempotencyKeyReused, StorageError
 from chatfn.failures import Failure
 from chatfn.outcome import Failed, Succeeded
-from chatfn.requests.store import LEASE, Claimed, Found, IdempotencyStore, RecordState, key_partition
+from chatfn.requests.store import (
+    LEASE,
+    Claimed,
+    Found,
+    IdempotencyStore,
+    Pointed,
+    RecordState,
+    key_partition,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.azurite]
 
@@ -34,6 +45,10 @@ async def store(azurite: str) -> AsyncIterator[IdempotencyStore]:
     store = IdempotencyStore(TableClient.from_connection_string(azurite, table_name=table), TTL, lambda: NOW)
     yield store
     await store.aclose()
+
+
+def _failed() -> Failed:
+    return Failed(failure=Failure(kind="graph", step="resolve", createdNothing=True, status=403))
 
 
 def _succeeded(request_id: str, members: int = 2) -> Succeeded:
@@ -95,9 +110,9 @@ async def test_forgetting_frees_the_key_unless_the_record_moved_on(store: Idempo
     handed = await store.hand_over(claimed.record)
     assert handed is not None
     assert handed.state is RecordState.ASYNC
-    await store.forget(claimed.record)  # stale: the record moved on, so it stays
+    await store.forget(claimed.record, _failed())  # stale: the record moved on, so it stays
     assert await store.get(claimed.record.partition) is not None
-    await store.forget(handed)
+    await store.forget(handed, _failed())
     assert await store.get(claimed.record.partition) is None
     assert isinstance(await store.claim("s", "k", "fp", "r2", NOW), Claimed)
 
@@ -130,7 +145,11 @@ async def test_no_read_returns_an_expired_record(azurite: str) -> None:
     assert await store.find_request("r1") is not None
     clock[0] = NOW + TTL
     assert await store.get(claimed.record.partition) is None
-    assert await store.find_request("r1") is None
+    # A status URL resolves until the purge, not only for as long as its key is remembered.
+    found = await store.find_request("r1")
+    assert found is not None
+    assert found.record is not None
+    assert found.record.request_id == "r1"
     await store.aclose()
 
 
@@ -154,11 +173,76 @@ async def test_a_pointer_lets_the_status_url_find_a_running_record(store: Idempo
     await store.remember_status_url(claimed.record)
     found = await store.find_request("r1")
     assert found is not None
-    assert found.request_id == "r1"
-    # Once the key belongs to another request, the old status URL no longer finds it.
-    await store.forget(claimed.record)
-    assert isinstance(await store.claim("s", "k", "fp", "r2", NOW), Claimed)
+    assert found.record is not None
+    assert found.record.request_id == "r1"
+
+
+async def test_a_status_url_keeps_the_failure_of_a_request_whose_key_was_freed(
+    store: IdempotencyStore,
+) -> None:
+    """The contract: a status URL that was handed out keeps answering its request's outcome, failures
+    included; it never turns unknown because the key was freed and claimed again."""
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    await store.remember_status_url(claimed.record)
+    await store.forget(claimed.record, _failed())
+    assert isinstance(await store.claim("s", "k", "fp", "r2", NOW), Claimed), "the key is free"
+    assert await store.find_request("r1") == Pointed(record=None, outcome=_failed())
+
+
+async def test_a_request_whose_status_url_was_never_handed_out_leaves_no_pointer(
+    store: IdempotencyStore, azurite: str
+) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    await store.forget(claimed.record, _failed())
     assert await store.find_request("r1") is None
+    async with TableClient.from_connection_string(azurite, table_name=store._table.table_name) as table:
+        assert [entity async for entity in table.list_entities()] == [], "no row was made for it"
+
+
+async def test_a_pointer_left_without_record_or_outcome_says_so(
+    store: IdempotencyStore, azurite: str
+) -> None:
+    """A worker that stopped between deleting the record and keeping its failure: the URL still answers."""
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    await store.remember_status_url(claimed.record)
+    async with TableClient.from_connection_string(azurite, table_name=store._table.table_name) as table:
+        await table.delete_entity(claimed.record.partition, "key")
+    assert await store.find_request("r1") == Pointed(record=None)
+    assert isinstance(await store.claim("s", "k", "fp", "r2", NOW), Claimed)
+    assert await store.find_request("r1") == Pointed(record=None), "the key's record is another's now"
+
+
+async def test_a_claim_of_an_expired_key_keeps_the_old_outcome_for_its_status_url(
+    store: IdempotencyStore,
+) -> None:
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    await store.remember_status_url(claimed.record)
+    succeeded = _succeeded("r1")
+    assert await store.complete(claimed.record, succeeded) is not None
+    assert isinstance(await store.claim("s", "k", "fp", "r2", NOW + TTL), Claimed)
+    assert await store.find_request("r1") == Pointed(record=None, outcome=succeeded)
+
+
+async def test_a_keyed_request_costs_two_storage_operations_when_it_succeeds(azurite: str) -> None:
+    """Claim and complete: keeping outcomes for status URLs adds nothing to the path of a success."""
+    responses: list[int] = []
+    table = TableClient.from_connection_string(
+        azurite,
+        table_name=f"t{uuid.uuid4().hex[:20]}",
+        raw_response_hook=lambda response: responses.append(response.http_response.status_code),
+    )
+    store = IdempotencyStore(table, TTL, lambda: NOW)
+    await store.purge(NOW)  # the table is made, as a worker's first call makes it
+    responses.clear()
+    claimed = await store.claim("s", "k", "fp", "r1", NOW)
+    assert isinstance(claimed, Claimed)
+    await store.complete(claimed.record, _succeeded("r1"))
+    await store.aclose()
+    assert len(responses) == 2
 
 
 async def test_the_purge_deletes_only_what_expired_before(store: IdempotencyStore) -> None:
@@ -193,6 +277,25 @@ async def test_storage_that_does_not_answer_is_a_storage_error() -> None:
     with pytest.raises(StorageError):
         await store.claim("s", "k", "fp", "r1", NOW)
     await store.aclose()
+
+
+async def test_a_call_storage_never_answers_is_given_up_by_the_store_itself() -> None:
+    """The last guard, whatever the table client does: this one keeps azure-core's defaults (300 s to
+    read, 10 retries), and Azurite, paused with SIGSTOP, accepts the connection and says nothing."""
+    server = Azurite.start()
+    store = IdempotencyStore(
+        TableClient.from_connection_string(server.connection_string, table_name="thung"), TTL, call_seconds=1
+    )
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageError, match="did not answer within 1 s"):
+            await store.claim("s", "k", "fp", "r1", NOW)
+        assert time.monotonic() - started < 3
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        await store.aclose()
+        server.stop()
 
 
 async def test_ending_the_lease_ends_it_the_lease_for_the_next_repeat(store: IdempotencyStore) -> None:

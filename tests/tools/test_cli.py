@@ -4,6 +4,7 @@ emulator: the exit code, stdout and stderr that a person or a script gets."""
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import os
 import pty
@@ -15,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -599,6 +600,18 @@ def test_the_readme_gives_each_exit_status_as_the_client_does(
 )
 def test_retry_after_is_read_as_seconds(value: str | None, seconds: float) -> None:
     assert retry_after_seconds(value) == seconds
+
+
+@pytest.mark.parametrize(
+    "as_date",
+    [
+        lambda when: email.utils.formatdate(when, usegmt=True),  # IMF-fixdate
+        lambda when: time.asctime(time.gmtime(when)),  # asctime: no zone, meaning GMT
+    ],
+)
+def test_retry_after_may_be_an_http_date(as_date: Callable[[float], str]) -> None:
+    """RFC 9110 section 10.2.3 allows either form; a gateway before the app may send a date."""
+    assert 8.0 <= retry_after_seconds(as_date(time.time() + 10)) <= 10.0
 
 
 # --- as a real process ---------------------------------------------------------------------------------
