@@ -46,6 +46,8 @@ class Settings:
     graph_write_rps: float = 30.0
     graph_read_rps: float = 30.0
     graph_directory_rps: float = 350.0
+    # How long a request waits its turn while Graph throttles before it ends with 503 graph-throttled.
+    throttle_patience_seconds: float = 3600.0
     # How long an address's object id is remembered (a miss: never more than a few seconds).
     directory_cache_seconds: float = 300.0
     # POST /api/chat-batches: the most items one batch holds, and its largest body.
@@ -90,6 +92,9 @@ class Settings:
             graph_read_rps=_number(env, "CHATFN_GRAPH_READ_RPS", defaults.graph_read_rps, low=0.5, high=1500),
             graph_directory_rps=_number(
                 env, "CHATFN_GRAPH_DIRECTORY_RPS", defaults.graph_directory_rps, low=0.5, high=10_000
+            ),
+            throttle_patience_seconds=_number(
+                env, "CHATFN_THROTTLE_PATIENCE_SECONDS", defaults.throttle_patience_seconds
             ),
             directory_cache_seconds=_number(
                 env, "CHATFN_DIRECTORY_CACHE_SECONDS", defaults.directory_cache_seconds, high=86_400

@@ -78,6 +78,11 @@ param idempotencyTtlHours int = 24
 @maxValue(365)
 param historyRetentionDays int = 7
 
+@description('CHATFN_THROTTLE_PATIENCE_SECONDS app setting: how long a request waits its turn while Graph throttles before it ends with 503 graph-throttled.')
+@minValue(0)
+@maxValue(86400)
+param throttlePatienceSeconds int = 3600
+
 @description('CHATFN_BATCH_MAX_BYTES app setting: the largest body of POST /api/chat-batches, in bytes; the host\'s request limit is twice this.')
 @minValue(1024)
 @maxValue(67108864)
@@ -313,6 +318,7 @@ module functionApp 'modules/function-app.bicep' = {
     publicOrigin: publicOrigin
     idempotencyTtlHours: idempotencyTtlHours
     historyRetentionDays: historyRetentionDays
+    throttlePatienceSeconds: throttlePatienceSeconds
     batchMaxBytes: batchMaxBytes
     batchMaxItems: batchMaxItems
     directoryCacheSeconds: directoryCacheSeconds

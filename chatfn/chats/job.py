@@ -51,8 +51,10 @@ log = logging.getLogger(__name__)
 MAX_SENDS = 3
 # The longest pause between two looks at Graph's lists while a search goes on.
 LONGEST_LOOK_PAUSE = 15.0
-# How long a step that failed for a passing reason waits, when Graph said nothing of when to come back.
+# How long a step that failed for a passing reason waits when Graph said nothing of when to come back;
+# each further wait of the job backs off from it, doubling, up to the longest.
 TRANSIENT_PAUSE = 5.0
+LONGEST_TRANSIENT_PAUSE = 300.0
 # Microsoft's guidance for Teams operations: check about every 30 seconds.
 MAX_POLL_INTERVAL = 30.0
 # The statuses a teamsAsyncOperation can have that mean "not yet"; any other ends the wait.
@@ -97,6 +99,8 @@ class ChatJob(BaseModel):
     created: CreatedChat | None = None  # Graph's 201, to answer with if the chat cannot be read
     # Why the last send failed: what the request answers if the search finds nothing after every send.
     lastFailure: Failure | None = None
+    # How often the job waited for a passing failure (throttling, Graph or storage unavailable).
+    waits: int = 0
 
     def to(self, stage: Stage, **changes: object) -> ChatJob:
         return self.model_copy(update={"stage": stage, **changes})
@@ -358,24 +362,29 @@ def _as_read(created: CreatedChat, members: tuple[ResolvedMember, ...]) -> Chat:
 def _failed_or_later(
     job: ChatJob, error: ChatfnError, step: Step, services: Services, *, created_nothing: bool
 ) -> Next | Ended:
-    """A step that failed for a passing reason is taken again later, for as long as the job may last
-    (`CHATFN_OPERATION_DEADLINE_SECONDS` from its start): the worker's Graph budget could not serve it in
-    time, storage failed under a send's fence, Graph throttled or was unavailable past the client's own
-    retries, or there was no connection at all. Any other failure ends the request, and so does a
-    passing one that outlasts the job."""
+    """A step that failed for a passing reason is taken again later. Throttling (the worker's Graph
+    budget could not serve it in time, or Graph answered 429 past the client's own retries) waits its
+    turn for `CHATFN_THROTTLE_PATIENCE_SECONDS` from the job's start; storage failing under a send's
+    fence, Graph unavailable, or no connection at all, for `CHATFN_OPERATION_DEADLINE_SECONDS`. Waits
+    other than the budget's own back off, so a long wait keeps the orchestration's history short. Any
+    other failure ends the request, and so does a passing one that outlasts its patience."""
+    settings = services.settings
+    throttled = isinstance(error, BudgetSpent | GraphThrottled)
     if isinstance(error, BudgetSpent):
         retry_in = error.retry_in
-    elif isinstance(error, StorageError):
-        retry_in = TRANSIENT_PAUSE
-    elif isinstance(error, GraphThrottled | GraphUnavailable) or (
+    elif isinstance(error, StorageError | GraphThrottled | GraphUnavailable) or (
         isinstance(error, GraphConnectionError) and not error.sent
     ):
-        retry_in = error.retry_after or TRANSIENT_PAUSE
+        # The first wait is what Graph asked (else a pause); each further one backs off from the pause.
+        given = getattr(error, "retry_after", None)
+        backoff = min(TRANSIENT_PAUSE * 2.0 ** (job.waits - 1), LONGEST_TRANSIENT_PAUSE) if job.waits else 0.0
+        retry_in = max(TRANSIENT_PAUSE if given is None else given, backoff)
+        job = job.model_copy(update={"waits": job.waits + 1})
     else:
         return _failed(error, step, created_nothing=created_nothing)
-    give_up_at = job.attemptStarted + timedelta(seconds=services.settings.operation_deadline_seconds)
+    patience = settings.throttle_patience_seconds if throttled else settings.operation_deadline_seconds
     at = services.clock() + timedelta(seconds=retry_in)
-    if at < give_up_at:
+    if at < job.attemptStarted + timedelta(seconds=patience):
         log.warning("request %s: %s at %s; taking the step again later", job.requestId, error, step)
         return Next(job=job, at=at)
     if isinstance(error, BudgetSpent):  # Graph kept throttling the worker for as long as the job lasts

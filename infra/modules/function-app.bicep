@@ -84,6 +84,9 @@ param idempotencyTtlHours int
 @description('CHATFN_HISTORY_RETENTION_DAYS: age at which finished orchestrations and expired records are purged.')
 param historyRetentionDays int
 
+@description('CHATFN_THROTTLE_PATIENCE_SECONDS: how long a request waits its turn while Graph throttles before it ends with 503 graph-throttled.')
+param throttlePatienceSeconds int
+
 @description('CHATFN_BATCH_MAX_BYTES: the largest body of POST /api/chat-batches, in bytes; the host\'s request limit is twice this.')
 param batchMaxBytes int
 
@@ -237,6 +240,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'CHATFN_HISTORY_RETENTION_DAYS'
           value: string(historyRetentionDays)
+        }
+        {
+          name: 'CHATFN_THROTTLE_PATIENCE_SECONDS'
+          value: string(throttlePatienceSeconds)
         }
         {
           name: 'CHATFN_BATCH_MAX_BYTES'

@@ -304,3 +304,33 @@ async def test_no_send_begins_that_could_outlive_the_lease(graph: GraphClient, c
     assert _posts(control) == 0
     _succeeded(await _run(services, GROUP, lease_until=clock.now + timedelta(seconds=121)))
     assert _posts(control) == 1
+
+
+async def test_a_throttled_send_waits_its_turn_for_the_throttle_patience_then_gives_up(
+    graph: GraphClient, control: httpx.Client
+) -> None:
+    """Throttling alone never ends a request early: it waits (in the trigger: 202; in the orchestration:
+    a durable timer), backing off, until CHATFN_THROTTLE_PATIENCE_SECONDS from its start."""
+    control.post("/faults", json={"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": 0.01})
+    clock = Clock()
+    patient = _services(graph, clock, Settings(throttle_patience_seconds=3600, operation_deadline_seconds=5))
+    job = new_job("r1", parse_chat_request(GROUP), clock.now)
+    first = await take_step(job, patient)
+    assert isinstance(first, Next)
+    later = await take_step(first.job, patient)
+    assert isinstance(later, Next)
+    assert later.job.stage == "send"
+    assert later.at is not None
+    assert later.at - clock.now == timedelta(seconds=0.01), "the first wait is what Graph asked"
+    waits = []
+    for _ in range(3):
+        again = await take_step(later.job, patient)
+        assert isinstance(again, Next)
+        assert again.at is not None
+        waits.append((again.at - clock.now).total_seconds())
+        later = again
+    assert waits == [5.0, 10.0, 20.0], "each further wait backs off"
+    clock.now += timedelta(seconds=3600)
+    failure = _failed(await take_step(later.job, patient)).failure
+    assert (failure.status, failure.createdNothing) == (429, True)
+    assert control.get("/chats").json() == []

@@ -132,4 +132,4 @@ def test_each_failure_path_replays_cleanly(
     assert final == status
     names = _assert_replays_cleanly(host, request_id)
     if name.startswith(("transient", "throttled")):
-        assert names.count(TAKE_STEP) >= 3, "the orchestrator took the poll again on a durable timer"
+        assert names.count(TAKE_STEP) >= 2, "the orchestrator took the poll again on a durable timer"
