@@ -18,6 +18,7 @@ from typing import Any, Literal
 import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
+from chatfn import telemetry
 from chatfn.chats.job import STEP_RESULT, ChatJob, Ended, Next, Stage, take_step
 from chatfn.failures import Failure
 from chatfn.graph.budget import deadline_in
@@ -104,7 +105,7 @@ def _broken(job: ChatJob) -> dict[str, Any]:
 
 async def take_chat_step(job: dict[str, Any], services: Services) -> dict[str, Any]:
     """One step of the job, as the activity runs it: its sends fenced, its answer plain JSON."""
-    with deadline_in(STEP_BUDGET_WAIT):
+    with deadline_in(STEP_BUDGET_WAIT), telemetry.chat_path("async"):
         result = await take_step(ChatJob.model_validate(job), services)
     answer: dict[str, Any] = STEP_RESULT.dump_python(result, mode="json")
     return answer
