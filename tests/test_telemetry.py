@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from bench.cold_import import LOCAL_AZURE_MONITOR
 from chatfn import contract, telemetry
 from chatfn.api import endpoints
 from chatfn.api.unexpected import internal_error_as_problem
@@ -302,18 +303,6 @@ def test_graph_routes_keep_only_graphs_resource_names() -> None:
 
 
 # --- how it is set up -----------------------------------------------------------------------------------
-
-# Application Insights on this machine: nothing leaves 127.0.0.1, and neither Microsoft's statsbeat nor
-# its control plane nor the Azure VM metadata service is asked anything.
-LOCAL_AZURE_MONITOR = {
-    "APPLICATIONINSIGHTS_CONNECTION_STRING": (
-        "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
-        "IngestionEndpoint=http://127.0.0.1:9/;LiveEndpoint=http://127.0.0.1:9/"
-    ),
-    "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
-    "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
-    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "azure_functions",
-}
 
 
 def _run(script: str, env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
