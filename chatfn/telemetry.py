@@ -318,8 +318,8 @@ def _problem_of(answer: HttpAnswer) -> tuple[str | None, int | None]:
         body = json.loads(answer.get_body())
     except ValueError:
         return None, None
-    slug = str(body.get("type", "")).removeprefix(problems.TYPE_ROOT) if isinstance(body, dict) else ""
-    problem_type = problems.CATALOGUE.get(slug)
+    uri = body.get("type") if isinstance(body, dict) else None
+    problem_type = next((known for known in problems.CATALOGUE.values() if known.uri == uri), None)
     if problem_type is None:
         return None, None
     if problem_type is problems.MEMBER_NOT_FOUND:
@@ -360,12 +360,12 @@ def chat_step(job: ChatJob, result: Next | Ended) -> None:
 # --- Graph ------------------------------------------------------------------------------------------
 
 
+@dataclass
 class GraphCallTelemetry:
-    """One HTTP exchange with Graph, until it has Graph's answer (`answered`)."""
+    """One HTTP exchange with Graph: its status and Graph's request id, once Graph has answered."""
 
-    def __init__(self) -> None:
-        self.status: int | None = None
-        self.request_id: str | None = None
+    status: int | None = None
+    request_id: str | None = None
 
     def answered(self, answer: GraphAnswer) -> None:
         self.status = answer.status_code
