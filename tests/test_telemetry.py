@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bench.cold_import import LOCAL_AZURE_MONITOR
+from bench.cold_import import LOCAL_AZURE_MONITOR, WORKER_SET_UP
 from chatfn import contract, telemetry
 from chatfn.api import endpoints
 from chatfn.api.unexpected import internal_error_as_problem
@@ -305,7 +305,7 @@ def test_graph_routes_keep_only_graphs_resource_names() -> None:
 # --- how it is set up -----------------------------------------------------------------------------------
 
 
-def _run(script: str, env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
+def _run(script: str, env: dict[str, str], tmp_path: Path) -> Any:
     """A fresh interpreter (global providers are set once per process); the script prints JSON last."""
     done = subprocess.run(  # noqa: S603 - this interpreter, our own script
         [sys.executable, "-c", script],
@@ -316,11 +316,10 @@ def _run(script: str, env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
         timeout=60,
         check=True,
     )
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return json.loads(done.stdout.splitlines()[-1])
 
 
-WORKER_SET_UP = """
+PROVIDERS_SET_UP_FIRST = """
 import json, sys
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -345,12 +344,31 @@ print(json.dumps({"spans": [s.name for s in spans.get_finished_spans()],
 
 def test_with_the_workers_set_up_the_app_records_into_it_and_sets_up_nothing(tmp_path: Path) -> None:
     env = {**LOCAL_AZURE_MONITOR, "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true"}
-    assert _run(WORKER_SET_UP, env, tmp_path) == {"spans": ["graph GET /users"], "distro_imported": False}
+    assert _run(PROVIDERS_SET_UP_FIRST, env, tmp_path) == {
+        "spans": ["graph GET /users"],
+        "distro_imported": False,
+    }
 
 
 def test_off_records_nothing_even_into_a_process_that_set_providers_up(tmp_path: Path) -> None:
     env = {**LOCAL_AZURE_MONITOR, "CHATFN_TELEMETRY": "off"}
-    assert _run(WORKER_SET_UP, env, tmp_path) == {"spans": [], "distro_imported": False}
+    assert _run(PROVIDERS_SET_UP_FIRST, env, tmp_path) == {"spans": [], "distro_imported": False}
+
+
+HTTPX_INSTRUMENTED = """
+import json
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+print(json.dumps(HTTPXClientInstrumentor().is_instrumented_by_opentelemetry))
+"""
+
+
+@pytest.mark.parametrize(("disabled", "instrumented"), [("httpx", False), ("", True)])
+def test_the_workers_set_up_leaves_httpx_alone_only_when_the_app_setting_says_so(
+    disabled: str, instrumented: bool, tmp_path: Path
+) -> None:
+    """Why infra/modules/function-app.bicep sets OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=httpx."""
+    env = {**LOCAL_AZURE_MONITOR, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": disabled}
+    assert _run(WORKER_SET_UP + HTTPX_INSTRUMENTED, env, tmp_path) is instrumented
 
 
 OWN_SET_UP = """
