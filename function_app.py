@@ -8,7 +8,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from chatfn import contract
+from chatfn import contract, telemetry
 from chatfn.api import batches, endpoints
 from chatfn.api.unexpected import internal_error_as_problem
 from chatfn.durable import batch, chat_job, housekeeping
@@ -17,6 +17,7 @@ from chatfn.settings import get_settings
 
 # Read once, here: a setting chatfn cannot use stops the worker at start, naming the variable.
 services = Services(get_settings())
+telemetry.configure(services.settings)
 
 # With Entra ID, App Service authentication signs callers in: a function key on top would make
 # callers need both, so the functions are anonymous to the Functions host (docs/api.md, Signing in).

@@ -20,6 +20,9 @@ MAX_SECONDS = 86_400.0
 
 CredentialKind = Literal["managed_identity", "default"]
 CallerAuth = Literal["key", "entra"]
+# Where the app's OpenTelemetry goes (chatfn.telemetry): Application Insights, stdout, or nowhere.
+TelemetryMode = Literal["azure-monitor", "console", "off"]
+TELEMETRY_MODES: tuple[TelemetryMode, ...] = ("azure-monitor", "console", "off")
 
 # Azure Tables: 3 to 63 letters and digits, starting with a letter.
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
@@ -63,6 +66,9 @@ class Settings:
     storage_connection_string: str | None = None
     table_service_uri: str | None = None
     storage_client_id: str | None = None
+    telemetry: TelemetryMode = "off"
+    # The Python worker set up the Azure Monitor distribution itself, before importing the app.
+    worker_exports_telemetry: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +121,8 @@ class Settings:
             storage_connection_string=env.get("AzureWebJobsStorage") or None,
             table_service_uri=env.get("AzureWebJobsStorage__tableServiceUri") or None,
             storage_client_id=env.get("AzureWebJobsStorage__clientId") or None,
+            telemetry=_telemetry_mode(env),
+            worker_exports_telemetry=_true_like(env.get("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY")),
         )
 
 
@@ -171,6 +179,22 @@ def _origin(env: Mapping[str, str], name: str) -> str | None:
     ):
         raise SettingsError(f"{name} must be an origin such as https://chats.contoso.com, not {raw!r}")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _telemetry_mode(env: Mapping[str, str]) -> TelemetryMode:
+    """`CHATFN_TELEMETRY`, by default Azure Monitor wherever Application Insights is connected; Azure
+    Monitor without a connection string would have nowhere to send."""
+    connected = bool(env.get("APPLICATIONINSIGHTS_CONNECTION_STRING"))
+    default = "azure-monitor" if connected else "off"
+    mode: TelemetryMode = _choice(env, "CHATFN_TELEMETRY", default, TELEMETRY_MODES)
+    if mode == "azure-monitor" and not connected:
+        raise SettingsError("CHATFN_TELEMETRY=azure-monitor needs APPLICATIONINSIGHTS_CONNECTION_STRING")
+    return mode
+
+
+def _true_like(value: str | None) -> bool:
+    """True as the Functions Python worker reads its switches (`is_true_like`)."""
+    return (value or "").strip().lower() in {"1", "true", "t", "yes", "y"}
 
 
 def _website_origin(env: Mapping[str, str]) -> str | None:

@@ -14,8 +14,17 @@ import pathspec
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_ONLY_MODULES = ("chatfn.emulator", "chatfn.devhost", "chatfn.tools", "chatfn.__main__", "bench")
 # Deployed, but loaded on first use, so a cold start does not pay for them: the table client (only
-# requests with an idempotency key need it) and the API descriptions.
-DEFERRED_MODULES = ("azure.data.tables", "chatfn.api.openapi", "chatfn.api.swagger")
+# requests with an idempotency key need it), the API descriptions, and the telemetry that only
+# CHATFN_TELEMETRY=console or azure-monitor needs (the SDK, its logging bridge, Azure Monitor's
+# distribution: the worker imports that itself when it exports telemetry).
+DEFERRED_MODULES = (
+    "azure.data.tables",
+    "chatfn.api.openapi",
+    "chatfn.api.swagger",
+    "opentelemetry.sdk",
+    "opentelemetry.instrumentation",
+    "azure.monitor",
+)
 # What a deployment needs: the app's entry point, its host settings, its requirements and its modules.
 DEPLOYED = re.compile(r"function_app\.py|host\.json|requirements\.txt|chatfn/([a-z_]+/)?[a-z_]+\.py")
 REQUIRED = {

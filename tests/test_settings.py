@@ -239,3 +239,36 @@ def _probe(name: str) -> Settings:
         return Settings.from_env({name: "0.75"})
     except SettingsError:
         return Settings.from_env({name: "2048"})
+
+
+CONNECTION_STRING = (
+    "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"
+)
+
+
+def test_telemetry_goes_to_application_insights_wherever_it_is_connected() -> None:
+    assert Settings.from_env({}).telemetry == "off"
+    assert (
+        Settings.from_env({"APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION_STRING}).telemetry
+        == "azure-monitor"
+    )
+    connected_but_console = {
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION_STRING,
+        "CHATFN_TELEMETRY": "console",
+    }
+    assert Settings.from_env(connected_but_console).telemetry == "console"
+    assert Settings.from_env({"CHATFN_TELEMETRY": "console"}).telemetry == "console"
+
+
+@pytest.mark.parametrize("value", ["azure-monitor", "otlp"])
+def test_telemetry_that_cannot_be_sent_names_its_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="CHATFN_TELEMETRY"):
+        Settings.from_env({"CHATFN_TELEMETRY": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "exports"), [("true", True), (" True", True), ("1", True), ("false", False), ("", False)]
+)
+def test_the_workers_telemetry_switch_is_read_as_the_worker_reads_it(value: str, exports: bool) -> None:
+    settings = Settings.from_env({"PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": value})
+    assert settings.worker_exports_telemetry is exports

@@ -3,7 +3,8 @@ Functions host's plain-text 500: the caller gets what to do, the log gets where 
 
 `function_app.py` puts `@internal_error_as_problem` under each HTTP binding. The log names the
 exception's type and the frames it came through, not its message, which could hold a request's data
-(an address, a topic): logs never carry those (chatfn.logs).
+(an address, a topic): logs never carry those (chatfn.logs). Every answer, the problem included, is
+also the request's telemetry (`chatfn.telemetry.http_request`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, ParamSpec, cast, overload
 
 import azure.functions as func
 
-from chatfn import problems
+from chatfn import problems, telemetry
 from chatfn.api.responses import problem_response
 
 log = logging.getLogger(__name__)
@@ -43,22 +44,32 @@ def internal_error_as_problem(function: Callable[P, Any]) -> Callable[P, Any]:
 
         @functools.wraps(function)
         async def guarded_coroutine(*args: P.args, **kwargs: P.kwargs) -> func.HttpResponse:
-            try:
-                return await coroutine_function(*args, **kwargs)
-            except Exception as exc:
-                return _internal_error(function.__name__, exc)
+            with telemetry.http_request(_request_among(args, kwargs)) as request:
+                try:
+                    answer = await coroutine_function(*args, **kwargs)
+                except Exception as exc:
+                    answer = _internal_error(function.__name__, exc)
+                request.answered(answer)
+                return answer
 
         return guarded_coroutine
 
     @functools.wraps(function)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> func.HttpResponse:
-        try:
-            answer: func.HttpResponse = function(*args, **kwargs)
-        except Exception as exc:
-            return _internal_error(function.__name__, exc)
-        return answer
+        with telemetry.http_request(_request_among(args, kwargs)) as request:
+            try:
+                answer: func.HttpResponse = function(*args, **kwargs)
+            except Exception as exc:
+                answer = _internal_error(function.__name__, exc)
+            request.answered(answer)
+            return answer
 
     return guarded
+
+
+def _request_among(args: tuple[Any, ...], kwargs: dict[str, Any]) -> func.HttpRequest | None:
+    """The function's HTTP request: the worker passes bindings by name, a caller may pass it first."""
+    return next((arg for arg in (*args, *kwargs.values()) if isinstance(arg, func.HttpRequest)), None)
 
 
 def _internal_error(name: str, exc: Exception) -> func.HttpResponse:

@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from chatfn import telemetry
 from chatfn.chats.existing import Wanted, find_latest
 from chatfn.chats.members import resolve_members
 from chatfn.chats.spec import ChatSpec
@@ -152,7 +153,9 @@ async def take_step(job: ChatJob, services: Services) -> Next | Ended:
         "operation": _poll,
         "read": _read,
     }
-    return await steps[job.stage](job, services)
+    result = await steps[job.stage](job, services)
+    telemetry.chat_step(job, result)
+    return result
 
 
 # --- the steps ---------------------------------------------------------------------------------------

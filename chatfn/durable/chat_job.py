@@ -19,6 +19,7 @@ from typing import Any, Literal
 import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
+from chatfn import telemetry
 from chatfn.chats.job import STEP_RESULT, ChatJob, Ended, Next, Stage, take_step
 from chatfn.failures import Failure
 from chatfn.graph.budget import deadline_in
@@ -109,7 +110,7 @@ async def take_chat_step(job: dict[str, Any], services: Services) -> dict[str, A
     dies half way is run again from the job it was given: its sends are fenced."""
     current = ChatJob.model_validate(job)
     while True:
-        with deadline_in(STEP_BUDGET_WAIT):
+        with deadline_in(STEP_BUDGET_WAIT), telemetry.chat_path("batch" if current.batchId else "async"):
             result = await take_step(current, services)
         if isinstance(result, Ended) or result.at is not None:
             answer: dict[str, Any] = STEP_RESULT.dump_python(result, mode="json")

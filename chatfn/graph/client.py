@@ -21,7 +21,7 @@ import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 
-from chatfn import __version__
+from chatfn import __version__, telemetry
 from chatfn.errors import (
     GraphConnectionError,
     GraphError,
@@ -258,8 +258,9 @@ class GraphClient:
     async def _attempt(self, call: _Call, attempt: int, fresh_token: bool) -> httpx.Response | GraphError:
         """One HTTP exchange, within the worker's budget: Graph's success answer, or the error it stands
         for (never raised here; `BudgetSpent` is, before anything is sent)."""
-        kind = kind_of(call.method, httpx.URL(call.url).path.removeprefix(self._root_path))
-        await self.budget.acquire(kind)
+        path = httpx.URL(call.url).path.removeprefix(self._root_path)
+        kind = kind_of(call.method, path)
+        telemetry.budget_waited(await self.budget.acquire(kind))
         if call.before_send is not None:
             await call.before_send()
         headers = {
@@ -268,16 +269,18 @@ class GraphClient:
             "User-Agent": USER_AGENT,
         }
         started = time.perf_counter()
-        try:
-            response = await self._http.request(
-                call.method, call.url, json=call.json, params=call.params, headers=headers
-            )
-        except httpx.TransportError as exc:
-            return GraphConnectionError(
-                f"no answer from Graph: {type(exc).__name__}",
-                sent=not isinstance(exc, _NEVER_SENT),
-                attempts=attempt,
-            )
+        with telemetry.graph_call(call.method, path, call.client_request_id) as graph_call:
+            try:
+                response = await self._http.request(
+                    call.method, call.url, json=call.json, params=call.params, headers=headers
+                )
+            except httpx.TransportError as exc:
+                return GraphConnectionError(
+                    f"no answer from Graph: {type(exc).__name__}",
+                    sent=not isinstance(exc, _NEVER_SENT),
+                    attempts=attempt,
+                )
+            graph_call.answered(response)
         _log_call(call, response, attempt, started)
         if response.status_code < 400:
             self.budget.succeeded(kind)

@@ -312,6 +312,23 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
         }
+        // chatfn/telemetry.py records into Application Insights (its default wherever a connection string is set).
+        {
+          name: 'CHATFN_TELEMETRY'
+          value: 'azure-monitor'
+        }
+        // The Python worker sets up Azure Monitor's OpenTelemetry distribution before it imports the app,
+        // and joins each invocation to the host's trace (host.json telemetryMode: OpenTelemetry).
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
+        }
+        // The distribution instruments httpx by default: its spans would keep Graph's URLs, $filter
+        // email addresses and all. chatfn records each Graph call as a span of its own, without a URL.
+        {
+          name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS'
+          value: 'httpx'
+        }
       ]
     }
     functionAppConfig: {

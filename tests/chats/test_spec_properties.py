@@ -286,7 +286,10 @@ def test_the_generated_requests_cover_both_forms_and_every_kind_of_member() -> N
     """The strategies reach what the properties claim to cover (a guard against a strategy that narrows)."""
     seen: set[str] = set()
 
-    @settings(max_examples=150, deadline=None, database=None, derandomize=True)
+    # Hypothesis also draws the string literals it finds in the project's loaded modules, so new code
+    # anywhere shifts what this derandomized run draws: 150 examples stopped reaching the rarest kind
+    # (a guest's address with a quote) when chatfn.settings gained a few literals; 300 leave a margin.
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(case=valid_cases())
     def collect(case: ValidCase) -> None:
         payload = case.payload

@@ -370,6 +370,20 @@ def test_telemetry_uses_entra_auth(parsed: dict[str, BicepDoc]) -> None:
     assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == "applicationInsightsConnectionString"
 
 
+def test_the_python_worker_exports_the_apps_telemetry_without_httpxs_spans(
+    parsed: dict[str, BicepDoc],
+) -> None:
+    """The worker sets Azure Monitor up before the app (chatfn/telemetry.py then sets nothing up), with
+    httpx's instrumentation off: its spans would keep Graph's URLs, $filter addresses included
+    (tests/test_telemetry.py shows the distribution instruments httpx without this setting)."""
+    settings = app_settings(parsed)
+    assert settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
+    assert settings["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] == "httpx"
+    assert settings["CHATFN_TELEMETRY"] == "azure-monitor"
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    assert host["telemetryMode"] == "OpenTelemetry"
+
+
 # --- app settings the code reads -------------------------------------------------------------------
 
 

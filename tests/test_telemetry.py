@@ -1,0 +1,424 @@
+"""Telemetry under the names docs/operations.md fixes, and none of a request's personal data in it.
+
+Requests with members by email go through the app's own code (the HTTP functions' wrapper, the
+endpoints, the driver, the chat job, the Graph client) against the emulator and Azurite, with the SDK's
+in-memory exporters in place of Azure Monitor's and the root logger collected, as the Python worker
+collects it. Everything exported is then searched for addresses, the topic, the key and the token."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+import httpx
+import pytest
+from azure.data.tables.aio import TableClient
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from bench.cold_import import LOCAL_AZURE_MONITOR, WORKER_SET_UP
+from chatfn import contract, telemetry
+from chatfn.api import endpoints
+from chatfn.api.unexpected import internal_error_as_problem
+from chatfn.emulator import Emulator
+from chatfn.graph.client import GRAPH_SCOPE
+from chatfn.requests.store import IdempotencyStore
+from chatfn.services import Services
+from chatfn.settings import Settings
+from tests.api.test_unexpected import CLIENT_BINDING
+from tests.apphost import start_app_host
+from tests.graphs import graph_for
+from tests.infra.monitoring_names import METRICS
+from tests.test_logs import leaks
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[1]
+TOPIC = "Sam's incident 4711"
+OTHER_TOPIC = "Sam's incident 4712"
+KEY = f"order-{uuid.uuid4()}"
+MEMBERS = {"emails": "sam@contoso.com;member01@contoso.com", "guests": "ana@fabrikam.com", "topic": TOPIC}
+UNKNOWN = {"emails": "nobody@nowhere.example;ghost@nowhere.example"}
+# The members' sign-in names, which Graph's lookups answer with: no more to be recorded than the mails.
+UPNS = ["sam.k@contoso.onmicrosoft.com", "m01.k@contoso.onmicrosoft.com", "ana_fabrikam.com#EXT#"]
+# Fast enough for a test: a send that failed after acting is looked for at once.
+SETTINGS = Settings(send_lifetime_seconds=1, list_lag_seconds=1)
+# Graph throttles the first lookup briefly: the worker's budget waits out its Retry-After.
+THROTTLED_LOOKUP = {"method": "GET", "path": "/v1.0/users", "status": 429, "retryAfter": 0.2, "count": 1}
+# Graph makes the chat, then answers 504: chatfn finds the chat and adopts it.
+FAILS_AFTER_ACTING = {"method": "POST", "path": "/v1.0/chats", "status": 504, "after": True, "count": 1}
+
+
+@dataclass
+class Exported:
+    """What the SDK's in-memory exporters got."""
+
+    spans: InMemorySpanExporter
+    metrics: InMemoryMetricReader
+    logs: InMemoryLogRecordExporter
+
+    def everything(self) -> str:
+        """Every span (name, attributes, events, status), metric point and log record, as JSON."""
+        spans = [span.to_json(indent=None) for span in self.spans.get_finished_spans()]
+        records = [record.to_json(indent=None) for record in self.logs.get_finished_logs()]
+        data = self.metrics.get_metrics_data()
+        return "\n".join([*spans, *records, data.to_json(indent=None) if data else ""])
+
+    def points(self, name: str) -> list[dict[str, Any]]:
+        """The data points of a metric: attributes and their value (a counter's sum, a histogram's count)."""
+        data = self.metrics.get_metrics_data()
+        assert data is not None
+        found = []
+        for resource in data.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == name:
+                        for point in metric.data.data_points:
+                            value = getattr(point, "value", None) or getattr(point, "count", None)
+                            found.append({**(point.attributes or {}), "value": value})
+        return found
+
+    def span_names(self) -> set[str]:
+        return {span.name for span in self.spans.get_finished_spans()}
+
+    def request_lines(self) -> list[dict[str, Any]]:
+        """The one log line per request: its text and its fields."""
+        return [
+            {"text": str(record.log_record.body), **dict(record.log_record.attributes or {})}
+            for record in self.logs.get_finished_logs()
+            if record.instrumentation_scope is not None
+            and record.instrumentation_scope.name == "chatfn.requests"
+        ]
+
+
+@pytest.fixture
+def exported() -> Iterator[Exported]:
+    """The app records into in-memory exporters; the root logger's records at INFO and above (the
+    host's default level) become log records, as the Python worker's set-up makes them in Azure."""
+    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    records = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ unannotated
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(records))
+    handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
+    handler.addFilter(lambda record: not record.name.startswith("chatfn.emulator"))  # Graph's stand-in
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    telemetry.use_providers(tracer_provider, MeterProvider(metric_readers=[reader]))
+    try:
+        yield Exported(spans, reader, records)
+    finally:
+        telemetry.use_providers(trace.NoOpTracerProvider(), metrics.NoOpMeterProvider())
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+@dataclass
+class Scenario:
+    exported: Exported
+    answers: list[func.HttpResponse]
+    token: str
+
+
+def _request(method: str, path: str, body: dict[str, Any] | None = None, **headers: str) -> func.HttpRequest:
+    route_params = {"requestId": path.rsplit("/", 1)[1]} if path.startswith("/api/chats/requests/") else {}
+    return func.HttpRequest(
+        method,
+        f"http://127.0.0.1{path}",
+        headers={"Content-Type": "application/json", **headers},
+        body=json.dumps(body).encode() if body is not None else b"",
+        route_params=route_params,
+    )
+
+
+@pytest.fixture
+async def scenario(
+    exported: Exported,
+    emulator: Emulator,
+    control: httpx.Client,
+    azurite: str,
+    managed_identity_env: Emulator,
+) -> Scenario:
+    """A chat made (its first lookup throttled), the same chat reused, members not found, a chat adopted
+    after Graph failed having made it, and a status URL that holds an address: each through the same
+    wrapper and endpoints as function_app.py binds."""
+    table = TableClient.from_connection_string(azurite, table_name=f"t{uuid.uuid4().hex[:20]}")
+    store = IdempotencyStore(table, timedelta(hours=1))
+    client = df.DurableOrchestrationClient(CLIENT_BINDING)  # the direct path never starts an orchestration
+    post_chats = internal_error_as_problem(endpoints.post_chats)
+    get_chat_request = internal_error_as_problem(endpoints.get_chat_request)
+    answers: list[func.HttpResponse] = []
+    async with graph_for(emulator) as graph:
+        services = Services(SETTINGS, graph=graph, store=store)
+        control.post("/faults", json=THROTTLED_LOOKUP).raise_for_status()
+        answers.append(
+            await post_chats(
+                _request("POST", "/api/chats", MEMBERS, **{"Idempotency-Key": KEY}), client, services
+            )
+        )
+        answers.append(
+            await post_chats(
+                _request("POST", "/api/chats", {**MEMBERS, "reuseExisting": True}), client, services
+            )
+        )
+        answers.append(await post_chats(_request("POST", "/api/chats", UNKNOWN), client, services))
+        control.post("/faults", json=FAILS_AFTER_ACTING).raise_for_status()
+        adopted = {"emails": "sam@contoso.com;member01@contoso.com", "topic": OTHER_TOPIC}
+        answers.append(await post_chats(_request("POST", "/api/chats", adopted), client, services))
+        answers.append(
+            await get_chat_request(_request("GET", "/api/chats/requests/sam@contoso.com"), client, services)
+        )
+        token = (await graph._credential.get_token(GRAPH_SCOPE)).token
+    await store.aclose()
+    assert [answer.status_code for answer in answers] == [201, 200, 422, 201, 404]
+    return Scenario(exported, answers, token)
+
+
+async def test_nothing_exported_holds_an_address_the_topic_the_key_or_the_token(scenario: Scenario) -> None:
+    everything = scenario.exported.everything()
+    assert "graph POST /chats" in everything, "the scan has something to scan"
+    assert leaks(everything, [TOPIC, OTHER_TOPIC, KEY, scenario.token, *UPNS]) == []
+
+
+async def test_each_answer_is_counted_by_route_status_and_problem_type(scenario: Scenario) -> None:
+    counted = {
+        (p["http.route"], p["http.response.status_code"], p.get("problem.type"), p["value"])
+        for p in scenario.exported.points("chatfn.requests")
+    }
+    assert counted == {
+        ("chats", 201, None, 2),
+        ("chats", 200, None, 1),
+        ("chats", 422, "urn:chatfn:problem:member-not-found", 1),
+        ("chats/requests/{requestId}", 404, "urn:chatfn:problem:unknown-request", 1),
+    }
+    durations = {(p["http.route"], p["value"]) for p in scenario.exported.points("chatfn.request.duration")}
+    assert durations == {("chats", 4), ("chats/requests/{requestId}", 1)}
+
+
+async def test_chats_are_counted_as_created_reused_and_adopted(scenario: Scenario) -> None:
+    chats = {
+        (p["chat.type"], p["outcome"], p["path"], p["value"])
+        for p in scenario.exported.points("chatfn.chats")
+    }
+    assert chats == {
+        ("group", "created", "direct", 1),
+        ("group", "reused", "direct", 1),
+        ("group", "adopted", "direct", 1),
+    }
+
+
+async def test_graph_calls_throttling_and_budget_waits_are_measured(scenario: Scenario) -> None:
+    calls = {
+        (p["graph.operation"], p["http.response.status_code"])
+        for p in scenario.exported.points("chatfn.graph.calls")
+    }
+    assert {("GET /users", 429), ("GET /users", 200), ("POST /chats", 201), ("POST /chats", 504)} <= calls
+    assert {("GET /chats/{id}", 200), ("GET /users/{id}/chats", 200)} <= calls
+    assert scenario.exported.points("chatfn.graph.throttled") == [
+        {"graph.operation": "GET /users", "value": 1}
+    ]
+    [waits] = scenario.exported.points("chatfn.graph.budget.wait")
+    assert waits == {"value": 1}, "the call after the 429 waited out its Retry-After"
+
+
+async def test_every_graph_call_is_a_named_child_span_with_graphs_request_id(scenario: Scenario) -> None:
+    spans = scenario.exported.spans.get_finished_spans()
+    requests = {
+        span.context.span_id: span
+        for span in spans
+        if span.name in ("POST chats", "GET chats/requests/{requestId}")
+    }
+    graph_calls = [span for span in spans if span.name.startswith("graph ")]
+    assert len(requests) == 5
+    assert {
+        "graph GET /users",
+        "graph POST /chats",
+        "graph GET /chats/{id}",
+        "graph GET /users/{id}/chats",
+    } <= {span.name for span in graph_calls}
+    for span in graph_calls:
+        assert span.parent is not None, span.name
+        assert span.parent.span_id in requests, span.name
+        attributes = dict(span.attributes or {})
+        assert contract.GUID.fullmatch(str(attributes["graph.request_id"])), span.name
+        assert contract.GUID.fullmatch(str(attributes["graph.client_request_id"])), span.name
+        assert not any(name.startswith(("http.url", "url.", "http.target")) for name in attributes), span.name
+
+
+async def test_one_line_per_request_and_a_422_counts_its_unknown_members(scenario: Scenario) -> None:
+    lines = scenario.exported.request_lines()
+    assert [(line["http.route"], line["http.response.status_code"]) for line in lines] == [
+        ("chats", 201),
+        ("chats", 200),
+        ("chats", 422),
+        ("chats", 201),
+        ("chats/requests/{requestId}", 404),
+    ]
+    ids = [json.loads(answer.get_body()).get("requestId") for answer in scenario.answers]
+    assert [line.get("chatfn.request_id") for line in lines][:2] == ids[:2]
+    not_found = lines[2]
+    assert not_found["problem.type"] == "urn:chatfn:problem:member-not-found"
+    assert not_found["chatfn.unknown_members"] == 2
+    assert "member-not-found (2 unknown members)" in not_found["text"]
+    assert all(line["chatfn.graph_calls"] >= 1 for line in lines[:4])
+    assert "chatfn.request_id" not in lines[4], "an address in a status URL is no request id"
+
+
+def test_routes_are_templates_whatever_the_url_holds() -> None:
+    assert telemetry.route_of("https://app.azurewebsites.net/api/chats?code=secret") == "chats"
+    assert telemetry.route_of("http://127.0.0.1/api/chats/requests/sam@contoso.com") == contract.REQUEST_ROUTE
+    assert telemetry.route_of("http://127.0.0.1/api/Chat-Batches/12ab/") == "chat-batches/{batchId}"
+    assert telemetry.route_of("http://127.0.0.1/api/chats/sam@contoso.com") == telemetry.UNKNOWN_ROUTE
+    assert telemetry.route_of("http://127.0.0.1/api/chats/requests/") == telemetry.UNKNOWN_ROUTE
+
+
+def test_graph_routes_keep_only_graphs_resource_names() -> None:
+    assert telemetry.graph_route("/users") == "/users"
+    assert telemetry.graph_route("/users/sam@contoso.com") == "/users/{id}"
+    assert telemetry.graph_route("/users/82fe7758-5bb3-4f0d-a43f-e555fd399c6f/chats") == "/users/{id}/chats"
+    assert (
+        telemetry.graph_route("/chats('19:a@thread.v2')/operations('x-1')") == "/chats/{id}/operations/{id}"
+    )
+    assert telemetry.graph_route("/chats/19:a@thread.v2/installedApps") == "/chats/{id}/installedApps"
+
+
+# --- how it is set up -----------------------------------------------------------------------------------
+
+
+def _run(script: str, env: dict[str, str], tmp_path: Path) -> Any:
+    """A fresh interpreter (global providers are set once per process); the script prints JSON last."""
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+PROVIDERS_SET_UP_FIRST = """
+import json, sys
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(provider)  # what the worker's configure_azure_monitor() does first
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+from chatfn import telemetry
+from chatfn.settings import Settings
+telemetry.configure(Settings.from_env())
+with telemetry.graph_call("GET", "/users", "c-1"):
+    pass
+print(json.dumps({"spans": [s.name for s in spans.get_finished_spans()],
+                  "distro_imported": "azure.monitor.opentelemetry" in sys.modules}))
+"""
+
+
+def test_with_the_workers_set_up_the_app_records_into_it_and_sets_up_nothing(tmp_path: Path) -> None:
+    env = {**LOCAL_AZURE_MONITOR, "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true"}
+    assert _run(PROVIDERS_SET_UP_FIRST, env, tmp_path) == {
+        "spans": ["graph GET /users"],
+        "distro_imported": False,
+    }
+
+
+def test_off_records_nothing_even_into_a_process_that_set_providers_up(tmp_path: Path) -> None:
+    env = {**LOCAL_AZURE_MONITOR, "CHATFN_TELEMETRY": "off"}
+    assert _run(PROVIDERS_SET_UP_FIRST, env, tmp_path) == {"spans": [], "distro_imported": False}
+
+
+HTTPX_INSTRUMENTED = """
+import json
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+print(json.dumps(HTTPXClientInstrumentor().is_instrumented_by_opentelemetry))
+"""
+
+
+@pytest.mark.parametrize(("disabled", "instrumented"), [("httpx", False), ("", True)])
+def test_the_workers_set_up_leaves_httpx_alone_only_when_the_app_setting_says_so(
+    disabled: str, instrumented: bool, tmp_path: Path
+) -> None:
+    """Why infra/modules/function-app.bicep sets OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=httpx."""
+    env = {**LOCAL_AZURE_MONITOR, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": disabled}
+    assert _run(WORKER_SET_UP + HTTPX_INSTRUMENTED, env, tmp_path) is instrumented
+
+
+OWN_SET_UP = """
+import json
+from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from chatfn import telemetry
+from chatfn.settings import Settings
+telemetry.configure(Settings.from_env())
+print(json.dumps({"provider": type(trace.get_tracer_provider()).__module__,
+                  "httpx": HTTPXClientInstrumentor().is_instrumented_by_opentelemetry,
+                  "requests": RequestsInstrumentor().is_instrumented_by_opentelemetry}))
+"""
+
+
+def test_without_the_workers_set_up_the_app_sets_up_azure_monitor_without_httpx(tmp_path: Path) -> None:
+    """The distribution's instrumentations are switched on (requests'), httpx's is not."""
+    assert _run(OWN_SET_UP, LOCAL_AZURE_MONITOR, tmp_path) == {
+        "provider": "opentelemetry.sdk.trace",
+        "httpx": False,
+        "requests": True,
+    }
+
+
+@pytest.mark.apphost
+def test_the_local_host_prints_the_contracts_telemetry_and_none_of_the_requests_data(azurite: str) -> None:
+    """`CHATFN_TELEMETRY=console`: every metric of the contract, the request and Graph spans, as JSON
+    lines on stdout (metrics at the latest when the host stops), and no address, topic or key in
+    anything the host printed."""
+    host = start_app_host(settings={"CHATFN_TELEMETRY": "console"}, storage=azurite)
+    try:
+        with httpx.Client(base_url=host.api, timeout=60) as api:
+            httpx.post(f"{host.emulator_url}/_emulator/faults", json=THROTTLED_LOOKUP).raise_for_status()
+            created = api.post("/chats", json=MEMBERS, headers={"Idempotency-Key": KEY})
+            assert created.status_code == 201
+            assert api.post("/chats", json=UNKNOWN).status_code == 422
+            api.get(f"/chats/requests/{created.json()['requestId']}")
+    finally:
+        host.stop()
+    printed = host.printed()
+    lines = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
+    spans = {line["name"] for line in lines if "context" in line and "kind" in line}
+    metric_names = {
+        metric["name"]
+        for line in lines
+        for resource in line.get("resource_metrics", ())
+        for scope in resource["scope_metrics"]
+        for metric in scope["metrics"]
+    }
+    assert set(METRICS) <= metric_names
+    assert {"POST chats", "GET chats/requests/{requestId}", "graph GET /users", "graph POST /chats"} <= spans
+    assert leaks(printed, [TOPIC, KEY, *UPNS]) == []
