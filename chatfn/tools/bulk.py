@@ -11,6 +11,7 @@ loaded only by this command, so that `create` does not import the progress bar (
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -39,6 +40,7 @@ from chatfn.tools.cli import (
     exit_code_for,
     is_problem,
     json_or_none,
+    permission_option,
     retry_after_seconds,
     send,
 )
@@ -175,10 +177,11 @@ def _entries(cell: str) -> list[str]:
 
 
 def _permission(entry: str) -> Permission:
-    name, _, kind = entry.partition(":")
-    if kind not in ("", "application", "delegated"):
-        raise ValueError(f"permissions: {entry!r}: the type after ':' must be application or delegated")
-    return Permission(name, kind or "application")
+    """`VALUE[:delegated]`, as `create --permission` takes it."""
+    try:
+        return permission_option(entry)
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(f"permissions: {entry!r}: {error}") from None
 
 
 def _column(option: str) -> str:

@@ -67,9 +67,10 @@ exit status:
   6    every batch ended, but some chats failed or were cancelled: see the results' problem column
   130  interrupted (Ctrl-C); the batch goes on in the function app, unless --cancel-on-interrupt
 
-The results of every batch that ended are written, whatever the exit status. As it starts, the run
-prints its --idempotency-key on stderr: the same command with that key picks up the same batches and
-their results instead of making the chats again.
+The results of every batch that ended are written, whatever the exit status (none ended: nothing is
+written, and an earlier --output file is left as it was). As it starts, the run prints its
+--idempotency-key on stderr: the same command with that key picks up the same batches and their
+results instead of making the chats again.
 
 input:
   CSV with a header row and one chat per row: emails (members by email or Entra object id, several
@@ -277,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="permissions",
         action="append",
         default=[],
-        type=_permission_option,
+        type=permission_option,
         metavar="VALUE[:delegated]",
         help="a resource-specific permission of --app, e.g. ChatMessage.Read.Chat; ':delegated' when "
         "the app uses it for a user (default: application); repeatable",
@@ -463,9 +464,9 @@ def create_many_main(args: argparse.Namespace) -> int:
     options = bulk.RunOptions(endpoint, key, args.batch_size, args.timeout, args.cancel_on_interrupt)
     code, results = bulk.create_many(rows, options, sys.stderr)
     file_format = bulk.output_format(args.output, args.format)
-    if args.output is None:
+    if results and args.output is None:
         bulk.write_results(results, sys.stdout, file_format)
-    elif results:
+    elif results:  # none: an earlier run's results file is left as it was
         with open(args.output, "w", encoding="utf-8", newline="") as output:
             bulk.write_results(results, output, file_format)
     return code
@@ -706,7 +707,7 @@ def _external_member(value: str) -> ExternalMember:
     return ExternalMember(user_id, tenant_id)
 
 
-def _permission_option(value: str) -> Permission:
+def permission_option(value: str) -> Permission:
     name, _, kind = value.strip().partition(":")
     if kind not in ("", "application", "delegated"):
         raise argparse.ArgumentTypeError("the type after ':' must be application or delegated")
