@@ -13,8 +13,10 @@ flow can read `errors` after a failure.
 
 "Create chats in bulk" posts to `POST /api/chat-batches`, each item in the emails form; its `200` is the
 batch with typed `results`, the outputs the designer shows once the platform has followed the `202`'s
-`Location` to the end (the asynchronous pattern, a setting of every custom connector action: LogicAppsUX,
-`isDisableAsyncPatternSupported` in libs/designer/src/lib/core/actions/bjsworkflow/settings.ts).
+`Location` to the end (the asynchronous pattern, a setting that custom connector actions have too:
+Azure/LogicAppsUX, libs/designer/src/lib/core/actions/bjsworkflow/settings.ts,
+`isDisableAsyncPatternSupported`, which lists OpenApiConnection, at commit
+dce5a0dec68c5d7485751308af8362b3b4b62b99).
 "Get a chat batch" and "Cancel a chat batch" are advanced: for a run that turned that pattern off, or
 stored the batch ID, to read or stop the batch later. Rules the certification review checks are in
 tests/tools/connector_rules.py; see docs/power-automate.md.
