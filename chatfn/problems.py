@@ -138,8 +138,9 @@ BODY_TOO_LARGE = ProblemType(
     "body-too-large",
     413,
     "The body is too large",
-    f"The body is over {MAX_BODY_BYTES // 1024} KiB ({MAX_BODY_BYTES} bytes).",
-    "Send fewer or shorter fields.",
+    f"The body is over the route's limit: {MAX_BODY_BYTES // 1024} KiB for a chat, "
+    "CHATFN_BATCH_MAX_BYTES (4 MiB) for a batch.",
+    "Send fewer or shorter fields, or split a batch in two.",
 )
 UNSUPPORTED_MEDIA_TYPE = ProblemType(
     "unsupported-media-type",

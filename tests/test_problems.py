@@ -234,5 +234,6 @@ def test_the_types_of_a_status_come_in_catalogue_order() -> None:
     assert problems.of_status(418) == []
 
 
-def test_the_body_limit_is_said_as_the_contract_sets_it() -> None:
-    assert "64 KiB (65536 bytes)" in problems.BODY_TOO_LARGE.meaning
+def test_the_body_limits_are_said_as_the_contract_sets_them() -> None:
+    assert "64 KiB for a chat" in problems.BODY_TOO_LARGE.meaning
+    assert "CHATFN_BATCH_MAX_BYTES (4 MiB) for a batch" in problems.BODY_TOO_LARGE.meaning

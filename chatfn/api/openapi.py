@@ -22,10 +22,12 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chatfn import __version__, problems
-from chatfn.api.schemas import ChatResult, Health, ProblemDetails, RunningRequest
+from chatfn.api.schemas import BatchStatus, ChatResult, Health, ProblemDetails, RunningRequest
+from chatfn.chats.batch import BatchRequest
 from chatfn.chats.request import ChatRequest
 from chatfn.contract import (
     API_PREFIX,
+    BATCH_MAX_ITEMS,
     FUNCTION_KEY_HEADER,
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_KEY_PATTERN,
@@ -47,7 +49,9 @@ PREFER_VALUES = (
 # What each document describes: the request as callers send it, the answers as chatfn sends them.
 _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
     (ChatRequest, "validation"),
+    (BatchRequest, "validation"),
     (ChatResult, "serialization"),
+    (BatchStatus, "serialization"),
     (RunningRequest, "serialization"),
     (ProblemDetails, "serialization"),
     (Health, "serialization"),
@@ -57,6 +61,7 @@ _MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = 
 _FORMATS = {
     ("ChatResult", "createdDateTime"): "date-time",
     ("ChatResult", "webUrl"): "uri",
+    ("BatchItemResult", "webUrl"): "uri",
     ("RunningRequest", "statusUrl"): "uri",
 }
 
@@ -76,8 +81,19 @@ Send the members as `emails`/`guests` (lists, or one string separated by `;` or 
 address that is not in the directory (any made-up one) is a 422, not a 400. With `reuseExisting`, \
 an existing group chat of exactly these members (and this topic) is answered 200 instead."""
 
+_BATCH_DESCRIPTION = f"""\
+Open many chats with one call: `chats` holds 1 to CHATFN_BATCH_MAX_ITEMS ({BATCH_MAX_ITEMS} by default) \
+bodies of `POST /chats`, each checked as `POST /chats` checks one before anything starts (any invalid \
+item is a 400 whose `errors` name it, for example `chats[7].members[1].gust`). An accepted batch is \
+always answered `202` with `Location` (`GET /chat-batches/{{batchId}}`) and `Retry-After`; following it \
+ends with `200` and every item's result in the order sent. An item that fails does not fail the batch: \
+its result holds the status and problem that it alone would have been answered."""
+
 _CREATE_FAILURES = ["400", "409", "413", "415", "422", "500", "502", "503", "504"]
 _STATUS_FAILURES = ["404", "422", "500", "502", "503", "504"]
+_BATCH_FAILURES = ["400", "409", "413", "415", "500", "503"]
+_BATCH_STATUS_FAILURES = ["404", "500"]
+_CANCEL_FAILURES = ["404", "500", "503"]
 
 _CREATED = "The chat exists (new, or the existing one-on-one chat of these two people)."
 _REUSED = "`reuseExisting` found a group chat with these members (and topic): `reused` is true."
@@ -89,6 +105,29 @@ _ACCEPTED = (
 _LOCATION = "Absolute URL of `GET /api/chats/requests/{requestId}`, to follow."
 _RETRY_AFTER = "Seconds to wait before asking again."
 _REQUEST_ID = "The request id of the 202 answer (the end of its `Location`)."
+_BATCH_ENDED = (
+    "Every item has ended: `status` is succeeded, completedWithErrors or cancelled, and `results` holds "
+    "each item's result in the order sent."
+)
+_BATCH_REPEATED = (
+    "This `Idempotency-Key` and these chats were sent before and that batch has ended: its results, "
+    "as `GET /chat-batches/{batchId}` answers them."
+)
+_BATCH_ACCEPTED = (
+    "Items remain: the counts so far. Follow `Location` (honouring `Retry-After`) until it answers 200: "
+    "Power Automate's asynchronous pattern does this by itself."
+)
+_BATCH_CANCELLING = (
+    "No item is sent from now on; items already sent finish. Follow `Location` until it answers 200 "
+    "with the results, the items never sent ending cancelled."
+)
+_BATCH_LOCATION = "Absolute URL of `GET /api/chat-batches/{batchId}`, to follow."
+_BATCH_ID = "The batch id of the 202 answer (the end of its `Location`)."
+_BATCH_KEY = (
+    "Makes the batch safe to retry: the same key with the same chats in the same order answers the same "
+    "batch and `Location`, and creates nothing again; with other chats it is a 409. Use a new GUID per "
+    "intended batch."
+)
 _IDEMPOTENCY_KEY = (
     "Makes the request safe to retry: the same key with the same chat returns the first request's "
     "result and creates nothing; with another body it is a 409. Use a new GUID per intended chat."
@@ -149,6 +188,8 @@ def _openapi_template() -> dict[str, Any]:
         "paths": {
             "/chats": {"post": _create_chat_v3()},
             "/chats/requests/{requestId}": {"get": _get_chat_request_v3()},
+            "/chat-batches": {"post": _create_chat_batch_v3()},
+            "/chat-batches/{batchId}": {"get": _get_chat_batch_v3(), "delete": _cancel_chat_batch_v3()},
             "/health": {"get": _health_v3()},
             "/openapi.json": {
                 "get": _document_v3("GetOpenApiDocument", "Get this document", "This document, OpenAPI 3.1.")
@@ -268,29 +309,128 @@ def _json_v3(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
-def _followed(answer: dict[str, Any]) -> dict[str, Any]:
-    """The answer, with the link to the request's status URL (what `Location` says, as OpenAPI links)."""
+def _followed(
+    answer: dict[str, Any], operation_id: str = "GetChatRequest", parameter: str = "requestId"
+) -> dict[str, Any]:
+    """The answer, with the link to its status URL (what `Location` says, as OpenAPI links)."""
     answer["links"] = {
-        "GetChatRequest": {
-            "operationId": "GetChatRequest",
-            "parameters": {"requestId": "$response.body#/requestId"},
-            "description": "The outcome of this request; `Location` holds the same URL.",
+        operation_id: {
+            "operationId": operation_id,
+            "parameters": {parameter: f"$response.body#/{parameter}"},
+            "description": "The outcome; `Location` holds the same URL.",
         }
     }
     return answer
 
 
-def _accepted_v3() -> dict[str, Any]:
-    answer = _json_v3(_ACCEPTED, {"$ref": "#/components/schemas/RunningRequest"})
+def _accepted_v3(
+    description: str = _ACCEPTED, model: str = "RunningRequest", location: str = _LOCATION
+) -> dict[str, Any]:
+    answer = _json_v3(description, {"$ref": f"#/components/schemas/{model}"})
     answer["headers"] = {
         LOCATION_HEADER: {
-            "description": _LOCATION,
+            "description": location,
             "required": True,
             "schema": {"type": "string", "format": "uri"},
         },
         **_retry_after_v3(),
     }
     return answer
+
+
+def _create_chat_batch_v3() -> dict[str, Any]:
+    return {
+        "operationId": "CreateChatBatch",
+        "summary": "Create chats in bulk",
+        "description": _BATCH_DESCRIPTION,
+        "security": [{"functionKey": []}, {"functionKeyQuery": []}, {"entraId": []}],
+        "parameters": [
+            {
+                "name": IDEMPOTENCY_KEY_HEADER,
+                "in": "header",
+                "required": False,
+                "description": _BATCH_KEY,
+                "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {"$ref": "#/components/schemas/BatchRequest"},
+                    "examples": {
+                        "chats": {
+                            "summary": "Two chats, one by emails and one with members",
+                            "value": {"chats": [example["value"] for example in _EXAMPLES.values()]},
+                        }
+                    },
+                }
+            },
+        },
+        "responses": {
+            "200": _batch_followed(_json_v3(_BATCH_REPEATED, _BATCH_STATUS)),
+            "202": _batch_followed(_batch_accepted_v3(_BATCH_ACCEPTED)),
+            **{status: _problem_v3(status) for status in _BATCH_FAILURES},
+        },
+    }
+
+
+def _get_chat_batch_v3() -> dict[str, Any]:
+    return {
+        "operationId": "GetChatBatch",
+        "summary": "Get a chat batch",
+        "description": (
+            "Where `Location` points. Needs no key: the batch id is 128 random bits, so the URL itself is "
+            "the capability."
+        ),
+        "security": [],
+        "parameters": [_batch_id_v3()],
+        "responses": {
+            "200": _json_v3(_BATCH_ENDED, _BATCH_STATUS),
+            "202": _batch_accepted_v3(_BATCH_ACCEPTED),
+            **{status: _problem_v3(status) for status in _BATCH_STATUS_FAILURES},
+        },
+    }
+
+
+def _cancel_chat_batch_v3() -> dict[str, Any]:
+    return {
+        "operationId": "CancelChatBatch",
+        "summary": "Cancel a chat batch",
+        "description": (
+            "Stops sending the batch's chats: items not sent yet end cancelled (their problem type is "
+            "`cancelled`), items already sent finish. Asked for a batch that has ended, it answers its "
+            "results and changes nothing."
+        ),
+        "security": [{"functionKey": []}, {"functionKeyQuery": []}, {"entraId": []}],
+        "parameters": [_batch_id_v3()],
+        "responses": {
+            "200": _json_v3(_BATCH_ENDED, _BATCH_STATUS),
+            "202": _batch_accepted_v3(_BATCH_CANCELLING),
+            **{status: _problem_v3(status) for status in _CANCEL_FAILURES},
+        },
+    }
+
+
+_BATCH_STATUS = {"$ref": "#/components/schemas/BatchStatus"}
+
+
+def _batch_id_v3() -> dict[str, Any]:
+    return {
+        "name": "batchId",
+        "in": "path",
+        "required": True,
+        "description": _BATCH_ID,
+        "schema": {"type": "string", "pattern": f"^{REQUEST_ID_PATTERN}$"},
+    }
+
+
+def _batch_accepted_v3(description: str) -> dict[str, Any]:
+    return _accepted_v3(description, "BatchStatus", _BATCH_LOCATION)
+
+
+def _batch_followed(answer: dict[str, Any]) -> dict[str, Any]:
+    return _followed(answer, "GetChatBatch", "batchId")
 
 
 def _problem_v3(status: str) -> dict[str, Any]:

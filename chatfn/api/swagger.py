@@ -9,7 +9,16 @@ other organisations, a Teams app), which the connector's `routerequesttoendpoint
 same path. Every success of an action that ends with a chat carries the result's schema, because the
 flow designer takes an action's outputs from its `200`, else `201`, else `default` response
 (Azure/LogicAppsUX, `OutputsProcessor._getResponse`); `400` and `422` carry the problem's schema, so a
-flow can read `errors` after a failure. Rules the certification review checks are in
+flow can read `errors` after a failure.
+
+"Create chats in bulk" posts to `POST /api/chat-batches`, each item in the emails form; its `200` is the
+batch with typed `results`, the outputs the designer shows once the platform has followed the `202`'s
+`Location` to the end (the asynchronous pattern, a setting that custom connector actions have too:
+Azure/LogicAppsUX, libs/designer/src/lib/core/actions/bjsworkflow/settings.ts,
+`isDisableAsyncPatternSupported`, which lists OpenApiConnection, at commit
+dce5a0dec68c5d7485751308af8362b3b4b62b99).
+"Get a chat batch" and "Cancel a chat batch" are advanced: for a run that turned that pattern off, or
+stored the batch ID, to read or stop the batch later. Rules the certification review checks are in
 tests/tools/connector_rules.py; see docs/power-automate.md.
 """
 
@@ -24,6 +33,7 @@ from chatfn import __version__
 from chatfn.api import openapi
 from chatfn.contract import (
     API_PREFIX,
+    BATCH_MAX_ITEMS,
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_KEY_PATTERN,
     JSON,
@@ -42,6 +52,11 @@ MEMBERS_FORM = "ChatWithMembers"
 CREATE_BY_EMAILS = "CreateChat"
 CREATE_WITH_MEMBERS = "CreateChatWithMembers"
 GET_REQUEST = "GetChatRequest"
+CREATE_BATCH = "CreateChatBatch"
+GET_BATCH = "GetChatBatch"
+CANCEL_BATCH = "CancelChatBatch"
+# The body of "Create chats in bulk": a list of "Create a chat" bodies, as a table's rows give them.
+BATCH_FORM = "ChatBatch"
 # The path "Create a chat with members" has in the definition; the policy sends it to /chats.
 MEMBERS_PATH = "/chats/members"
 
@@ -94,6 +109,9 @@ _IMPORTANT = {
     "AppPermission": {"value"},
     "ChatResult": {"chatId", "webUrl", "topic", "reused"},
     "ProblemDetails": {"title", "detail", "errors"},
+    BATCH_FORM: {"chats"},
+    "BatchStatus": {"batchId", "status", "succeeded", "failed", "results"},
+    "BatchItemResult": {"index", "outcome", "chatId", "webUrl", "problem"},
 }
 _ENUM_NAMES = {
     "oneOnOne": "One-on-one",
@@ -101,6 +119,12 @@ _ENUM_NAMES = {
     "application": "Application",
     "delegated": "Delegated",
     "succeeded": "Succeeded",
+    "running": "Running",
+    "completedWithErrors": "Completed with errors",
+    "cancelled": "Cancelled",
+    "created": "Created",
+    "reused": "Reused",
+    "failed": "Failed",
     "respond-async": "Answer at once and follow the status",
 }
 
@@ -123,6 +147,24 @@ _GET_REQUEST = (
     "Reads the outcome of a chat request that is still running. The create actions follow it by "
     "themselves; use it only for a status URL stored earlier."
 )
+_IN_BULK = (
+    "Opens many chats at once, one for each item of Chats: the members' email addresses separated by "
+    "semicolons and a topic, as the rows of a table give them. The action waits until every chat has "
+    "been made or has failed, then returns each one's result in the order given; one chat failing does "
+    "not stop the others."
+)
+_GET_BATCH = (
+    "Reads where a batch of chats stands: how many chats were made, failed or are still to come, and "
+    "once all have ended, each one's result. Create chats in bulk waits for this by itself; use it with "
+    "the batch ID of a run whose asynchronous pattern is turned off, or one stored earlier."
+)
+_CANCEL_BATCH = (
+    "Stops a batch of chats: the chats not sent yet are not made and end as cancelled, those already "
+    "sent finish. Returns the batch's results once it has stopped."
+)
+_BATCH_ENDED = "Every chat of the batch has ended: each one's result, in the order given."
+_BATCH_ACCEPTED = "Chats remain; the action follows the Location header until every chat has ended."
+_BATCH_CANCELLING = "Cancelling; the action follows the Location header until the chats already sent end."
 _SUCCESS = "The chat exists: a new chat, or the existing one-on-one chat of these two people."
 _REUSED = "An existing group chat of exactly these members was reused; same result as a new chat."
 _ACCEPTED = "Still running; the action follows the Location header until the chat is ready."
@@ -130,6 +172,9 @@ _CREATE_FAILURES = ("400", "409", "413", "415", "422", "500", "502", "503", "504
 # The failures whose problem a flow reads field by field: the inputs it must fix (`errors`).
 _PROBLEMS_WITH_SCHEMA = ("400", "422")
 _STATUS_FAILURES = ("404", "422", "500", "502", "503", "504")
+_BATCH_FAILURES = ("400", "409", "413", "415", "500", "503")
+_BATCH_STATUS_FAILURES = ("404", "500")
+_CANCEL_FAILURES = ("404", "500", "503")
 
 
 # --- apiDefinition.swagger.json ---------------------------------------------------------------------
@@ -168,6 +213,13 @@ def _swagger_template(publisher: Publisher) -> dict[str, Any]:
                 )
             },
             "/chats/requests/{requestId}": {"get": _get_request()},
+            "/chat-batches": {"post": _create_batch()},
+            "/chat-batches/{batchId}": {
+                "get": _batch_operation(GET_BATCH, "Get a chat batch", _GET_BATCH, _BATCH_ACCEPTED),
+                "delete": _batch_operation(
+                    CANCEL_BATCH, "Cancel a chat batch", _CANCEL_BATCH, _BATCH_CANCELLING
+                ),
+            },
         },
         "definitions": _definitions(),
         "securityDefinitions": {},
@@ -272,15 +324,80 @@ def _problem(status: str) -> dict[str, Any]:
     return answer
 
 
-def _accepted() -> dict[str, Any]:
+def _create_batch() -> dict[str, Any]:
     return {
-        "description": _ACCEPTED,
+        "operationId": CREATE_BATCH,
+        "summary": "Create chats in bulk",
+        "description": _IN_BULK,
+        "x-ms-visibility": "important",
+        "parameters": [
+            {
+                "name": "body",
+                "in": "body",
+                "required": True,
+                "x-ms-summary": "Chats",
+                "description": "The chats to open, for example the output of a Select over a table's rows.",
+                "schema": {"$ref": f"#/definitions/{BATCH_FORM}"},
+            },
+            {
+                "name": IDEMPOTENCY_KEY_HEADER,
+                "in": "header",
+                "required": False,
+                "type": "string",
+                "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$",
+                "x-ms-summary": "Idempotency key",
+                "x-ms-visibility": "advanced",
+                "description": "A new GUID per intended batch: a retry with the same key and the same chats "
+                "returns the same batch instead of making its chats again.",
+            },
+        ],
+        "responses": {
+            "200": {"description": _BATCH_ENDED, "schema": {"$ref": "#/definitions/BatchStatus"}},
+            "202": _accepted(_BATCH_ACCEPTED, "Where the batch's results are read."),
+            **{status: _problem(status) for status in _BATCH_FAILURES},
+        },
+    }
+
+
+def _batch_operation(operation_id: str, summary: str, description: str, accepted: str) -> dict[str, Any]:
+    """Get or cancel a batch by its ID: advanced, for runs that store the ID and act on it later."""
+    failures = _CANCEL_FAILURES if operation_id == CANCEL_BATCH else _BATCH_STATUS_FAILURES
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": description,
+        "x-ms-visibility": "advanced",
+        "parameters": [
+            {
+                "name": "batchId",
+                "in": "path",
+                "required": True,
+                "type": "string",
+                "pattern": f"^{REQUEST_ID_PATTERN}$",
+                "x-ms-summary": "Batch ID",
+                "x-ms-url-encoding": "single",
+                "description": "The Batch ID that Create chats in bulk returned.",
+            }
+        ],
+        "responses": {
+            "200": {"description": _BATCH_ENDED, "schema": {"$ref": "#/definitions/BatchStatus"}},
+            "202": _accepted(accepted, "Where the batch's results are read."),
+            **{status: _problem(status) for status in failures},
+        },
+    }
+
+
+def _accepted(
+    description: str = _ACCEPTED, location: str = "Where the outcome of the request is read."
+) -> dict[str, Any]:
+    return {
+        "description": description,
         "headers": {
             LOCATION_HEADER: {
                 "type": "string",
                 "format": "uri",
                 "x-ms-summary": "Status URL",
-                "description": "Where the outcome of the request is read.",
+                "description": location,
             },
             RETRY_AFTER_HEADER: {
                 "type": "integer",
@@ -304,9 +421,25 @@ def _definitions() -> dict[str, Any]:
         "ProblemDetails",
         "FieldErrorDetail",
         "GraphErrorDetail",
+        "BatchStatus",
+        "BatchItemResult",
     ):
         definitions[name] = _definition(name, schemas[name])
+    definitions[BATCH_FORM] = _batch_form(schemas["BatchRequest"])
     return definitions
+
+
+def _batch_form(batch: dict[str, Any]) -> dict[str, Any]:
+    """The bulk action's body: BatchRequest, each item in the emails form of "Create a chat"."""
+    chats = {**batch["properties"]["chats"], "items": {"$ref": f"#/definitions/{EMAILS_FORM}"}}
+    definition = _definition(BATCH_FORM, {**batch, "properties": {"chats": chats}})
+    definition["x-ms-summary"] = "Chats in bulk"
+    definition["description"] = "The chats to open, each with its members' emails and its topic."
+    definition["properties"]["chats"]["description"] = (
+        "One item per chat, each with emails (separated by semicolons) and optionally topic, guests, "
+        f"chatType and reuseExisting; at most {BATCH_MAX_ITEMS} items unless the app is set otherwise."
+    )
+    return definition
 
 
 def _form(form: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from chatfn.errors import FieldError, InvalidRequest
 
 
 class BatchRequest(StrictModel):
-    """The body of `POST /api/chat-batches` (for the API descriptions; `parse_batch_request` checks it)."""
+    """Many chat requests at once: one chat per item, each checked as POST /api/chats checks one."""
 
     chats: list[ChatRequest] = Field(
         min_length=1,

@@ -1,4 +1,5 @@
-"""`python -m chatfn create ...`: open a Teams chat through a chatfn function app, from a shell or a script.
+"""`python -m chatfn create ...`: open a Teams chat through a chatfn function app, from a shell or a script
+(and `python -m chatfn create-many FILE`, one chat per row of a file: `chatfn.tools.bulk`).
 
 The client posts to `POST /api/chats` with a short `Prefer: wait`, follows `202` + `Location` honouring
 `Retry-After` until the final answer, and prints the chat's id and link. Every run sends an
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
 from typing import Any, TextIO, TypeGuard
 from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
@@ -36,6 +38,7 @@ class ExitCode(IntEnum):
     REFUSED = 3  # 400, 409, 413, 415, 422: the request must change; sending it again fails the same way
     SERVICE_FAILED = 4  # 5xx, 429, or no answer: try again later
     TIMED_OUT = 5  # --timeout passed while the chat was still being created; it may still be created
+    NOT_ALL_CREATED = 6  # create-many: every batch ended, but some chats failed or were cancelled
     INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
@@ -52,6 +55,32 @@ exit status:
 When the outcome is unknown (no answer, 5, 130), stderr gives the run's --idempotency-key: the same
 command with that key picks the request up instead of making a second chat.
 
+"""
+BATCH_EXIT_CODES_HELP = """\
+exit status:
+  0    every chat exists (made, or reused); the results are written
+  1    another failure: 401/403 (check the function key), 404 (check the URL), an answer not from chatfn
+  2    the file or the command line cannot make chats (a broken row, named by its line); nothing was sent
+  3    chatfn refused a batch (400, 409, 413, 415); 409: the key was used with another file
+  4    the service failed (5xx, 429) or gave no answer: run it again with the same key
+  5    --timeout passed while a batch was still running; its chats may yet be made
+  6    every batch ended, but some chats failed or were cancelled: see the results' problem column
+  130  interrupted (Ctrl-C); the batch goes on in the function app, unless --cancel-on-interrupt
+
+The results of every batch that ended are written, whatever the exit status (none ended: nothing is
+written, and an earlier --output file is left as it was). As it starts, the run prints its
+--idempotency-key on stderr: the same command with that key picks up the same batches and their
+results instead of making the chats again.
+
+input:
+  CSV with a header row and one chat per row: emails (members by email or Entra object id, several
+  in one cell separated by ; or ,), and optionally guests (the same), topic, chatType (oneOnOne or
+  group), reuseExisting (true or false), app (a Teams app id) and permissions (VALUE[:delegated],
+  separated by ;); or JSON lines, each a body of POST /api/chats. A file whose first line that is not
+  blank starts with { is read as JSON lines.
+
+"""
+ENVIRONMENT_HELP = """\
 environment:
   CHATFN_URL   default for --url
   CHATFN_KEY   default for --key (safer than --key, which other users of the machine can see in ps)
@@ -64,6 +93,9 @@ DEFAULT_TIMEOUT = 660.0  # past the app's default 600 s operation deadline, so t
 DEFAULT_RETRY_AFTER = 2.0
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # before sending a request again after its connection failed
 ANSWER_MARGIN = 30.0  # how long an answer may take beyond what the request asked the app to wait
+BATCH_TIMEOUT = 3600.0  # a thousand chats take about a minute at Graph's pace; apps and throttling longer
+MAX_BATCH_SIZE = 10_000  # the most CHATFN_BATCH_MAX_ITEMS may be set to
+MAX_IDEMPOTENCY_KEY = 200
 _RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
@@ -202,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Open a Teams chat through chatfn's POST /api/chats, wait for it (following 202 and Location), "
             "and print the chat's id and link (webUrl) on stdout, one per line."
         ),
-        epilog=EXIT_CODES_HELP,
+        epilog=EXIT_CODES_HELP + ENVIRONMENT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     chat = create.add_argument_group("the chat")
@@ -246,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="permissions",
         action="append",
         default=[],
-        type=_permission_option,
+        type=permission_option,
         metavar="VALUE[:delegated]",
         help="a resource-specific permission of --app, e.g. ChatMessage.Read.Chat; ':delegated' when "
         "the app uses it for a user (default: application); repeatable",
@@ -265,14 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         "to make running the command again safe too",
     )
     service = create.add_argument_group("the service")
-    service.add_argument(
-        "--url",
-        help="the function app, with or without /api, e.g. https://app.azurewebsites.net/api or "
-        "http://127.0.0.1:7071 (default: $CHATFN_URL)",
-    )
-    service.add_argument(
-        "--key", help="the function key, sent as the x-functions-key header (default: $CHATFN_KEY)"
-    )
+    _add_service_options(service)
     service.add_argument(
         "--wait",
         type=_wait_seconds,
@@ -293,12 +318,87 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the app's JSON answer on stdout instead: the result, the problem, or the last 202",
     )
+    _add_create_many(commands)
     return parser
+
+
+def _add_service_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--url",
+        help="the function app, with or without /api, e.g. https://app.azurewebsites.net/api or "
+        "http://127.0.0.1:7071 (default: $CHATFN_URL)",
+    )
+    group.add_argument(
+        "--key", help="the function key, sent as the x-functions-key header (default: $CHATFN_KEY)"
+    )
+
+
+def _add_create_many(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    many = commands.add_parser(
+        "create-many",
+        help="open one Teams chat per row of a CSV or JSON lines file, and write each chat's result",
+        description=(
+            "Open one Teams chat per row of FILE through chatfn's POST /api/chat-batches, follow each "
+            "batch (202 and Location) to its end, and write every chat's result, in the order of the "
+            "file. The file is checked first: a broken row stops the run, naming its line, before "
+            "anything is sent. A progress bar is shown on stderr when it is a terminal."
+        ),
+        epilog=BATCH_EXIT_CODES_HELP + ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    many.add_argument(
+        "file", type=Path, metavar="FILE", help="the chats: CSV with a header row, or JSON lines"
+    )
+    results = many.add_argument_group("the results")
+    results.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write the results (default: stdout): line, outcome, status, chatId, webUrl, "
+        "reused and problem of each chat",
+    )
+    results.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        help="of the results; default: from the extension of --output (.csv, .jsonl or .ndjson), else csv",
+    )
+    batches = many.add_argument_group("the batches")
+    batches.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=contract.BATCH_MAX_ITEMS,
+        metavar="N",
+        help="chats per batch, at most the app's CHATFN_BATCH_MAX_ITEMS (default %(default)s, the app's "
+        "default); a longer file is sent as several batches, one after the other",
+    )
+    batches.add_argument(
+        "--idempotency-key",
+        type=_idempotency_key,
+        metavar="KEY",
+        help="default: a new random UUID; the key a run printed, to pick that run up (batch N is sent "
+        "with KEY-N)",
+    )
+    batches.add_argument(
+        "--cancel-on-interrupt",
+        action="store_true",
+        help="on Ctrl-C, cancel the batch under way: its chats not sent yet are not made",
+    )
+    service = many.add_argument_group("the service")
+    _add_service_options(service)
+    service.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=BATCH_TIMEOUT,
+        metavar="SECONDS",
+        help="give up waiting after this long in all (default %(default)g)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line in, an exit code out (see `ExitCode`); `python -m chatfn` calls this."""
     args = build_parser().parse_args(argv)
+    if args.command == "create-many":
+        return create_many_main(args)
     url = args.url or os.environ.get("CHATFN_URL")
     try:
         if not url:
@@ -333,6 +433,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
 
+def create_many_main(args: argparse.Namespace) -> int:
+    """`create-many`: the file checked, then sent batch by batch, and the results written."""
+    from chatfn.tools import bulk  # loaded by this command only: the progress bar's library is large
+
+    try:
+        url = args.url or os.environ.get("CHATFN_URL")
+        if not url:
+            raise UsageError("give the function app's URL with --url or CHATFN_URL")
+        endpoint = endpoint_from(url, args.key or os.environ.get("CHATFN_KEY"))
+        rows = bulk.read_rows(args.file)
+        key = args.idempotency_key or str(uuid.uuid4())
+        suffix = len(f"-{bulk.batch_count(len(rows), args.batch_size)}")
+        if len(key) + suffix > MAX_IDEMPOTENCY_KEY:
+            raise UsageError(
+                f"--idempotency-key: this file makes batches whose keys end with -N, so at most "
+                f"{MAX_IDEMPOTENCY_KEY - suffix} characters"
+            )
+    except UsageError as error:
+        print(f"python -m chatfn create-many: error: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    except bulk.FileError as error:
+        print(f"python -m chatfn create-many: error: {args.file} cannot make chats:", file=sys.stderr)
+        for problem in error.problems[: bulk.LISTED_PROBLEMS]:
+            print(f"  {problem}", file=sys.stderr)
+        if len(error.problems) > bulk.LISTED_PROBLEMS:
+            print(f"  and {len(error.problems) - bulk.LISTED_PROBLEMS} more", file=sys.stderr)
+        print("  nothing was sent", file=sys.stderr)
+        return ExitCode.USAGE
+    options = bulk.RunOptions(endpoint, key, args.batch_size, args.timeout, args.cancel_on_interrupt)
+    code, results = bulk.create_many(rows, options, sys.stderr)
+    file_format = bulk.output_format(args.output, args.format)
+    if results and args.output is None:
+        bulk.write_results(results, sys.stdout, file_format)
+    elif results:  # none: an earlier run's results file is left as it was
+        with open(args.output, "w", encoding="utf-8", newline="") as output:
+            bulk.write_results(results, output, file_format)
+    return code
+
+
 def create(
     endpoint: Endpoint,
     request: ChatBody,
@@ -357,12 +496,12 @@ def create(
     progress.show("sending the request")
     try:
         with httpx.Client(headers={"User-Agent": f"chatfn-cli/{__version__}"}) as client:
-            answer = _send(
+            answer = send(
                 client, "POST", endpoint.chats_url, deadline, wait, json=request.body, headers=headers
             )
             while answer.status_code == 202 and contract.LOCATION_HEADER in answer.headers:
                 accepted = answer
-                status = _json_or_none(answer)
+                status = json_or_none(answer)
                 status = status if isinstance(status, dict) else {}
                 progress.show(str(status.get("stage", "running")), status.get("polls"))
                 remaining = deadline - time.monotonic()
@@ -372,7 +511,7 @@ def create(
                     min(retry_after_seconds(answer.headers.get(contract.RETRY_AFTER_HEADER)), remaining)
                 )
                 location = urljoin(str(answer.url), answer.headers[contract.LOCATION_HEADER])
-                answer = _send(client, "GET", location, deadline, 0, headers=endpoint.key_headers(location))
+                answer = send(client, "GET", location, deadline, 0, headers=endpoint.key_headers(location))
     except httpx.TransportError as error:
         progress.clear()
         if time.monotonic() >= deadline:
@@ -387,7 +526,7 @@ def create(
     return report.answer(answer)
 
 
-def _send(
+def send(
     client: httpx.Client, method: str, url: str, deadline: float, server_wait: int, **kwargs: Any
 ) -> httpx.Response:
     """One request; when its connection fails it is sent again as it was (the same idempotency key, so
@@ -453,15 +592,15 @@ class Report:
     stderr: TextIO
 
     def answer(self, answer: httpx.Response) -> int:
-        body = _json_or_none(answer)
+        body = json_or_none(answer)
         if answer.status_code in (200, 201) and isinstance(body, dict) and "chatId" in body:
             if self.as_json:
                 self._print_json(body)
             else:
                 self._out(f"{body['chatId']}\n{body.get('webUrl')}")
             return ExitCode.CREATED
-        code = _exit_code_for(answer.status_code)
-        if not _is_problem(body):
+        code = exit_code_for(answer.status_code)
+        if not is_problem(body):
             self._err(f"chatfn: HTTP {answer.status_code} {answer.reason_phrase}, not an answer from chatfn")
             self._err(_HINTS.get(answer.status_code, ""))
             if code == ExitCode.SERVICE_FAILED:
@@ -483,7 +622,7 @@ class Report:
         return code
 
     def unfinished(self, accepted: httpx.Response | None, timeout: float) -> int:
-        status = _json_or_none(accepted) if accepted is not None else None
+        status = json_or_none(accepted) if accepted is not None else None
         if isinstance(status, dict):
             if self.as_json:
                 self._print_json(status)
@@ -530,7 +669,7 @@ _HINTS = {
 }
 
 
-def _exit_code_for(status: int) -> ExitCode:
+def exit_code_for(status: int) -> ExitCode:
     if status in REFUSED_STATUSES:
         return ExitCode.REFUSED
     if status >= 500 or status == 429:
@@ -538,14 +677,14 @@ def _exit_code_for(status: int) -> ExitCode:
     return ExitCode.FAILED
 
 
-def _is_problem(body: Any) -> TypeGuard[dict[str, Any]]:
+def is_problem(body: Any) -> TypeGuard[dict[str, Any]]:
     """An RFC 9457 problem as chatfn writes them (a gateway's error page is not one)."""
     return (
         isinstance(body, dict) and isinstance(body.get("title"), str) and isinstance(body.get("status"), int)
     )
 
 
-def _json_or_none(answer: httpx.Response) -> Any:
+def json_or_none(answer: httpx.Response) -> Any:
     try:
         return answer.json()
     except ValueError:
@@ -570,11 +709,17 @@ def _external_member(value: str) -> ExternalMember:
     return ExternalMember(user_id, tenant_id)
 
 
-def _permission_option(value: str) -> Permission:
+def permission_option(value: str) -> Permission:
     name, _, kind = value.strip().partition(":")
     if kind not in ("", "application", "delegated"):
         raise argparse.ArgumentTypeError("the type after ':' must be application or delegated")
     return Permission(name, kind or "application")
+
+
+def _batch_size(value: str) -> int:
+    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_BATCH_SIZE} chats")
+    return int(value)
 
 
 def _wait_seconds(value: str) -> int:

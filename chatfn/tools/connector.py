@@ -20,6 +20,8 @@ from typing import Any
 
 from chatfn.api import openapi
 from chatfn.api.swagger import (
+    CANCEL_BATCH,
+    CREATE_BATCH,
     CREATE_BY_EMAILS,
     CREATE_WITH_MEMBERS,
     PLACEHOLDER_PUBLISHER,
@@ -185,7 +187,13 @@ def _policies() -> list[dict[str, Any]]:
                 "x-ms-apimTemplateParameter.value": f"@connectionParameters('{KEY_PARAMETER}','')",
                 "x-ms-apimTemplateParameter.existsAction": "override",
                 "x-ms-apimTemplate-policySection": "Request",
-                "x-ms-apimTemplate-operationName": [CREATE_BY_EMAILS, CREATE_WITH_MEMBERS],
+                # The status URLs (GetChatRequest, GetChatBatch) are anonymous: the key never goes there.
+                "x-ms-apimTemplate-operationName": [
+                    CREATE_BY_EMAILS,
+                    CREATE_WITH_MEMBERS,
+                    CREATE_BATCH,
+                    CANCEL_BATCH,
+                ],
             },
         },
         {

@@ -13,19 +13,43 @@ from pydantic import BaseModel
 
 from chatfn import problems
 from chatfn.api import openapi, swagger
-from chatfn.api.schemas import ChatResult, ChatResultMember, Health, ProblemDetails, RunningRequest
+from chatfn.api.schemas import (
+    BatchItemResult,
+    BatchStatus,
+    ChatResult,
+    ChatResultMember,
+    Health,
+    ProblemDetails,
+    RunningRequest,
+)
+from chatfn.chats.batch import BatchRequest, parse_batch_request
 from chatfn.chats.request import AppPermission, ChatRequest, Member, TeamsApp
 from chatfn.chats.spec import parse_chat_request
-from chatfn.contract import MAX_PREFER_WAIT
+from chatfn.contract import BATCH_MAX_ITEMS, MAX_PREFER_WAIT
 from tests.apphost import AppHost
 
 ORIGIN = "https://chatfn-test.azurewebsites.net"
 
-REQUEST_MODELS: list[type[BaseModel]] = [ChatRequest, Member, TeamsApp, AppPermission]
-ANSWER_MODELS: list[type[BaseModel]] = [ChatResult, ChatResultMember, RunningRequest, ProblemDetails, Health]
+REQUEST_MODELS: list[type[BaseModel]] = [ChatRequest, Member, TeamsApp, AppPermission, BatchRequest]
+ANSWER_MODELS: list[type[BaseModel]] = [
+    ChatResult,
+    ChatResultMember,
+    RunningRequest,
+    ProblemDetails,
+    Health,
+    BatchStatus,
+    BatchItemResult,
+]
 # docs/api.md: every status each operation can answer.
 CREATE_STATUSES = {"200", "201", "202", "400", "409", "413", "415", "422", "500", "502", "503", "504"}
 STATUS_STATUSES = {"200", "202", "404", "422", "500", "502", "503", "504"}
+# A batch's items fail inside its results: the batch itself is refused whole (400, 409, 413, 415), or
+# storage is down (503); a repeat of its key once it has ended answers its results (200).
+BATCH_OPERATIONS = {
+    ("/chat-batches", "post"): {"200", "202", "400", "409", "413", "415", "500", "503"},
+    ("/chat-batches/{batchId}", "get"): {"200", "202", "404", "500"},
+    ("/chat-batches/{batchId}", "delete"): {"200", "202", "404", "500", "503"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +78,9 @@ def test_every_field_of_every_model_is_in_the_openapi_document(
 
 
 @pytest.mark.parametrize(
-    "model", [Member, TeamsApp, AppPermission, ChatResult, ChatResultMember], ids=lambda model: model.__name__
+    "model",
+    [Member, TeamsApp, AppPermission, ChatResult, ChatResultMember, BatchStatus, BatchItemResult],
+    ids=lambda model: model.__name__,
 )
 def test_every_field_of_the_connectors_models_is_in_the_swagger_document(
     model: type[BaseModel], swagger_doc: dict[str, Any]
@@ -113,8 +139,21 @@ def test_each_status_of_the_contract_is_documented(
     assert set(swagger_doc["paths"][swagger.MEMBERS_PATH]["post"]["responses"]) == CREATE_STATUSES
 
 
+@pytest.mark.parametrize(("path", "method"), BATCH_OPERATIONS)
+def test_each_status_of_a_batch_operation_is_documented(
+    path: str, method: str, openapi_doc: dict[str, Any], swagger_doc: dict[str, Any]
+) -> None:
+    for document in (openapi_doc, swagger_doc):
+        responses = document["paths"][path][method]["responses"]
+        assert set(responses) == BATCH_OPERATIONS[path, method]
+    answers = openapi_doc["paths"][path][method]["responses"]
+    for status in ("200", "202"):
+        schema = answers[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/BatchStatus"}, status
+
+
 def test_the_202_tells_where_to_follow(openapi_doc: dict[str, Any], swagger_doc: dict[str, Any]) -> None:
-    for path, method in (("/chats", "post"), ("/chats/requests/{requestId}", "get")):
+    for path, method in (("/chats", "post"), ("/chats/requests/{requestId}", "get"), *BATCH_OPERATIONS):
         accepted_v3 = openapi_doc["paths"][path][method]["responses"]["202"]["headers"]
         accepted_v2 = swagger_doc["paths"][path][method]["responses"]["202"]["headers"]
         assert set(accepted_v3) == set(accepted_v2) == {"Location", "Retry-After"}
@@ -149,6 +188,21 @@ def test_the_documented_examples_are_valid_requests(name: str, openapi_doc: dict
     parse_chat_request(content["examples"][name]["value"])
 
 
+def test_the_documented_batch_example_is_a_valid_batch(openapi_doc: dict[str, Any]) -> None:
+    content = openapi_doc["paths"]["/chat-batches"]["post"]["requestBody"]["content"]["application/json"]
+    [example] = content["examples"].values()
+    assert len(parse_batch_request(example["value"], BATCH_MAX_ITEMS)) == 2
+
+
+def test_a_batchs_202_links_to_its_status(openapi_doc: dict[str, Any]) -> None:
+    """OpenAPI links say what Location says: the batch id of the answer names its status URL."""
+    for status in ("200", "202"):
+        links = openapi_doc["paths"]["/chat-batches"]["post"]["responses"][status]["links"]
+        assert links["GetChatBatch"]["parameters"] == {"batchId": "$response.body#/batchId"}
+    result = openapi_doc["components"]["schemas"]["BatchItemResult"]["properties"]["webUrl"]
+    assert {"type": "string", "format": "uri"} in result["anyOf"]
+
+
 def test_the_served_documents_are_the_generated_ones(app_host: AppHost) -> None:
     with httpx.Client(base_url=app_host.api, timeout=10) as client:
         served_v3 = client.get("/openapi.json")
@@ -164,7 +218,9 @@ def test_a_caller_key_in_the_query_never_reaches_the_document(app_host: AppHost)
     assert json.loads(served.text)["servers"] == [{"url": app_host.api}]
 
 
-@pytest.mark.parametrize(("path", "method"), [("/chats", "post"), ("/chats/requests/{requestId}", "get")])
+@pytest.mark.parametrize(
+    ("path", "method"), [("/chats", "post"), ("/chats/requests/{requestId}", "get"), *BATCH_OPERATIONS]
+)
 def test_each_failure_is_described_from_the_problem_catalogue(
     path: str, method: str, openapi_doc: dict[str, Any], swagger_doc: dict[str, Any]
 ) -> None:

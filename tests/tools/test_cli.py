@@ -3,7 +3,6 @@ emulator: the exit code, stdout and stderr that a person or a script gets."""
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import json
 import os
@@ -12,20 +11,17 @@ import re
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
 
 from chatfn.emulator.directory import PARTNER_TENANT
 from chatfn.tools.cli import (
+    BATCH_EXIT_CODES_HELP,
     EXIT_CODES_HELP,
     REFUSED_STATUSES,
     Endpoint,
@@ -39,6 +35,7 @@ from chatfn.tools.cli import (
 )
 from tests.apphost import ROOT, AppHost
 from tests.cases import EQUIVALENT_REQUESTS
+from tests.tools.clients import Tap, graph_requests, read_terminal, start_cli, subprocess_env
 
 ALEX_JACOB_CHAT = (
     "19:82fe7758-5bb3-4f0d-a43f-e555fd399c6f_8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca@unq.gbl.spaces"
@@ -68,116 +65,11 @@ class Run:
     err: str
 
 
-@dataclass(frozen=True)
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]  # names in lower case
-    at: float
-
-
-class Tap:
-    """A forwarding proxy on 127.0.0.1 in front of the app host, standing for the network: it records
-    what the client sent, and can lose the answers to POSTs the app acted on (the case an idempotency
-    key is for): each entry of `lost_post_answers` takes the next POST's answer, `None` by dropping the
-    connection, a status by answering that instead with no body, as a gateway does."""
-
-    _NOT_FORWARDED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
-    _SET_HERE = frozenset({"connection", "transfer-encoding", "content-length", "date", "server"})
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self.seen: list[Seen] = []
-        self.lost_post_answers: list[int | None] = []
-        self._client = httpx.Client(timeout=60)
-        tap = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                tap.forward(self)
-
-            do_POST = do_GET
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Silent: stderr belongs to the client under test."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def forward(self, handler: BaseHTTPRequestHandler) -> None:
-        """The app names its own public origin in Location and statusUrl; the tap puts its own there,
-        as a gateway in front of the app does (or CHATFN_PUBLIC_ORIGIN set to the gateway's origin)."""
-        body = handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
-        headers = {name.lower(): value for name, value in handler.headers.items()}
-        self.seen.append(Seen(handler.command, handler.path, headers, time.monotonic()))
-        answer = self._client.request(
-            handler.command,
-            self.target + handler.path,
-            headers={k: v for k, v in headers.items() if k not in self._NOT_FORWARDED},
-            content=body,
-        )
-        if handler.command == "POST" and self.lost_post_answers:
-            gateway_status = self.lost_post_answers.pop(0)
-            if gateway_status is None:
-                handler.close_connection = True
-            else:
-                handler.send_response(gateway_status)
-                handler.send_header("Content-Length", "0")
-                handler.end_headers()
-            return
-        content = answer.content.replace(self.target.encode(), self.url.encode())
-        handler.send_response(answer.status_code)
-        for name, value in answer.headers.multi_items():
-            if name.lower() not in self._SET_HERE:
-                handler.send_header(name, value.replace(self.target, self.url))
-        handler.send_header("Content-Length", str(len(content)))
-        handler.end_headers()
-        handler.wfile.write(content)
-
-    def requests(self, method: str) -> list[Seen]:
-        return [seen for seen in self.seen if seen.method == method]
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._client.close()
-
-
-@pytest.fixture
-def chatfn_url(app_host: AppHost, app_control: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> str:
-    """CHATFN_URL set to the app as a person types it, without /api; no CHATFN_KEY."""
-    monkeypatch.setenv("CHATFN_URL", app_host.url)
-    monkeypatch.delenv("CHATFN_KEY", raising=False)
-    return app_host.url
-
-
-@pytest.fixture
-def tap(app_host: AppHost, app_control: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tap]:
-    """A Tap in front of the app host, with CHATFN_URL pointing at it."""
-    proxy = Tap(app_host.url)
-    monkeypatch.setenv("CHATFN_URL", f"{proxy.url}/api")
-    monkeypatch.delenv("CHATFN_KEY", raising=False)
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
     """The CLI in this process, as `python -m chatfn create ARGV...` (pytest's streams are not a TTY)."""
     code = main(["create", *argv])
     captured = capsys.readouterr()
     return Run(code, captured.out, captured.err)
-
-
-def graph_requests(app_control: httpx.Client, method: str, path: str) -> list[dict[str, Any]]:
-    return [r for r in app_control.get("/requests").json() if r["method"] == method and r["path"] == path]
-
-
-def subprocess_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATFN_")}
-    return env | settings
 
 
 # --- 201 at once -------------------------------------------------------------------------------------
@@ -586,8 +478,12 @@ def test_the_readme_gives_each_exit_status_as_the_client_does(
     rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", table, re.MULTILINE))
     assert {int(code) for code in rows} == {int(code) for code in ExitCode}
     assert {int(status) for status in re.findall(r"\d{3}", rows["3"])} == REFUSED_STATUSES
-    for code in rows:
-        assert re.search(rf"^  {code} +\S", EXIT_CODES_HELP, re.MULTILINE), f"--help does not explain {code}"
+    explained = {
+        "create": set(re.findall(r"^  (\d+) +\S", EXIT_CODES_HELP, re.MULTILINE)),
+        "create-many": set(re.findall(r"^  (\d+) +\S", BATCH_EXIT_CODES_HELP, re.MULTILINE)),
+    }
+    assert explained["create-many"] == set(rows), "create-many --help explains every status"
+    assert explained["create"] == set(rows) - {str(ExitCode.NOT_ALL_CREATED.value)}
     assert "no member" in rows["2"]
     assert run(capsys, "--topic", "Nobody").code == 2
     assert "a single member" in rows["3"]
@@ -617,36 +513,9 @@ def test_retry_after_may_be_an_http_date(as_date: Callable[[float], str]) -> Non
 # --- as a real process ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def sigint_received_by_children() -> Iterator[None]:
-    """A child inherits an ignored SIGINT (a suite started in the background, under nohup, by some CI
-    runners) and then never sees Ctrl-C. A handled one is reset to the default at exec, where Python
-    turns it into KeyboardInterrupt: so while a child starts, SIGINT is handled here."""
-    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
-    if ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        if ignored:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def start_cli(*argv: str, env: dict[str, str], stderr: int) -> subprocess.Popen[bytes]:
-    """`python -m chatfn create ARGV...` as a real process started from the repository's root, which
-    Ctrl-C reaches however the test suite was started."""
-    with sigint_received_by_children():
-        return subprocess.Popen(  # noqa: S603 - this interpreter, our own module, the test's arguments
-            [sys.executable, "-m", "chatfn", "create", *argv],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        )
-
-
 def test_as_a_process_without_a_terminal_only_the_chat_is_printed(tap: Tap) -> None:
     process = start_cli(
+        "create",
         *("-m", "alex@contoso.com", "-m", "jacob@contoso.com"),
         env=subprocess_env(CHATFN_URL=tap.url, CHATFN_KEY=FUNCTION_KEY),
         stderr=subprocess.PIPE,
@@ -664,38 +533,18 @@ def test_as_a_process_on_a_terminal_progress_is_shown_on_stderr_and_cleared(
 ) -> None:
     app_control.post("/operations", json={"polls": 4, "result": "succeeded"}).raise_for_status()
     terminal, terminal_end = pty.openpty()
-    process = start_cli(*WITH_APP, "--wait", "0", env=subprocess_env(CHATFN_URL=tap.url), stderr=terminal_end)
+    process = start_cli(
+        "create", *WITH_APP, "--wait", "0", env=subprocess_env(CHATFN_URL=tap.url), stderr=terminal_end
+    )
     os.close(terminal_end)
-    shown = bytearray()
-    while True:
-        try:
-            chunk = os.read(terminal, 4096)
-        except OSError:  # EIO: the process ended and closed its end of the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(terminal)
+    shown = read_terminal(terminal)
     stdout, _ = process.communicate(timeout=60)
     assert process.returncode == 0, shown
     assert stdout.decode().startswith("19:4b822dfc")
-    stages = re.findall(rb"\rchatfn: ([a-zA-Z ]+)[^\r]*?\x1b\[K", bytes(shown))
+    stages = re.findall(rb"\rchatfn: ([a-zA-Z ]+)[^\r]*?\x1b\[K", shown)
     assert stages[0] == b"sending the request"
     assert b"waiting for Teams" in stages, shown
     assert shown.endswith(b"\r\x1b[K"), "the line is cleared at the end"
-
-
-@pytest.fixture(params=["default", "ignored"])
-def suite_sigint(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The suite's own SIGINT disposition: as in a terminal, or ignored as in the background."""
-    if request.param == "ignored":
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            yield request.param
-        finally:
-            signal.signal(signal.SIGINT, previous)
-    else:
-        yield request.param
 
 
 @pytest.mark.usefixtures("suite_sigint")
@@ -703,6 +552,7 @@ def test_ctrl_c_exits_130_with_the_key_to_resume(tap: Tap, app_control: httpx.Cl
     app_control.post("/operations", json={"polls": 100_000, "result": "succeeded"}).raise_for_status()
     key = str(uuid.uuid4())
     process = start_cli(
+        "create",
         *WITH_APP,
         *("--wait", "0", "--idempotency-key", key),
         env=subprocess_env(CHATFN_URL=tap.url),

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from chatfn.api import swagger
+from chatfn.chats.batch import parse_batch_request
 from chatfn.chats.request import ChatRequest
 from chatfn.chats.spec import parse_chat_request
+from chatfn.contract import BATCH_MAX_ITEMS
 from chatfn.tools import connector
 from chatfn.tools.pngicon import bubble_icon
 from tests.tools.connector_rules import Violation, designer_outputs, violations
@@ -217,7 +219,13 @@ def test_a_connection_signs_in_with_a_function_key_or_entra_id() -> None:
     assert oauth["customParameters"]["resourceUri"]["value"] == "@connectionParameters('resourceUri')"
     [key_policy] = [p for p in properties["policyTemplateInstances"] if p["templateId"] == "setheader"]
     assert key_policy["parameters"]["x-ms-apimTemplateParameter.name"] == "x-functions-key"
-    assert swagger.GET_REQUEST not in key_policy["parameters"]["x-ms-apimTemplate-operationName"]
+    keyed = key_policy["parameters"]["x-ms-apimTemplate-operationName"]
+    assert set(keyed) == {
+        swagger.CREATE_BY_EMAILS,
+        swagger.CREATE_WITH_MEMBERS,
+        swagger.CREATE_BATCH,
+        swagger.CANCEL_BATCH,
+    }, "every operation that needs the key, and not the anonymous status URLs"
 
 
 def test_the_status_operation_is_internal_and_anonymous() -> None:
@@ -232,7 +240,13 @@ def test_the_import_steps_name_every_file_of_the_connector() -> None:
         assert str(path.relative_to(CONNECTOR)) in steps, (
             f"docs/power-automate.md does not mention {path.name}"
         )
-    for operation in (swagger.CREATE_BY_EMAILS, swagger.CREATE_WITH_MEMBERS):
+    for operation in (
+        swagger.CREATE_BY_EMAILS,
+        swagger.CREATE_WITH_MEMBERS,
+        swagger.CREATE_BATCH,
+        swagger.GET_BATCH,
+        swagger.CANCEL_BATCH,
+    ):
         assert operation in steps
 
 
@@ -324,3 +338,77 @@ def test_writing_for_a_publisher_fails_while_a_placeholder_is_left(tmp_path: Pat
     )
     with pytest.raises(SystemExit, match="contact email"):
         connector.main(["--write", str(tmp_path / "out"), "--publisher", str(half_done), "--client-id", "x"])
+
+
+def _operation(document: dict[str, Any], operation_id: str) -> dict[str, Any]:
+    found: dict[str, Any]
+    [found] = [
+        op
+        for methods in document["paths"].values()
+        for op in methods.values()
+        if op["operationId"] == operation_id
+    ]
+    return found
+
+
+@pytest.mark.parametrize("operation", [swagger.CREATE_BATCH, swagger.GET_BATCH, swagger.CANCEL_BATCH])
+def test_the_designer_shows_a_batchs_results_as_typed_outputs(operation: str) -> None:
+    """Whichever bulk action a maker uses, dynamic content offers Results, and in an Apply to each over
+    them each chat's Outcome, Chat ID, Chat link and Problem, typed."""
+    document = committed()["swagger"]
+    responses = _operation(document, operation)["responses"]
+    assert designer_outputs(responses).get("schema") == {"$ref": "#/definitions/BatchStatus"}
+    assert "schema" not in responses["202"], "the 202 is followed to the end, never the outputs"
+    results = document["definitions"]["BatchStatus"]["properties"]["results"]
+    assert (results["type"], results["items"]) == ("array", {"$ref": "#/definitions/BatchItemResult"})
+    item = document["definitions"]["BatchItemResult"]["properties"]
+    typed = {name: field.get("type", field.get("$ref")) for name, field in item.items()}
+    assert typed == {
+        "index": "integer",
+        "status": "integer",
+        "outcome": "string",
+        "chatId": "string",
+        "webUrl": "string",
+        "reused": "boolean",
+        "problem": "#/definitions/ProblemDetails",
+    }
+    assert [value["displayName"] for value in item["outcome"]["x-ms-enum-values"]] == [
+        "Created",
+        "Reused",
+        "Failed",
+        "Cancelled",
+    ]
+
+
+def test_the_bulk_action_is_shown_first_and_get_and_cancel_under_more() -> None:
+    document = committed()["swagger"]
+    visibility = {
+        operation: _operation(document, operation)["x-ms-visibility"]
+        for operation in (swagger.CREATE_BATCH, swagger.GET_BATCH, swagger.CANCEL_BATCH)
+    }
+    assert visibility == {
+        swagger.CREATE_BATCH: "important",
+        swagger.GET_BATCH: "advanced",
+        swagger.CANCEL_BATCH: "advanced",
+    }
+    cancel = document["paths"]["/chat-batches/{batchId}"]["delete"]
+    assert _operation(document, swagger.CANCEL_BATCH) is cancel
+
+
+def test_the_bulk_action_sends_a_body_the_app_accepts() -> None:
+    """Its items are "Create a chat" bodies, as a Select over a table's rows makes them."""
+    definitions = swagger.swagger_document()["definitions"]
+    batch = definitions[swagger.BATCH_FORM]
+    assert batch["required"] == ["chats"]
+    chats = batch["properties"]["chats"]
+    assert chats["items"] == {"$ref": f"#/definitions/{swagger.EMAILS_FORM}"}
+    body: dict[str, list[dict[str, Any]]] = {
+        "chats": [
+            {"emails": "alex@contoso.com;jacob@contoso.com", "topic": "Order 1"},
+            {"emails": "alex@contoso.com;lynne@contoso.com", "topic": "Order 2", "reuseExisting": True},
+        ]
+    }
+    for item in body["chats"]:
+        assert set(item) <= set(definitions[swagger.EMAILS_FORM]["properties"])
+    assert len(parse_batch_request(body, BATCH_MAX_ITEMS)) == 2
+    assert str(BATCH_MAX_ITEMS) in chats["description"]
