@@ -1,18 +1,19 @@
-"""How one request's chat gets made, as a job taken one step at a time: resolve the members, reuse a
-chat on request, send `POST /chats`, look for what a send may have made, follow Graph's operation, read
-the chat. Each step returns the job's next state (and when to take it) or how the request ended.
+"""How one request's chat gets made, as a job taken one step at a time: resolve the members, reuse a chat
+on request, send `POST /chats`, look for what a send may have made, follow Graph's operation, read the
+chat. Each step returns the job's next state (and when to take it) or how the request ended.
 
 The same steps run on the direct path, in the HTTP trigger (`chatfn.requests.driver`, waiting on
-`services.sleep` while the caller waits), and in the orchestration (`chatfn.durable.chat_job`, one
-activity per step, waiting on durable timers). A job is plain data, so it crosses durable history, and
-the trigger hands the orchestration the job as far as it got.
+`services.sleep` while the caller waits), and in the orchestration (`chatfn.durable.chat_job`: an
+activity takes the steps up to the next wait, then the orchestrator waits on a durable timer). A job is
+plain data, so it crosses durable history, and the trigger hands the orchestration the job as far as it
+got.
 
 Exactly one chat (docs/api.md): a group chat's `POST /chats` whose outcome is unknown is never sent
 again until a search shows it made nothing. The search goes on until the send can no longer complete
 (`CHATFN_SEND_LIFETIME_SECONDS` after it began, unless Graph answered it) and Graph's lists have had
 time to show what it made (`CHATFN_LIST_LAG_SECONDS`). In the trigger, no send begins unless its whole
-lifetime fits in the idempotency lease; in the orchestration, each send is fenced in storage first, as an
-activity may run twice.
+lifetime fits in the idempotency lease; in the orchestration, each send is fenced in storage first, as
+an activity may run twice.
 """
 
 from __future__ import annotations
