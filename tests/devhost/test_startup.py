@@ -137,8 +137,15 @@ def test_stopping_closes_the_durable_sdks_shared_session(azurite: str) -> None:
 
 @pytest.mark.parametrize(("arguments", "port"), [([], "7071"), (["PORT=7072"], "7072")])
 def test_make_run_takes_the_port_from_port(arguments: list[str], port: str) -> None:
-    """A dry run (`make -n`) shows the command without running anything."""
+    """A dry run (`make -n`) shows the command without running anything; under `make test` the outer
+    make's MAKEFLAGS and MAKELEVEL are left out, so the inner one prints no directory lines."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     shown = subprocess.run(  # noqa: S603 - make, dry run, in the project
-        ["/usr/bin/make", "-n", "run", *arguments], cwd=ROOT, capture_output=True, text=True, check=True
+        ["/usr/bin/make", "-n", "--no-print-directory", "run", *arguments],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert f"-m chatfn.devhost --port {port}" in shown.splitlines()[-1]
