@@ -250,6 +250,7 @@ class GraphClient:
         for (never raised here; `BudgetSpent` is, before anything is sent)."""
         kind = kind_of(call.method, httpx.URL(call.url).path.removeprefix(self._root_path))
         await self.budget.acquire(kind)
+        sent_at = self.budget.clock()
         headers = {
             "Authorization": f"Bearer {await self._token(_FRESH_TOKEN_CLAIMS if fresh_token else None)}",
             "client-request-id": call.client_request_id,
@@ -272,7 +273,7 @@ class GraphClient:
             return response
         error = _error_from(response, attempt)
         if isinstance(error, GraphThrottled):
-            self.budget.throttled(kind, error.retry_after)
+            self.budget.throttled(kind, error.retry_after, sent_at)
         return error
 
     def _retry_delay(self, error: GraphError, attempt: int, waited: float, replay_safe: bool) -> float | None:
