@@ -54,6 +54,17 @@ def deadline_in(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+@contextlib.contextmanager
+def no_deadline() -> Iterator[None]:
+    """Graph calls made inside wait for the budget as long as it takes: for work that several callers
+    share (a merged lookup), each of which waits for it only as long as its own deadline allows."""
+    token = _deadline.set(None)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
 def seconds_left() -> float | None:
     """How long the current caller may still wait (None: as long as it takes)."""
     deadline = _deadline.get()

@@ -7,6 +7,10 @@ short-lived cache of address -> users (`CHATFN_DIRECTORY_CACHE_SECONDS`, five mi
 the calls for people who are in many chats; an address that matched nobody is remembered only a few
 seconds, so a user added to the directory is found almost at once. A changed address may resolve to its
 old owner until the cache forgets it (docs/api.md).
+
+A lookup is shared, so it runs under no caller's deadline (`chatfn.graph.budget.deadline_in`): each
+caller waits for its answers only as long as its own deadline allows, then gets `BudgetSpent`, and the
+lookup goes on for the others and for the cache. A caller that is cancelled cancels nobody else's answer.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from chatfn.errors import BudgetSpent
+from chatfn.graph.budget import no_deadline, seconds_left
 from chatfn.graph.client import MAX_ADDRESSES_PER_LOOKUP, GraphClient
 from chatfn.graph.models import DirectoryUser
 
@@ -23,6 +29,11 @@ from chatfn.graph.models import DirectoryUser
 MISS_SECONDS = 5.0
 # Lookups in flight at once, per worker: the budget paces them, this bounds what waits on it.
 MAX_CONCURRENT_LOOKUPS = 5
+# When a caller's wait ends before the lookup it shares has answered: try again this much later, by
+# which time the answer is likely remembered.
+LOOKUP_UNDER_WAY_RETRY = 1.0
+
+_Answer = asyncio.Future[tuple[DirectoryUser, ...]]
 
 
 @dataclass(frozen=True)
@@ -41,17 +52,18 @@ class Directory:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cache: dict[str, _Remembered] = {}
-        self._waiting: dict[str, asyncio.Future[tuple[DirectoryUser, ...]]] = {}
+        self._waiting: dict[str, _Answer] = {}
         self._queued: list[str] = []
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
         self._lookups: set[asyncio.Task[None]] = set()  # kept, so that none is collected mid-flight
 
     async def users_by_address(self, addresses: Iterable[str]) -> dict[str, list[DirectoryUser]]:
-        """Each address (lower case) with the distinct users whose mail or UPN it is."""
+        """Each address (lower case) with the distinct users whose mail or UPN it is. `BudgetSpent` when
+        the caller's deadline comes before the answers (the lookups go on, and are remembered)."""
         wanted = sorted({address.lower() for address in addresses})
         now = self._clock()
         found: dict[str, list[DirectoryUser]] = {}
-        pending: dict[str, asyncio.Future[tuple[DirectoryUser, ...]]] = {}
+        pending: dict[str, _Answer] = {}
         for address in wanted:
             remembered = self._cache.get(address)
             if remembered is not None and remembered.until > now:
@@ -59,20 +71,27 @@ class Directory:
             else:
                 pending[address] = self._future_for(address)
         if pending:
-            answers = await asyncio.gather(*pending.values())
-            found.update({address: list(users) for address, users in zip(pending, answers, strict=True)})
+            # asyncio.wait, not gather: leaving (a deadline, a cancellation) must not cancel the shared
+            # answers that other requests are waiting on too.
+            _, unanswered = await asyncio.wait(pending.values(), timeout=seconds_left())
+            if unanswered:
+                raise BudgetSpent(
+                    "the directory lookup did not answer within the caller's wait",
+                    retry_in=LOOKUP_UNDER_WAY_RETRY,
+                )
+            found.update({address: list(answer.result()) for address, answer in pending.items()})
         return found
 
     def forget(self) -> None:
         """Drop everything remembered (a test, or an administrator's changed directory)."""
         self._cache.clear()
 
-    def _future_for(self, address: str) -> asyncio.Future[tuple[DirectoryUser, ...]]:
+    def _future_for(self, address: str) -> _Answer:
         """The answer for `address`: one already on its way, or one queued for this turn's lookups."""
         if address in self._waiting:
             return self._waiting[address]
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[DirectoryUser, ...]] = loop.create_future()
+        future: _Answer = loop.create_future()
         self._waiting[address] = future
         if not self._queued:
             loop.call_soon(self._flush)  # after every request of this turn has queued its addresses
@@ -81,12 +100,13 @@ class Directory:
 
     def _flush(self) -> None:
         queued, self._queued = self._queued, []
-        for start in range(0, len(queued), MAX_ADDRESSES_PER_LOOKUP):
-            lookup = asyncio.get_running_loop().create_task(
-                self._look_up(queued[start : start + MAX_ADDRESSES_PER_LOOKUP])
-            )
-            self._lookups.add(lookup)
-            lookup.add_done_callback(self._lookups.discard)
+        with no_deadline():  # shared by every request waiting on it: none of their deadlines applies
+            for start in range(0, len(queued), MAX_ADDRESSES_PER_LOOKUP):
+                lookup = asyncio.get_running_loop().create_task(
+                    self._look_up(queued[start : start + MAX_ADDRESSES_PER_LOOKUP])
+                )
+                self._lookups.add(lookup)
+                lookup.add_done_callback(self._lookups.discard)
 
     async def _look_up(self, batch: Sequence[str]) -> None:
         """One call for up to 15 addresses; its answer (or failure) goes to every request waiting on
@@ -100,6 +120,7 @@ class Directory:
                 del self._waiting[address]
                 if not future.done():
                     future.set_exception(exc)
+                    future.exception()  # delivered to whoever waits; no one left waiting is no news
             return
         matches = _by_address(batch, users)
         now = self._clock()
