@@ -2,7 +2,10 @@
 
 Graph's `in` takes 15 values per `$filter` (`GraphClient.find_users`), so addresses that concurrent
 requests need are looked up together, the way a data loader batches: each request asks for its
-addresses, and what all of them asked for in the same turn of the event loop goes out 15 to a call. A
+addresses, and what all of them asked for in the same turn of the event loop goes out 15 to a call.
+While a lookup is on its way, what more requests ask for waits for it to come back (or for 15 addresses
+to gather) and then goes in as few calls as it fits, as Nagle's algorithm does: a busy worker sends
+full calls, a quiet one waits for nothing. A
 short-lived cache of address -> users (`CHATFN_DIRECTORY_CACHE_SECONDS`, five minutes by default) saves
 the calls for people who are in many chats; an address that matched nobody is remembered only a few
 seconds, so a user added to the directory is found almost at once. A changed address may resolve to its
@@ -56,6 +59,7 @@ class Directory:
         self._queued: list[str] = []
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
         self._lookups: set[asyncio.Task[None]] = set()  # kept, so that none is collected mid-flight
+        self._in_flight = 0
 
     async def users_by_address(self, addresses: Iterable[str]) -> dict[str, list[DirectoryUser]]:
         """Each address (lower case) with the distinct users whose mail or UPN it is. `BudgetSpent` when
@@ -87,15 +91,18 @@ class Directory:
         self._cache.clear()
 
     def _future_for(self, address: str) -> _Answer:
-        """The answer for `address`: one already on its way, or one queued for this turn's lookups."""
+        """The answer for `address`: one already on its way, or one queued for the next lookup."""
         if address in self._waiting:
             return self._waiting[address]
         loop = asyncio.get_running_loop()
         future: _Answer = loop.create_future()
         self._waiting[address] = future
-        if not self._queued:
-            loop.call_soon(self._flush)  # after every request of this turn has queued its addresses
         self._queued.append(address)
+        if len(self._queued) >= MAX_ADDRESSES_PER_LOOKUP:
+            self._flush()  # a full call's worth goes at once
+        elif len(self._queued) == 1 and not self._in_flight:
+            loop.call_soon(self._flush)  # after every request of this turn has queued its addresses
+        # else: a lookup is on its way; what queues meanwhile goes when it is back, in as few calls
         return future
 
     def _flush(self) -> None:
@@ -105,12 +112,21 @@ class Directory:
                 lookup = asyncio.get_running_loop().create_task(
                     self._look_up(queued[start : start + MAX_ADDRESSES_PER_LOOKUP])
                 )
+                self._in_flight += 1
                 self._lookups.add(lookup)
                 lookup.add_done_callback(self._lookups.discard)
 
     async def _look_up(self, batch: Sequence[str]) -> None:
         """One call for up to 15 addresses; its answer (or failure) goes to every request waiting on
-        them, and is remembered."""
+        them, and is remembered. Then what queued meanwhile goes."""
+        try:
+            await self._answer(batch)
+        finally:
+            self._in_flight -= 1
+        if self._queued:
+            self._flush()
+
+    async def _answer(self, batch: Sequence[str]) -> None:
         futures = [self._waiting[address] for address in batch]
         try:
             async with self._limit:

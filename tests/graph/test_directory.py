@@ -70,6 +70,27 @@ async def test_merged_lookups_answer_each_request_exactly_its_own_addresses(
     assert len(_lookups(control)) == math.ceil(len(distinct) / 15) < len(asked)
 
 
+async def test_what_queues_while_a_lookup_is_out_goes_in_one_call_when_it_is_back(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """Requests arriving one after another while a (slow) lookup is on its way: their addresses wait for
+    it, then go together, not one call each."""
+    control.post("/faults", json={"path": "/v1.0/users", "delay": 0.5, "count": 1}).raise_for_status()
+    everyone = sorted(PEOPLE)
+    async with graph_for(emulator) as graph:
+        directory = Directory(graph, cache_seconds=300)
+        first = asyncio.ensure_future(directory.users_by_address(everyone[:3]))
+        later = []
+        for i in range(1, 4):
+            await asyncio.sleep(0.05)
+            later.append(asyncio.ensure_future(directory.users_by_address(everyone[3 * i : 3 * i + 3])))
+        answers = await asyncio.gather(first, *later)
+    assert [sorted(answer) for answer in answers] == [everyone[3 * i : 3 * i + 3] for i in range(4)]
+    lookups = _lookups(control)
+    assert len(lookups) == 2
+    assert lookups[1]["query"]["$filter"].count("@") == 2 * 9, "the nine later addresses in one call"
+
+
 async def test_concurrent_resolutions_each_bind_their_own_members(
     emulator: Emulator, control: httpx.Client
 ) -> None:
