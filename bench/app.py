@@ -365,6 +365,7 @@ class BurstFigures:
     duplicates: int  # chats beyond the first for one request (one topic each)
     graph_calls: int
     throttled_calls: int  # Graph calls answered 429
+    lookups: int  # of the Graph calls, user lookups
     last_chat_seconds: float  # from the first request to the last POST /chats that made a chat
     last_answer_seconds: float
 
@@ -506,6 +507,7 @@ async def burst(hosts: list[str], emulator: str, run: str, count: int, concurren
         duplicates=sum(n - 1 for n in topics.values()),
         graph_calls=len(calls),
         throttled_calls=sum(r["status"] == 429 for r in calls),
+        lookups=sum(r["path"] == "/v1.0/users" for r in calls),
         last_chat_seconds=(max(made) - began).total_seconds() if made else float("nan"),
         last_answer_seconds=seconds,
     )
@@ -517,7 +519,8 @@ def report(setup: str, concurrency: int, figures: BurstFigures) -> None:
     print(
         f"  {setup}, {f.requests} requests at concurrency {concurrency}: {f.with_chat}/{f.requests} ended "
         f"with their chat ({f.handed_over} after a 202), {f.answers_503} answered 503{others}, "
-        f"{f.duplicates} duplicate chats; {f.graph_calls / max(f.chats, 1):.2f} Graph calls per chat, "
+        f"{f.duplicates} duplicate chats; {f.graph_calls / max(f.chats, 1):.2f} Graph calls per chat "
+        f"({f.lookups / max(f.chats, 1):.2f} of them lookups), "
         f"{f.throttled_calls / max(f.graph_calls, 1):.1%} answered 429; last chat at "
         f"{f.last_chat_seconds:.1f} s (ideal pace {f.ideal_seconds:.1f} s), last answer at "
         f"{f.last_answer_seconds:.1f} s"
