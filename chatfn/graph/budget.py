@@ -135,12 +135,19 @@ class Limiter:
         """Take `cost` tokens, in debt if need be; the seconds to wait before calling. `BudgetSpent`
         (and nothing taken) when that wait would end after `deadline`."""
         now = self._refill()
-        start = max(now, self.paused_until)  # no tokens flow back while paused
-        wait = (start - now) + max(0.0, (cost - self.tokens) / self.rate)
+        wait = self._wait(cost, now)
         if deadline is not None and wait > 0 and now + wait > deadline:
             raise BudgetSpent("Graph's budget cannot serve this call in time", retry_in=wait)
         self.tokens -= cost
         return wait
+
+    def ready_in(self, cost: float) -> float:
+        """The seconds until a call costing `cost` could go, behind everyone in line; nothing taken."""
+        return self._wait(cost, self._refill())
+
+    def _wait(self, cost: float, now: float) -> float:
+        start = max(now, self.paused_until)  # no tokens flow back while paused
+        return (start - now) + max(0.0, (cost - self.tokens) / self.rate)
 
     def throttled(self, retry_after: float | None, sent_at: float | None = None) -> None:
         """Graph answered 429 to a call sent at `sent_at`: pause the whole kind for its Retry-After,
@@ -200,6 +207,10 @@ class Budget:
             waited += wait
             if limiter.epoch == epoch:
                 return waited
+
+    def ready_in(self, kind: Kind, cost: float = 1.0) -> float:
+        """The seconds until a call of `kind` could go, behind everyone in line; nothing taken."""
+        return self.limiters[kind].ready_in(cost)
 
     def throttled(self, kind: Kind, retry_after: float | None, sent_at: float | None = None) -> None:
         """A 429 to a call of `kind` sent at `sent_at` (the budget's clock, read once `acquire` returned)."""

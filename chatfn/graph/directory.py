@@ -11,9 +11,10 @@ the calls for people who are in many chats; an address that matched nobody is re
 seconds, so a user added to the directory is found almost at once. A changed address may resolve to its
 old owner until the cache forgets it (docs/api.md).
 
-A lookup is shared, so it runs under no caller's deadline (`chatfn.graph.budget.deadline_in`): each
-caller waits for its answers only as long as its own deadline allows, then gets `BudgetSpent`, and the
-lookup goes on for the others and for the cache. A caller that is cancelled cancels nobody else's answer.
+A lookup is shared, so it runs under no caller's deadline (`chatfn.graph.budget.deadline_in`): a caller
+whose deadline comes before the directory's budget could serve a lookup gets `BudgetSpent` at once, as
+for a call of its own, and the lookup goes on for the others and for the cache. A caller that is
+cancelled cancels nobody else's answer.
 """
 
 from __future__ import annotations
@@ -32,9 +33,6 @@ from chatfn.graph.models import DirectoryUser
 MISS_SECONDS = 5.0
 # Lookups in flight at once, per worker: the budget paces them, this bounds what waits on it.
 MAX_CONCURRENT_LOOKUPS = 5
-# When a caller's wait ends before the lookup it shares has answered: try again this much later, by
-# which time the answer is likely remembered.
-LOOKUP_UNDER_WAY_RETRY = 1.0
 
 _Answer = asyncio.Future[tuple[DirectoryUser, ...]]
 
@@ -75,16 +73,23 @@ class Directory:
             else:
                 pending[address] = self._future_for(address)
         if pending:
-            # asyncio.wait, not gather: leaving (a deadline, a cancellation) must not cancel the shared
+            self._within_the_callers_wait()
+            # asyncio.wait, not gather: a caller that leaves (cancelled) must not cancel the shared
             # answers that other requests are waiting on too.
-            _, unanswered = await asyncio.wait(pending.values(), timeout=seconds_left())
-            if unanswered:
-                raise BudgetSpent(
-                    "the directory lookup did not answer within the caller's wait",
-                    retry_in=LOOKUP_UNDER_WAY_RETRY,
-                )
+            await asyncio.wait(pending.values())
             found.update({address: list(answer.result()) for address, answer in pending.items()})
         return found
+
+    def _within_the_callers_wait(self) -> None:
+        """`BudgetSpent` when the directory's budget could serve a lookup only after the caller's
+        deadline (its addresses are looked up all the same, and remembered): what `deadline_in` does
+        for a call of the caller's own. Graph's own time to answer is not the budget's to bound."""
+        left = seconds_left()
+        if left is None:
+            return
+        ready_in = self._graph.budget.ready_in("directory")
+        if ready_in > 0 and ready_in > left:
+            raise BudgetSpent("Graph's budget cannot serve the directory lookup in time", retry_in=ready_in)
 
     def forget(self) -> None:
         """Drop everything remembered (a test, or an administrator's changed directory)."""

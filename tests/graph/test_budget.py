@@ -119,6 +119,8 @@ def test_a_retry_after_pauses_the_kind_and_the_bucket_starts_empty_after_it() ->
     assert waits == pytest.approx([2 + 1 / 21, 2 + 2 / 21, 2 + 3 / 21])
     clock.now += 1.5
     assert limiter.reserve(1, deadline=None) == pytest.approx(0.5 + 4 / 21)
+    assert limiter.ready_in(1) == pytest.approx(0.5 + 5 / 21), "ready_in takes nothing"
+    assert limiter.ready_in(1) == pytest.approx(0.5 + 5 / 21)
 
 
 def test_a_deadline_refuses_the_call_and_takes_nothing() -> None:
@@ -180,9 +182,10 @@ async def test_a_caller_in_line_when_a_429_comes_waits_out_the_pause() -> None:
         await time.advance(0.1)
     await asyncio.gather(*waiting)
     assert min(released) >= sent_at + 0.01 + 3.0, "nobody goes while the kind is paused"
-    assert sorted(released) == pytest.approx(
-        [sent_at + 0.01 + 3.0 + 1 / 1.4, sent_at + 0.01 + 3.0 + 2 / 1.4], abs=0.11
-    ), "after the pause, at the lowered rate (1.4 a second)"
+    pause_end = sent_at + 0.01 + 3.0
+    assert sorted(released) == pytest.approx([pause_end + 1 / 1.4, pause_end + 2 / 1.4], abs=0.11), (
+        "after the pause, at the lowered rate (1.4 a second)"
+    )
 
 
 @pytest.mark.anyio

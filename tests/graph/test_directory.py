@@ -175,6 +175,19 @@ async def test_a_shared_lookup_holds_each_caller_only_for_its_own_wait(
     assert len(_lookups(control)) == 1
 
 
+async def test_a_caller_with_no_wait_left_still_gets_what_the_budget_can_serve_now(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """`Prefer: respond-async` leaves a request no wait, yet its chat is made on the direct path when the
+    budget can serve it at once: the deadline bounds the wait for the budget, not Graph's time to answer."""
+    control.post("/faults", json={"path": "/v1.0/users", "delay": 0.3, "count": 1}).raise_for_status()
+    async with graph_for(emulator) as graph:
+        directory = Directory(graph, cache_seconds=300)
+        with deadline_in(0.0):
+            answer = await directory.users_by_address(["sam@contoso.com"])
+    assert [user.id for user in answer["sam@contoso.com"]] == [SAM.id]
+
+
 async def test_the_lookup_a_caller_gave_up_on_is_remembered(
     emulator: Emulator, control: httpx.Client
 ) -> None:
