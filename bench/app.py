@@ -343,7 +343,7 @@ async def fails_after_acting(host: HostHandle, count: int, lagging: bool = False
         f"acting: {sum(topics.values())} chats exist, "
         f"{sum(n - 1 for n in topics.values())} duplicates, answers "
         f"{dict(Counter(a.status_code for a in answers))}, {graph_calls(host) / count - baseline:.2f} extra "
-        f"Graph calls per request ({baseline:.1f} without faults), all answered in {seconds:.0f} s"
+        f"Graph calls per request ({baseline:.1f} without faults), all answered in {seconds:.1f} s"
     )
 
 
