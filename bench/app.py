@@ -7,11 +7,17 @@ against the Graph emulator and Azurite on 127.0.0.1.
    client alone (POST /chats and the read of the chat); and Graph's 202 path, with and without
    `--queue-latency 0.2` (the Azure Storage provider's queue hops).
 2. Cost per 201: Graph calls and storage operations, without and with an Idempotency-Key.
-3. Load: throughput and p50/p95 for 200 requests at concurrency 20, beside the Graph client alone.
+3. Load: throughput and p50/p95 for 200 requests at concurrency 20, beside the Graph client alone, with
+   the Graph budget raised out of the way (300 writes, 1500 reads a second): the app's own cost.
 4. Graph fails after acting: 100 group chats while 30% of POST /chats make the chat and then answer 504
-   or drop the connection; the chats that exist, the answers, and the extra Graph calls per request.
-5. Throttling: a burst of 200 requests of 10 members given by email under the emulator's 30 rps per-app
-   throttle; the success share and the Graph calls per chat.
+   or drop the connection; then the same with Graph's lists lagging 10 s, and with one POST /chats also
+   answered only after 45 s (past the client's 30 s read timeout). The chats that exist, duplicates
+   (there must be none), the answers, and the extra Graph calls per request.
+5. A burst under the limits Microsoft documents (the emulator's `{"documented": true}`): 200 and 1000
+   requests of 10 members given by email, drawn from 200 people, at concurrency 20 and 60, on one local
+   host and on two sharing one emulator (two workers under one tenant's limit). Requests that ended with
+   their chat, 503s, Graph calls per chat, the share of calls answered 429, duplicates, and the time to
+   the last chat beside the limit's ideal pace (requests / 30 a second).
 
     python -m bench.app [--quick]
 """
@@ -20,29 +26,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import random
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from azure.data.tables.aio import TableClient
 from azure.identity.aio import ManagedIdentityCredential
 
 from chatfn.devhost import HostHandle, start_in_thread
+from chatfn.devhost.azurite import Azurite
 from chatfn.emulator import Emulator
+from chatfn.emulator.server import DEFAULT_IDENTITY_HEADER
+from chatfn.graph.budget import Budget
 from chatfn.graph.client import GraphClient
 from chatfn.graph.models import CreatedChat
 from chatfn.requests.store import IdempotencyStore
-from chatfn.services import Services
+from chatfn.services import Services, graph_limits
 from chatfn.settings import get_settings
 
 ALEX, JACOB, LYNNE = (
@@ -54,7 +69,15 @@ ONE_ON_ONE = {"members": [{"userId": ALEX}, {"userId": JACOB}]}
 APP = "8e55a7b1-6766-4f0a-8610-ecacfe3d569a"
 WITH_APP = {"members": [{"userId": ALEX}, {"userId": JACOB}], "apps": [{"teamsAppId": APP}]}
 STORAGE_SETTING = "AzureWebJobsStorage"  # as the Functions host names it, set by the local host
-FAST = {"CHATFN_POLL_INTERVAL_SECONDS": "0.2", "CHATFN_SYNC_WAIT_SECONDS": "20"}
+# Sections 1 to 4 measure the app, against an emulator that throttles nothing: the Graph budget is
+# raised to the most its settings allow, or the load would measure Graph's documented 30 a second.
+FAST = {
+    "CHATFN_POLL_INTERVAL_SECONDS": "0.2",
+    "CHATFN_SYNC_WAIT_SECONDS": "20",
+    "CHATFN_GRAPH_WRITE_RPS": "300",
+    "CHATFN_GRAPH_READ_RPS": "1500",
+}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def group(topic: str) -> dict[str, Any]:
@@ -186,7 +209,9 @@ def p(latencies: list[float], q: float) -> float:
 def graph_client_for(
     host: HostHandle, credential: ManagedIdentityCredential, http: httpx.AsyncClient
 ) -> GraphClient:
-    return GraphClient(base_url=emulator_of(host).graph_url, credential=credential, http=http)
+    """chatfn's Graph client alone, with the budget the app has (FAST)."""
+    budget = Budget(graph_limits(get_settings()))
+    return GraphClient(base_url=emulator_of(host).graph_url, credential=credential, http=http, budget=budget)
 
 
 async def latency_and_cost(host: HostHandle, counter: StorageCounter, rounds: int) -> None:
@@ -266,83 +291,263 @@ async def load(host: HostHandle, count: int, concurrency: int) -> None:
     )
 
 
-async def fails_after_acting(host: HostHandle, count: int) -> None:
+# A POST /chats that Graph answers this late: past the client's 30 s read timeout, so its outcome is
+# unknown, and the chat appears (in GET /chats/{id} at once, in the lists LIST_DELAY later) after it.
+SLOW_POST_SECONDS = 45.0
+LIST_DELAY_SECONDS = 10.0
+
+
+async def fails_after_acting(host: HostHandle, count: int, lagging: bool = False, slow: bool = False) -> None:
+    """`count` group chats (no idempotency key) while 30% of POST /chats make the chat and then answer
+    504 or drop the connection; with `lagging`, Graph's lists show a new chat only 10 s later; with
+    `slow`, one POST /chats is answered after 45 s."""
     reset(host)
-    async with httpx.AsyncClient(base_url=f"{host.url}/api", timeout=60) as api:
+    async with httpx.AsyncClient(base_url=f"{host.url}/api", timeout=120) as api:
         await concurrently(count, 10, lambda i: post(api, group(f"baseline {i}")))
         baseline = graph_calls(host) / count
         reset(host)
+        rules: list[dict[str, Any]] = [
+            {"method": "POST", "path": "/v1.0/chats", "status": 504, "after": True, "probability": 0.15},
+            # 15% of what the first rule leaves, so 15% of all
+            {
+                "method": "POST",
+                "path": "/v1.0/chats",
+                "drop": True,
+                "after": True,
+                "probability": 0.15 / 0.85,
+            },
+        ]
+        if slow:
+            rules.insert(0, {"method": "POST", "path": "/v1.0/chats", "delay": SLOW_POST_SECONDS, "count": 1})
         with control(host) as client:
-            client.post(
-                "/faults",
-                json=[
-                    {
-                        "method": "POST",
-                        "path": "/v1.0/chats",
-                        "status": 504,
-                        "after": True,
-                        "probability": 0.15,
-                    },
-                    {
-                        "method": "POST",
-                        "path": "/v1.0/chats",
-                        "drop": True,
-                        "after": True,
-                        "probability": 0.15 / 0.85,
-                    },
-                ],
-            ).raise_for_status()
+            client.post("/faults", json=rules).raise_for_status()
+            if lagging:
+                client.post("/consistency", json={"listDelaySeconds": LIST_DELAY_SECONDS}).raise_for_status()
         answers: list[httpx.Response] = []
 
         async def one(i: int) -> None:
-            answers.append(await post(api, group(f"Incident {i}")))
+            answers.append(await follow(api, await api.post("/chats", json=group(f"Incident {i}"))))
 
-        await concurrently(count, 10, one)
+        seconds, _ = await concurrently(count, 10, one)
     with control(host) as client:
-        chats = client.get("/chats").json()
+        topics = Counter(chat["topic"] for chat in client.get("/chats").json())
         failed = sum(
             r["path"] == "/v1.0/chats" and r["method"] == "POST" and r["status"] != 201
             for r in client.get("/requests").json()
         )
+    conditions = ", ".join(
+        [*(["lists lagging 10 s"] if lagging else []), *(["one POST answered in 45 s"] if slow else [])]
+    )
     print(
-        f"  {count} group requests, {failed} POSTs failed after acting: {len(chats)} chats exist, answers "
+        f"  {count} group requests{f' ({conditions})' if conditions else ''}, {failed} POSTs failed after "
+        f"acting: {sum(topics.values())} chats exist, "
+        f"{sum(n - 1 for n in topics.values())} duplicates, answers "
         f"{dict(Counter(a.status_code for a in answers))}, {graph_calls(host) / count - baseline:.2f} extra "
-        f"Graph calls per request ({baseline:.1f} without faults)"
+        f"Graph calls per request ({baseline:.1f} without faults), all answered in {seconds:.1f} s"
     )
 
 
-async def throttled(host: HostHandle, count: int) -> None:
-    reset(host)
-    users = [
+# --- 5. A burst under Graph's documented limits, on one host and on two --------------------------------
+
+# The tenant a burst draws on: POOL people, each request MEMBERS of them by email, so requests share
+# people as they do in a real tenant (each person is in about one request in twenty). Every run has its
+# own people (new addresses), so no host's directory cache carries over from an earlier run.
+POOL = 200
+MEMBERS = 10
+# Graph's documented limit on POST /chats, per app per tenant ("Other API calls for Microsoft Teams",
+# https://learn.microsoft.com/graph/throttling-limits): a burst's ideal pace is its size over this.
+CHATS_PER_SECOND = 30.0
+# The hosts run with the defaults, but for a quicker first poll of Graph's operation (none here).
+BURST_SETTINGS = {"CHATFN_POLL_INTERVAL_SECONDS": "1"}
+_HOST_URL = re.compile(r"chatfn local host: (http://127\.0\.0\.1:\d+)/api")
+_EMULATOR_URL = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+
+
+@dataclass(frozen=True)
+class BurstFigures:
+    """What one burst came to, from the caller's answers and the emulator's log."""
+
+    requests: int
+    with_chat: int  # ended with their chat: 201, or 202 and then 200 through Location
+    handed_over: int  # of those, answered 202 first (the budget could not serve them within the wait)
+    answers_503: int
+    other_answers: dict[int, int]
+    chats: int
+    duplicates: int  # chats beyond the first for one request (one topic each)
+    graph_calls: int
+    throttled_calls: int  # Graph calls answered 429
+    lookups: int  # of the Graph calls, user lookups
+    last_chat_seconds: float  # from the first request to the last POST /chats that made a chat
+    last_answer_seconds: float
+
+    @property
+    def ideal_seconds(self) -> float:
+        return self.requests / CHATS_PER_SECOND
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], ready: re.Pattern[str]) -> Iterator[str]:
+    """A child process whose output goes to a file; yields the URL it prints (`ready`'s group)."""
+    with tempfile.TemporaryFile("w+") as output:
+        child = subprocess.Popen(  # noqa: S603 - this interpreter, the project's own modules
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while (found := ready.search(_read(output))) is None:
+                if child.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{' '.join(args)} did not start:\n{_read(output)}")
+                time.sleep(0.05)
+            yield found.group(1)
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _read(output: IO[str]) -> str:
+    output.seek(0)
+    return output.read()
+
+
+def _environment() -> dict[str, str]:
+    """This process's environment without any setting of the app's, Graph's or storage's."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("GRAPH_", "IDENTITY_", "CHATFN_", "MSI_", "AZURE_CLIENT_ID", STORAGE_SETTING))
+    }
+
+
+@contextmanager
+def graph_and_storage() -> Iterator[tuple[str, str]]:
+    """One Graph emulator (a process of its own) and one Azurite, for every host of a setup, as the
+    instances of an app in Azure share one tenant's Graph and one storage account: their URL and
+    connection string."""
+    azurite = Azurite.start()
+    try:
+        with process(["-m", "chatfn.emulator", "--port", "0"], _environment(), _EMULATOR_URL) as emulator:
+            yield emulator, azurite.connection_string
+    finally:
+        azurite.stop()
+
+
+@contextmanager
+def local_hosts(count: int, emulator: str, storage: str) -> Iterator[list[str]]:
+    """`count` local hosts (each a process, one worker of the app) on one emulator and one Azurite."""
+    env = _environment() | BURST_SETTINGS
+    env |= {
+        "GRAPH_BASE_URL": f"{emulator}/v1.0",
+        "IDENTITY_ENDPOINT": f"{emulator}/msi/token",
+        "IDENTITY_HEADER": DEFAULT_IDENTITY_HEADER,
+        STORAGE_SETTING: storage,
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = ["-m", "chatfn.devhost", "--port", "0", "--no-azurite"]
+    with contextlib.ExitStack() as hosts:
+        yield [hosts.enter_context(process(command, env, _HOST_URL)) for _ in range(count)]
+
+
+def people(run: str) -> list[dict[str, str]]:
+    """The run's tenant: each person's mail differs from their sign-in name, as in real tenants."""
+    return [
         {
             "id": str(uuid.uuid4()),
-            "userPrincipalName": f"t{i}.k@contoso.onmicrosoft.com",
-            "mail": f"throttle{i}@contoso.com",
+            "userPrincipalName": f"{run}.p{i}.k@contoso.onmicrosoft.com",
+            "mail": f"{run}.person{i}@contoso.com",
         }
-        for i in range(10)
+        for i in range(POOL)
     ]
-    with control(host) as client:
-        client.post("/users", json=users).raise_for_status()
-        client.post("/throttle", json={"rps": 30, "burst": 30}).raise_for_status()
-    body = {"topic": "Throttled", "emails": [user["mail"] for user in users]}
-    statuses: Counter[int] = Counter()
-    async with httpx.AsyncClient(
-        base_url=f"{host.url}/api", timeout=120, limits=httpx.Limits(max_connections=200)
-    ) as api:
+
+
+async def follow(api: httpx.AsyncClient, answer: httpx.Response) -> httpx.Response:
+    """Follow a 202's Location to the end, as Power Automate does (its Retry-After, at most 1 s)."""
+    while answer.status_code == 202:
+        await asyncio.sleep(min(float(answer.headers.get("Retry-After", "1")), 1.0))
+        answer = await api.get(answer.headers["Location"])
+    return answer
+
+
+async def burst(hosts: list[str], emulator: str, run: str, count: int, concurrency: int) -> BurstFigures:
+    """`count` requests of MEMBERS people by email, `concurrency` at a time, spread over the hosts in
+    turn, under Graph's documented limits."""
+    pool = people(run)
+    draw = random.Random(run)
+    bodies = [
+        {"topic": f"{run} {i}", "emails": [person["mail"] for person in draw.sample(pool, MEMBERS)]}
+        for i in range(count)
+    ]
+    async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=concurrency)) as api:
+        for host in hosts:  # each worker's imports and first token, before anything is counted
+            (await api.post(f"{host}/api/chats", json=ONE_ON_ONE)).raise_for_status()
+        for setup, body in (("reset", None), ("users", pool), ("throttle", {"documented": True})):
+            (await api.post(f"{emulator}/_emulator/{setup}", json=body)).raise_for_status()
+        first: list[int] = []
+        final: list[int] = []
+        began = datetime.now(UTC)
 
         async def one(i: int) -> None:
-            statuses[(await post(api, body | {"topic": f"Throttled {i}"})).status_code] += 1
+            answer = await api.post(f"{hosts[i % len(hosts)]}/api/chats", json=bodies[i])
+            first.append(answer.status_code)
+            final.append((await follow(api, answer)).status_code)
 
-        seconds, _ = await concurrently(count, count, one)
-    with control(host) as client:
-        chats = len(client.get("/chats").json())
-        calls = sum(r["path"].startswith("/v1.0/") for r in client.get("/requests").json())
-        throttled_calls = sum(r["status"] == 429 for r in client.get("/requests").json())
-    print(
-        f"  burst of {count} requests (10 members by email) at 30 rps: {chats} chats in {seconds:.1f} s "
-        f"({statuses[201] / count:.0%} answered 201), answers {dict(statuses)}, "
-        f"{calls / max(chats, 1):.1f} Graph calls per chat, {throttled_calls} of them answered 429"
+        seconds, _ = await concurrently(count, concurrency, one)
+        chats = (await api.get(f"{emulator}/_emulator/chats")).json()
+        calls = [
+            r
+            for r in (await api.get(f"{emulator}/_emulator/requests")).json()
+            if r["path"].startswith("/v1.0/")
+        ]
+    made = [
+        datetime.fromisoformat(r["time"].replace("Z", "+00:00"))
+        for r in calls
+        if r["method"] == "POST" and r["path"] == "/v1.0/chats" and r["status"] == 201
+    ]
+    topics = Counter(chat["topic"] for chat in chats)
+    answers = Counter(final)
+    return BurstFigures(
+        requests=count,
+        with_chat=answers[200] + answers[201],
+        handed_over=sum(status == 202 for status in first),
+        answers_503=answers[503],
+        other_answers={status: n for status, n in answers.items() if status not in (200, 201, 503)},
+        chats=len(chats),
+        duplicates=sum(n - 1 for n in topics.values()),
+        graph_calls=len(calls),
+        throttled_calls=sum(r["status"] == 429 for r in calls),
+        lookups=sum(r["path"] == "/v1.0/users" for r in calls),
+        last_chat_seconds=(max(made) - began).total_seconds() if made else float("nan"),
+        last_answer_seconds=seconds,
     )
+
+
+def report(setup: str, concurrency: int, figures: BurstFigures) -> None:
+    f = figures
+    others = f", other answers {f.other_answers}" if f.other_answers else ""
+    print(
+        f"  {setup}, {f.requests} requests at concurrency {concurrency}: {f.with_chat}/{f.requests} ended "
+        f"with their chat ({f.handed_over} after a 202), {f.answers_503} answered 503{others}, "
+        f"{f.duplicates} duplicate chats; {f.graph_calls / max(f.chats, 1):.2f} Graph calls per chat "
+        f"({f.lookups / max(f.chats, 1):.2f} of them lookups), "
+        f"{f.throttled_calls / max(f.graph_calls, 1):.1%} answered 429; last chat at "
+        f"{f.last_chat_seconds:.1f} s (ideal pace {f.ideal_seconds:.1f} s), last answer at "
+        f"{f.last_answer_seconds:.1f} s"
+    )
+
+
+async def bursts(host_counts: Sequence[int], sizes: Sequence[int], concurrencies: Sequence[int]) -> None:
+    """Each setup and size on fresh hosts (cold budgets and caches, warm imports and tokens)."""
+    with graph_and_storage() as (emulator, storage):
+        for hosts in host_counts:
+            setup = "1 host" if hosts == 1 else f"{hosts} hosts"
+            for size in sizes:
+                for concurrency in concurrencies:
+                    with local_hosts(hosts, emulator, storage) as urls:
+                        run = f"b{hosts}x{size}x{concurrency}"
+                        report(setup, concurrency, await burst(urls, emulator, run, size, concurrency))
 
 
 async def main(quick: bool) -> None:
@@ -355,11 +560,17 @@ async def main(quick: bool) -> None:
         print("Load:")
         await load(host, 50 if quick else 200, 20)
         print("Graph fails after acting (no idempotency key):")
-        await fails_after_acting(host, 30 if quick else 100)
-        print("Throttled by Graph:")
-        await throttled(host, 50 if quick else 200)
+        after_acting = 30 if quick else 100
+        await fails_after_acting(host, after_acting)
+        await fails_after_acting(host, after_acting, lagging=True)
+        await fails_after_acting(host, after_acting, lagging=True, slow=True)
     with running_host(queue_latency=0.2) as (host, _):
         await accepted_path(host, max(rounds // 3, 3), "(queue latency 0.2 s)")
+    print(
+        f'A burst under Graph\'s documented limits ({{"documented": true}}): {MEMBERS} members by email '
+        f"from {POOL} people, requests spread over the hosts, each host one worker:"
+    )
+    await bursts((1, 2), (100,) if quick else (200, 1000), (20, 60))
 
 
 if __name__ == "__main__":

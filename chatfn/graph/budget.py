@@ -34,8 +34,9 @@ KINDS: tuple[Kind, ...] = ("chats.write", "chats.read", "directory")
 
 # AWS SDKs' adaptive retry mode lowers its rate to 0.7 of what it was on a throttling error.
 DECREASE = 0.7
-# Each call that succeeds wins back this share of the configured rate: a halved rate recovers in 25 calls.
-INCREASE = 0.02
+# While calls succeed, the rate climbs back by this share of the configured rate per second: from 0.7 of
+# it to all of it in 6 s. By time, not by call, so that it climbs as fast at 5 calls a second as at 30.
+CLIMB_PER_SECOND = 0.05
 # Never slower than this: a rate near zero would park every caller for minutes after a few 429s.
 MIN_RATE = 0.5
 
@@ -47,6 +48,17 @@ _deadline: ContextVar[float | None] = ContextVar("chatfn_graph_deadline", defaul
 def deadline_in(seconds: float) -> Iterator[None]:
     """Graph calls made inside wait for the budget at most `seconds` from now (the caller's wait)."""
     token = _deadline.set(time.monotonic() + max(0.0, seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+@contextlib.contextmanager
+def no_deadline() -> Iterator[None]:
+    """Graph calls made inside wait for the budget as long as it takes: for work that several callers
+    share (a merged lookup), each of which waits for it only as long as its own deadline allows."""
+    token = _deadline.set(None)
     try:
         yield
     finally:
@@ -95,42 +107,76 @@ DOCUMENTED_LIMITS: dict[Kind, Rate] = {
 
 @dataclass
 class Limiter:
-    """One kind's token bucket, adaptive, with its pause."""
+    """One kind's token bucket, adaptive, with its pause.
+
+    Tokens go into debt, so that concurrent callers queue: each reservation is a place in line. A 429
+    voids the line (every reservation made before it was planned at a rate, and for a time, that no
+    longer hold): `epoch` counts 429s, and a caller that waited through one reserves again.
+    """
 
     limit: Rate
     clock: Callable[[], float] = time.monotonic
     rate: float = field(init=False)
     tokens: float = field(init=False)
     updated: float = field(init=False)
-    paused_until: float = 0.0
+    paused_until: float = float("-inf")
+    # When the rate was last lowered: a 429 to a call sent before then tells of the same congestion
+    # (the calls already on their way when the first 429 came), and lowers it no further.
+    lowered_at: float = float("-inf")
+    climbed_at: float = field(init=False)
+    epoch: int = 0
 
     def __post_init__(self) -> None:
         self.rate = self.limit.per_second
         self.tokens = self.limit.burst
-        self.updated = self.clock()
+        self.updated = self.climbed_at = self.clock()
 
     def reserve(self, cost: float, deadline: float | None) -> float:
         """Take `cost` tokens, in debt if need be; the seconds to wait before calling. `BudgetSpent`
         (and nothing taken) when that wait would end after `deadline`."""
-        now = self.clock()
-        self.tokens = min(self.limit.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        start = max(now, self.paused_until)
-        at_start = min(self.limit.burst, self.tokens + (start - now) * self.rate)
-        wait = (start - now) + max(0.0, (cost - at_start) / self.rate)
+        now = self._refill()
+        wait = self._wait(cost, now)
         if deadline is not None and wait > 0 and now + wait > deadline:
             raise BudgetSpent("Graph's budget cannot serve this call in time", retry_in=wait)
         self.tokens -= cost
         return wait
 
-    def throttled(self, retry_after: float | None) -> None:
-        """Graph answered 429: slow down, and pause the whole kind for its Retry-After."""
-        self.rate = max(MIN_RATE, self.rate * DECREASE)
+    def ready_in(self, cost: float) -> float:
+        """The seconds until a call costing `cost` could go, behind everyone in line; nothing taken."""
+        return self._wait(cost, self._refill())
+
+    def _wait(self, cost: float, now: float) -> float:
+        start = max(now, self.paused_until)  # no tokens flow back while paused
+        return (start - now) + max(0.0, (cost - self.tokens) / self.rate)
+
+    def throttled(self, retry_after: float | None, sent_at: float | None = None) -> None:
+        """Graph answered 429 to a call sent at `sent_at`: pause the whole kind for its Retry-After,
+        start the line over from an empty bucket, and slow down, once per congestion."""
+        now = self._refill()
+        if sent_at is None or sent_at >= self.lowered_at:
+            self.rate = max(MIN_RATE, self.rate * DECREASE)
+            self.lowered_at = now
+        self.climbed_at = now
+        self.tokens = 0.0  # Graph's bucket is empty; whoever was in line reserves again (epoch)
         if retry_after is not None:
-            self.paused_until = max(self.paused_until, self.clock() + retry_after)
+            self.paused_until = max(self.paused_until, now + retry_after)
+        self.epoch += 1
 
     def succeeded(self) -> None:
-        self.rate = min(self.limit.per_second, self.rate + self.limit.per_second * INCREASE)
+        """A call went through: climb back towards the configured rate, by the time since the last climb."""
+        now = self._refill()
+        climb = self.limit.per_second * CLIMB_PER_SECOND * (now - self.climbed_at)
+        self.rate = min(self.limit.per_second, self.rate + climb)
+        self.climbed_at = now
+
+    def _refill(self) -> float:
+        """Tokens flowed back since the last look (none while paused), at the rate until now; now."""
+        now = self.clock()
+        since = max(self.updated, self.paused_until)
+        if now > since:
+            self.tokens = min(self.limit.burst, self.tokens + (now - since) * self.rate)
+        self.updated = now
+        return now
 
 
 class Budget:
@@ -144,18 +190,31 @@ class Budget:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.limiters = {kind: Limiter(limit, clock) for kind, limit in limits.items()}
+        self.clock = clock
         self._sleep = sleep
 
     async def acquire(self, kind: Kind, cost: float = 1.0) -> float:
         """Wait for a token of `kind`; the seconds waited. `BudgetSpent` when the caller's deadline
-        comes first."""
-        wait = self.limiters[kind].reserve(cost, _deadline.get())
-        if wait > 0:
+        comes first. A caller in line when a 429 came takes a new place (after the pause, at the new rate)."""
+        limiter = self.limiters[kind]
+        waited = 0.0
+        while True:
+            wait = limiter.reserve(cost, _deadline.get())
+            if wait <= 0:
+                return waited
+            epoch = limiter.epoch
             await self._sleep(wait)
-        return wait
+            waited += wait
+            if limiter.epoch == epoch:
+                return waited
 
-    def throttled(self, kind: Kind, retry_after: float | None) -> None:
-        self.limiters[kind].throttled(retry_after)
+    def ready_in(self, kind: Kind, cost: float = 1.0) -> float:
+        """The seconds until a call of `kind` could go, behind everyone in line; nothing taken."""
+        return self.limiters[kind].ready_in(cost)
+
+    def throttled(self, kind: Kind, retry_after: float | None, sent_at: float | None = None) -> None:
+        """A 429 to a call of `kind` sent at `sent_at` (the budget's clock, read once `acquire` returned)."""
+        self.limiters[kind].throttled(retry_after, sent_at)
 
     def succeeded(self, kind: Kind) -> None:
         self.limiters[kind].succeeded()

@@ -263,6 +263,7 @@ class GraphClient:
         telemetry.budget_waited(await self.budget.acquire(kind))
         if call.before_send is not None:
             await call.before_send()
+        sent_at = self.budget.clock()
         headers = {
             "Authorization": f"Bearer {await self._token(_FRESH_TOKEN_CLAIMS if fresh_token else None)}",
             "client-request-id": call.client_request_id,
@@ -287,7 +288,7 @@ class GraphClient:
             return response
         error = _error_from(response, attempt)
         if isinstance(error, GraphThrottled):
-            self.budget.throttled(kind, error.retry_after)
+            self.budget.throttled(kind, error.retry_after, sent_at)
         return error
 
     def _retry_delay(self, error: GraphError, attempt: int, waited: float, replay_safe: bool) -> float | None:

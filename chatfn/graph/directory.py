@@ -2,11 +2,19 @@
 
 Graph's `in` takes 15 values per `$filter` (`GraphClient.find_users`), so addresses that concurrent
 requests need are looked up together, the way a data loader batches: each request asks for its
-addresses, and what all of them asked for in the same turn of the event loop goes out 15 to a call. A
+addresses, and what all of them asked for in the same turn of the event loop goes out 15 to a call.
+While a lookup is on its way, what more requests ask for waits for it to come back (or for 15 addresses
+to gather) and then goes in as few calls as it fits, as Nagle's algorithm does: a busy worker sends
+full calls, a quiet one waits for nothing. A
 short-lived cache of address -> users (`CHATFN_DIRECTORY_CACHE_SECONDS`, five minutes by default) saves
 the calls for people who are in many chats; an address that matched nobody is remembered only a few
 seconds, so a user added to the directory is found almost at once. A changed address may resolve to its
 old owner until the cache forgets it (docs/api.md).
+
+A lookup is shared, so it runs under no caller's deadline (`chatfn.graph.budget.deadline_in`): a caller
+whose deadline comes before the directory's budget could serve a lookup gets `BudgetSpent` at once, as
+for a call of its own, and the lookup goes on for the others and for the cache. A caller that is
+cancelled cancels nobody else's answer.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from chatfn.errors import BudgetSpent
+from chatfn.graph.budget import no_deadline, seconds_left
 from chatfn.graph.client import MAX_ADDRESSES_PER_LOOKUP, GraphClient
 from chatfn.graph.models import DirectoryUser
 
@@ -23,6 +33,8 @@ from chatfn.graph.models import DirectoryUser
 MISS_SECONDS = 5.0
 # Lookups in flight at once, per worker: the budget paces them, this bounds what waits on it.
 MAX_CONCURRENT_LOOKUPS = 5
+
+_Answer = asyncio.Future[tuple[DirectoryUser, ...]]
 
 
 @dataclass(frozen=True)
@@ -41,17 +53,19 @@ class Directory:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cache: dict[str, _Remembered] = {}
-        self._waiting: dict[str, asyncio.Future[tuple[DirectoryUser, ...]]] = {}
+        self._waiting: dict[str, _Answer] = {}
         self._queued: list[str] = []
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
         self._lookups: set[asyncio.Task[None]] = set()  # kept, so that none is collected mid-flight
+        self._in_flight = 0
 
     async def users_by_address(self, addresses: Iterable[str]) -> dict[str, list[DirectoryUser]]:
-        """Each address (lower case) with the distinct users whose mail or UPN it is."""
+        """Each address (lower case) with the distinct users whose mail or UPN it is. `BudgetSpent` when
+        the caller's deadline comes before the answers (the lookups go on, and are remembered)."""
         wanted = sorted({address.lower() for address in addresses})
         now = self._clock()
         found: dict[str, list[DirectoryUser]] = {}
-        pending: dict[str, asyncio.Future[tuple[DirectoryUser, ...]]] = {}
+        pending: dict[str, _Answer] = {}
         for address in wanted:
             remembered = self._cache.get(address)
             if remembered is not None and remembered.until > now:
@@ -59,38 +73,65 @@ class Directory:
             else:
                 pending[address] = self._future_for(address)
         if pending:
-            answers = await asyncio.gather(*pending.values())
-            found.update({address: list(users) for address, users in zip(pending, answers, strict=True)})
+            self._within_the_callers_wait()
+            # asyncio.wait, not gather: a caller that leaves (cancelled) must not cancel the shared
+            # answers that other requests are waiting on too.
+            await asyncio.wait(pending.values())
+            found.update({address: list(answer.result()) for address, answer in pending.items()})
         return found
+
+    def _within_the_callers_wait(self) -> None:
+        """`BudgetSpent` when the directory's budget could serve a lookup only after the caller's
+        deadline (its addresses are looked up all the same, and remembered): what `deadline_in` does
+        for a call of the caller's own. Graph's own time to answer is not the budget's to bound."""
+        left = seconds_left()
+        if left is None:
+            return
+        ready_in = self._graph.budget.ready_in("directory")
+        if ready_in > 0 and ready_in > left:
+            raise BudgetSpent("Graph's budget cannot serve the directory lookup in time", retry_in=ready_in)
 
     def forget(self) -> None:
         """Drop everything remembered (a test, or an administrator's changed directory)."""
         self._cache.clear()
 
-    def _future_for(self, address: str) -> asyncio.Future[tuple[DirectoryUser, ...]]:
-        """The answer for `address`: one already on its way, or one queued for this turn's lookups."""
+    def _future_for(self, address: str) -> _Answer:
+        """The answer for `address`: one already on its way, or one queued for the next lookup."""
         if address in self._waiting:
             return self._waiting[address]
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[DirectoryUser, ...]] = loop.create_future()
+        future: _Answer = loop.create_future()
         self._waiting[address] = future
-        if not self._queued:
-            loop.call_soon(self._flush)  # after every request of this turn has queued its addresses
         self._queued.append(address)
+        if len(self._queued) >= MAX_ADDRESSES_PER_LOOKUP:
+            self._flush()  # a full call's worth goes at once
+        elif len(self._queued) == 1 and not self._in_flight:
+            loop.call_soon(self._flush)  # after every request of this turn has queued its addresses
+        # else: a lookup is on its way; what queues meanwhile goes when it is back, in as few calls
         return future
 
     def _flush(self) -> None:
         queued, self._queued = self._queued, []
-        for start in range(0, len(queued), MAX_ADDRESSES_PER_LOOKUP):
-            lookup = asyncio.get_running_loop().create_task(
-                self._look_up(queued[start : start + MAX_ADDRESSES_PER_LOOKUP])
-            )
-            self._lookups.add(lookup)
-            lookup.add_done_callback(self._lookups.discard)
+        with no_deadline():  # shared by every request waiting on it: none of their deadlines applies
+            for start in range(0, len(queued), MAX_ADDRESSES_PER_LOOKUP):
+                lookup = asyncio.get_running_loop().create_task(
+                    self._look_up(queued[start : start + MAX_ADDRESSES_PER_LOOKUP])
+                )
+                self._in_flight += 1
+                self._lookups.add(lookup)
+                lookup.add_done_callback(self._lookups.discard)
 
     async def _look_up(self, batch: Sequence[str]) -> None:
         """One call for up to 15 addresses; its answer (or failure) goes to every request waiting on
-        them, and is remembered."""
+        them, and is remembered. Then what queued meanwhile goes."""
+        try:
+            await self._answer(batch)
+        finally:
+            self._in_flight -= 1
+        if self._queued:
+            self._flush()
+
+    async def _answer(self, batch: Sequence[str]) -> None:
         futures = [self._waiting[address] for address in batch]
         try:
             async with self._limit:
@@ -100,6 +141,7 @@ class Directory:
                 del self._waiting[address]
                 if not future.done():
                     future.set_exception(exc)
+                    future.exception()  # delivered to whoever waits; no one left waiting is no news
             return
         matches = _by_address(batch, users)
         now = self._clock()
