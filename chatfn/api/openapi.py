@@ -225,13 +225,7 @@ def _create_chat_v3() -> dict[str, Any]:
         "description": _CHATS_DESCRIPTION,
         "security": [{"functionKey": []}, {"functionKeyQuery": []}, {"entraId": []}],
         "parameters": [
-            {
-                "name": IDEMPOTENCY_KEY_HEADER,
-                "in": "header",
-                "required": False,
-                "description": _IDEMPOTENCY_KEY,
-                "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
-            },
+            _idempotency_key(_IDEMPOTENCY_KEY),
             {
                 "name": PREFER_HEADER,
                 "in": "header",
@@ -344,15 +338,7 @@ def _create_chat_batch_v3() -> dict[str, Any]:
         "summary": "Create chats in bulk",
         "description": _BATCH_DESCRIPTION,
         "security": [{"functionKey": []}, {"functionKeyQuery": []}, {"entraId": []}],
-        "parameters": [
-            {
-                "name": IDEMPOTENCY_KEY_HEADER,
-                "in": "header",
-                "required": False,
-                "description": _BATCH_KEY,
-                "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
-            }
-        ],
+        "parameters": [_idempotency_key(_BATCH_KEY)],
         "requestBody": {
             "required": True,
             "content": {
@@ -487,3 +473,14 @@ def openapi_json(origin: str) -> str:
 def dumps(document: dict[str, Any]) -> str:
     """A document as the files and the app write it: indented, UTF-8 as is, one newline at the end."""
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _idempotency_key(description: str) -> dict[str, Any]:
+    """The optional Idempotency-Key header of both POST routes."""
+    return {
+        "name": IDEMPOTENCY_KEY_HEADER,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
+    }

@@ -248,17 +248,10 @@ def _create(operation_id: str, summary: str, description: str, form: str) -> dic
                 "description": "Who is in the chat and what it is called.",
                 "schema": {"$ref": f"#/definitions/{form}"},
             },
-            {
-                "name": IDEMPOTENCY_KEY_HEADER,
-                "in": "header",
-                "required": False,
-                "type": "string",
-                "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$",
-                "x-ms-summary": "Idempotency key",
-                "x-ms-visibility": "advanced",
-                "description": "A new GUID per intended chat: a retry with the same key returns the same "
-                "chat instead of a second one.",
-            },
+            _idempotency_key(
+                "A new GUID per intended chat: a retry with the same key returns the same chat instead "
+                "of a second one."
+            ),
             {
                 "name": PREFER_HEADER,
                 "in": "header",
@@ -280,6 +273,20 @@ def _create(operation_id: str, summary: str, description: str, form: str) -> dic
             "202": _accepted(),
             **{status: _problem(status) for status in _CREATE_FAILURES},
         },
+    }
+
+
+def _idempotency_key(description: str) -> dict[str, Any]:
+    """The optional Idempotency-Key header, shown among the action's advanced parameters."""
+    return {
+        "name": IDEMPOTENCY_KEY_HEADER,
+        "in": "header",
+        "required": False,
+        "type": "string",
+        "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$",
+        "x-ms-summary": "Idempotency key",
+        "x-ms-visibility": "advanced",
+        "description": description,
     }
 
 
@@ -339,17 +346,10 @@ def _create_batch() -> dict[str, Any]:
                 "description": "The chats to open, for example the output of a Select over a table's rows.",
                 "schema": {"$ref": f"#/definitions/{BATCH_FORM}"},
             },
-            {
-                "name": IDEMPOTENCY_KEY_HEADER,
-                "in": "header",
-                "required": False,
-                "type": "string",
-                "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$",
-                "x-ms-summary": "Idempotency key",
-                "x-ms-visibility": "advanced",
-                "description": "A new GUID per intended batch: a retry with the same key and the same chats "
-                "returns the same batch instead of making its chats again.",
-            },
+            _idempotency_key(
+                "A new GUID per intended batch: a retry with the same key and the same chats returns the "
+                "same batch instead of making its chats again."
+            ),
         ],
         "responses": {
             "200": {"description": _BATCH_ENDED, "schema": {"$ref": "#/definitions/BatchStatus"}},
