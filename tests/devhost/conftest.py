@@ -4,32 +4,22 @@ per test module, on the session's Azurite; the environment is put back after."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from chatfn.devhost import HostHandle, start_in_thread
-from chatfn.devhost.azurite import STORAGE_SETTING
+from chatfn.devhost import HostHandle
 from chatfn.devhost.server import PUBLIC_ORIGIN_SETTING
-from tests.devhost.driving import SAMPLE_SETTING
+from tests.devhost.driving import SAMPLE_SETTING, sample_host
 
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory, azurite: str) -> Iterator[HostHandle]:
     settings = tmp_path_factory.mktemp("sample") / "local.settings.json"
     settings.write_text(json.dumps({"IsEncrypted": False, "Values": {SAMPLE_SETTING: "from the file"}}))
-    saved_environ = dict(os.environ)
-    os.environ[STORAGE_SETTING] = azurite
-    os.environ.pop(PUBLIC_ORIGIN_SETTING, None)
-    host = start_in_thread(app="tests.devhost.sample_app:app", emulator=False, settings=settings)
-    try:
+    with sample_host(azurite, settings, unset=(PUBLIC_ORIGIN_SETTING,)) as host:
         yield host
-    finally:
-        host.stop()
-        os.environ.clear()
-        os.environ.update(saved_environ)
 
 
 @pytest.fixture

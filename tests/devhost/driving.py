@@ -3,16 +3,43 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from chatfn.devhost import HostHandle, check_replay
+from chatfn.devhost import HostHandle, check_replay, start_in_thread
+from chatfn.devhost.azurite import STORAGE_SETTING
 
 SAMPLE_SETTING = "CHATFN_DEVHOST_SAMPLE_SETTING"
 RUNNING = {"Pending", "Running", "ContinuedAsNew"}
 INSTANCES = "/runtime/webhooks/durabletask/instances"
+
+
+@contextmanager
+def sample_host(
+    azurite: str, settings: Path, host_json: Path | None = None, unset: tuple[str, ...] = ()
+) -> Iterator[HostHandle]:
+    """The sample app on a local host in this process, on the session's Azurite, without the Graph
+    emulator. The whole environment is put back afterwards: the host writes the settings file's values
+    into it."""
+    saved_environ = dict(os.environ)
+    os.environ[STORAGE_SETTING] = azurite
+    for name in unset:
+        os.environ.pop(name, None)
+    host = start_in_thread(
+        app="tests.devhost.sample_app:app", emulator=False, settings=settings, host_json=host_json
+    )
+    try:
+        yield host
+    finally:
+        host.stop()
+        os.environ.clear()
+        os.environ.update(saved_environ)
 
 
 def start(http: httpx.Client, name: str, payload: Any = None, instance_id: str | None = None) -> str:

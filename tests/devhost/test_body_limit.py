@@ -5,7 +5,6 @@ past it, on every route."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import tracemalloc
 from collections.abc import Iterator
@@ -13,10 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from chatfn.devhost import HostHandle, start_in_thread
-from chatfn.devhost.azurite import STORAGE_SETTING
 from chatfn.devhost.body_limit import DEFAULT_LIMIT, SETTING, read_limit
 from chatfn.devhost.errors import StartError
+from tests.devhost.driving import sample_host
 
 pytestmark = pytest.mark.apphost
 
@@ -29,16 +27,8 @@ def url(tmp_path_factory: pytest.TempPathFactory, azurite: str) -> Iterator[str]
     """The sample app with a 64 KiB limit, set in local.settings.json as a user would."""
     settings = tmp_path_factory.mktemp("limit") / "local.settings.json"
     settings.write_text(json.dumps({"IsEncrypted": False, "Values": {SETTING: str(LIMIT)}}))
-    saved_environ = dict(os.environ)
-    os.environ.pop(SETTING, None)
-    os.environ[STORAGE_SETTING] = azurite
-    host: HostHandle = start_in_thread(app="tests.devhost.sample_app:app", emulator=False, settings=settings)
-    try:
+    with sample_host(azurite, settings, unset=(SETTING,)) as host:
         yield host.url
-    finally:
-        host.stop()
-        os.environ.clear()
-        os.environ.update(saved_environ)
 
 
 def _chunks(total: int, size: int = 16 * 1024) -> Iterator[bytes]:

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from azure.durable_functions.models.utils import http_utils
 
-from chatfn.devhost import start_in_thread
 from chatfn.devhost.azurite import ACCOUNT_NAME, STORAGE_SETTING
+from tests.devhost.driving import sample_host
 from tests.devhost.processes import ROOT, HostProcess, spawn_host
 
 pytestmark = [pytest.mark.apphost, pytest.mark.azurite]
@@ -119,19 +119,14 @@ def test_ctrl_c_stops_everything_without_unclosed_sessions() -> None:
 def test_stopping_closes_the_durable_sdks_shared_session(azurite: str) -> None:
     """The SDK keeps one aiohttp session per process, made on the host's loop by the first client
     call: the host closes it when it stops (the worker never would), or it is reported unclosed."""
-    saved_environ = dict(os.environ)
-    os.environ[STORAGE_SETTING] = azurite
-    host = start_in_thread(app="tests.devhost.sample_app:app", emulator=False, settings=ROOT / "absent.json")
-    try:
-        with httpx.Client(base_url=f"{host.url}/api", timeout=30) as http:
-            assert http.post("/start/sequence", content="1").status_code == 202
+    with (
+        sample_host(azurite, ROOT / "absent.json") as host,
+        httpx.Client(base_url=f"{host.url}/api", timeout=30) as http,
+    ):
+        assert http.post("/start/sequence", content="1").status_code == 202
         session = http_utils._client_session
         assert session is not None
         assert not session.closed
-    finally:
-        host.stop()
-        os.environ.clear()
-        os.environ.update(saved_environ)
     assert session.closed
 
 

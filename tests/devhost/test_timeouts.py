@@ -5,7 +5,6 @@ WebJobs SDK's message, an orchestrator episode is aborted and retried, a timer r
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +13,11 @@ import httpx
 import pytest
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
-from chatfn.devhost import HostHandle, start_in_thread
-from chatfn.devhost.azurite import STORAGE_SETTING
+from chatfn.devhost import HostHandle
 from chatfn.devhost.errors import StartError
 from chatfn.devhost.timeouts import DEFAULT_SECONDS, FunctionTimeout
 from tests.devhost import sample_app
-from tests.devhost.driving import finished, replays_cleanly, start
+from tests.devhost.driving import finished, replays_cleanly, sample_host, start
 from tests.devhost.processes import spawn_host
 
 pytestmark = pytest.mark.apphost
@@ -32,20 +30,8 @@ def brief(tmp_path_factory: pytest.TempPathFactory, azurite: str) -> Iterator[Ho
     """The sample app under a host.json that gives every function one second."""
     root = tmp_path_factory.mktemp("brief")
     (root / "host.json").write_text(json.dumps({"version": "2.0", "functionTimeout": "00:00:01"}))
-    saved_environ = dict(os.environ)
-    os.environ[STORAGE_SETTING] = azurite
-    host = start_in_thread(
-        app="tests.devhost.sample_app:app",
-        emulator=False,
-        settings=root / "local.settings.json",
-        host_json=root / "host.json",
-    )
-    try:
+    with sample_host(azurite, root / "local.settings.json", host_json=root / "host.json") as host:
         yield host
-    finally:
-        host.stop()
-        os.environ.clear()
-        os.environ.update(saved_environ)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ on Azurite: what finished or expired before the retention period goes, nothing y
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,13 +13,12 @@ import httpx
 import pytest
 from azure.data.tables.aio import TableClient
 
-from chatfn.devhost import HostHandle, start_in_thread
-from chatfn.devhost.azurite import STORAGE_SETTING
+from chatfn.devhost import HostHandle
 from chatfn.durable.housekeeping import Purged, purge
 from chatfn.requests.store import Claimed, IdempotencyStore
 from chatfn.services import Services
 from chatfn.settings import Settings
-from tests.devhost.driving import finished, start
+from tests.devhost.driving import finished, sample_host, start
 
 pytestmark = [pytest.mark.apphost, pytest.mark.azurite]
 
@@ -29,15 +27,8 @@ TTL = timedelta(hours=1)
 
 @pytest.fixture(scope="module")
 def sample(azurite: str) -> Iterator[HostHandle]:
-    saved = dict(os.environ)
-    os.environ[STORAGE_SETTING] = azurite
-    host = start_in_thread(app="tests.devhost.sample_app:app", emulator=False, settings=Path("none.json"))
-    try:
+    with sample_host(azurite, Path("none.json")) as host:
         yield host
-    finally:
-        host.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_what_ended_before_the_retention_period_is_purged_and_nothing_younger(
