@@ -15,6 +15,7 @@ import pytest
 from chatfn.chats.job import MAX_SENDS, ChatJob, Ended, Next, new_job, take_step
 from chatfn.chats.spec import parse_chat_request
 from chatfn.emulator import Emulator
+from chatfn.graph.budget import DOCUMENTED_LIMITS, Budget
 from chatfn.graph.client import GraphClient
 from chatfn.outcome import Failed, Succeeded
 from chatfn.services import Services
@@ -48,6 +49,19 @@ class Clock:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += timedelta(seconds=seconds)
+
+
+class BudgetTime:
+    """The Graph budget's own time, which passes only when the budget waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture
@@ -312,6 +326,8 @@ async def test_a_throttled_send_waits_its_turn_for_the_throttle_patience_then_gi
     """Throttling alone never ends a request early: it waits (in the trigger: 202; in the orchestration:
     a durable timer), backing off, until CHATFN_THROTTLE_PATIENCE_SECONDS from its start."""
     control.post("/faults", json={"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": 0.01})
+    budget_time = BudgetTime()  # twenty 429s bring the budget to its slowest rate: its waits are virtual
+    graph.budget = Budget(DOCUMENTED_LIMITS, clock=budget_time, sleep=budget_time.sleep)
     clock = Clock()
     patient = _services(graph, clock, Settings(throttle_patience_seconds=3600, operation_deadline_seconds=5))
     job = new_job("r1", parse_chat_request(GROUP), clock.now)
