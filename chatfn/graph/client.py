@@ -1,6 +1,6 @@
 """The async Microsoft Graph client: the calls chatfn makes, with tokens, retries and typed errors.
 
-One `GraphClient` (one credential, one `httpx.AsyncClient`) serves a whole worker; see `chatfn.runtime`.
+One `GraphClient` (one credential, one `httpx.AsyncClient`) serves a whole worker (`chatfn.services`).
 Every call carries a `client-request-id`; 429, 503, 504 and dropped connections are retried as
 `RetryPolicy` says; any other error answer raises the matching `GraphError` at once. A call that is not
 safe to replay (`POST /chats` of a group chat) is retried only when Graph surely did not act on it.

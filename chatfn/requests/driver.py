@@ -3,10 +3,11 @@
 A request without an `Idempotency-Key` is made at once. One with a key first claims the key's record
 (`chatfn.requests.store`): the request that holds it makes the chat, a repeat follows the record (and
 answers the first request's outcome), and a record whose worker died is taken over, looking first for
-the chat that attempt may have made. The chat is made on the direct path (`chatfn.chats.opening`); only
-Graph's 202 hands the request to the orchestration (`chatfn.durable.operation`), which a caller waits
-on for the rest of its wait. The record is settled last: completed, handed over, or forgotten when
-Graph surely made nothing.
+the chat that attempt may have made. The trigger takes the chat job's steps (`chatfn.chats.job`) while
+the caller waits; what is left when its wait is up (Graph's 202, a spent budget, a search still to
+make) is handed to the orchestration (`chatfn.durable.chat_job`), which a caller waits on for the rest
+of its wait. The record is settled last: completed, handed over, or forgotten when Graph surely made
+nothing.
 
 Nothing here knows HTTP: the edge (`chatfn.api`) renders the `Answered`, `Running`, `Abandoned` or
 `Broken` it gets back, and the problems of `IdempotencyKeyReused` and `StorageError`.
