@@ -39,8 +39,13 @@ $(INFRA_STAMP): requirements-infra.txt
 # 7071 is taken.
 PORT ?= 7071
 
-run: $(STAMP) $(NODE_STAMP)
+run: $(STAMP) $(NODE_STAMP) local.settings.json
 	$(PY) -m chatfn.devhost --port $(PORT)
+
+# The first `make run` starts from the example: the settings a deployment sets that matter locally
+# (the body limit the deployment gives the host, rather than the host's 100 MB default).
+local.settings.json:
+	cp local.settings.json.example $@
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

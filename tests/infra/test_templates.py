@@ -437,6 +437,14 @@ def test_the_host_refuses_oversized_bodies_before_buffering_them(parsed: dict[st
     assert MAX_BODY_BYTES < int(main["default"]) <= 8 * 1024 * 1024, "far below the default 100 MB"
 
 
+def test_make_run_holds_bodies_to_the_deployments_limit(parsed: dict[str, BicepDoc]) -> None:
+    """`make run` starts from local.settings.json.example: the local host holds a body to the limit a
+    deployment sets, not to its own default of 100 MB (four such uploads took 400 MB)."""
+    example = json.loads((ROOT / "local.settings.json.example").read_text(encoding="utf-8"))["Values"]
+    batch_max_bytes = int(parsed["main.bicep"]["parameters"]["batchMaxBytes"]["default"])
+    assert int(example["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"]) == 2 * batch_max_bytes
+
+
 def test_durable_queues_are_polled_often_enough_for_flex(parsed: dict[str, BicepDoc]) -> None:
     host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
     durable = host["extensions"]["durableTask"]
