@@ -13,15 +13,16 @@ old owner until the cache forgets it (docs/api.md).
 
 A lookup is shared, so it runs under no caller's deadline (`chatfn.graph.budget.deadline_in`): a caller
 whose deadline comes before the directory's budget could serve a lookup gets `BudgetSpent` at once, as
-for a call of its own, and the lookup goes on for the others and for the cache. A caller that is
-cancelled cancels nobody else's answer.
+for a call of its own, and the lookup goes on for the others and for the cache; so does a caller whose
+deadline passes while a 429's Retry-After holds the lookup up. A caller that is cancelled cancels
+nobody else's answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from chatfn.errors import BudgetSpent
@@ -31,6 +32,8 @@ from chatfn.graph.models import DirectoryUser
 
 # An address that matched nobody is looked up again after this long at most.
 MISS_SECONDS = 5.0
+# How often a caller past its deadline looks whether the lookup it waits on is held up by throttling.
+PAST_DEADLINE_LOOK = 0.1
 # Lookups in flight at once, per worker: the budget paces them, this bounds what waits on it.
 MAX_CONCURRENT_LOOKUPS = 5
 
@@ -74,9 +77,7 @@ class Directory:
                 pending[address] = self._future_for(address)
         if pending:
             self._within_the_callers_wait()
-            # asyncio.wait, not gather: a caller that leaves (cancelled) must not cancel the shared
-            # answers that other requests are waiting on too.
-            await asyncio.wait(pending.values())
+            await self._until_answered(pending.values())
             found.update({address: list(answer.result()) for address, answer in pending.items()})
         return found
 
@@ -90,6 +91,23 @@ class Directory:
         ready_in = self._graph.budget.ready_in("directory")
         if ready_in > 0 and ready_in > left:
             raise BudgetSpent("Graph's budget cannot serve the directory lookup in time", retry_in=ready_in)
+
+    async def _until_answered(self, answers: Collection[_Answer]) -> None:
+        """Wait for the shared answers, past the caller's deadline only while the directory's budget
+        could serve a call at once: a lookup that a 429's Retry-After holds up (it waits under no
+        deadline) must not hold the caller past its wait, which then gets `BudgetSpent` (its 202) as it
+        would for a call of its own. Graph's own time to answer is waited for."""
+        while True:
+            left = seconds_left()
+            timeout = None if left is None else max(left, PAST_DEADLINE_LOOK)
+            # asyncio.wait, not gather: a caller that leaves (cancelled) or gives up must not cancel the
+            # shared answers that other requests are waiting on too.
+            _, unanswered = await asyncio.wait(answers, timeout=timeout)
+            if not unanswered:
+                return
+            ready_in = self._graph.budget.ready_in("directory")
+            if ready_in > 0:
+                raise BudgetSpent("the directory lookup is held up by Graph's throttling", retry_in=ready_in)
 
     def forget(self) -> None:
         """Drop everything remembered (a test, or an administrator's changed directory)."""

@@ -204,6 +204,31 @@ async def test_the_lookup_a_caller_gave_up_on_goes_on_and_is_remembered(
     assert len(_lookups(control)) == 1
 
 
+async def test_a_429_that_comes_while_a_caller_waits_holds_it_no_longer_than_its_wait(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """The budget could serve the lookup when the caller joined, but Graph answers it 429 with a
+    Retry-After longer than the caller's wait: the caller gets BudgetSpent when its wait is up (its
+    202), not the answer after the pause; a patient caller gets that answer, from the one lookup."""
+    control.post(
+        "/faults", json={"method": "GET", "path": "/v1.0/users", "status": 429, "retryAfter": 1.5, "count": 1}
+    ).raise_for_status()
+    async with graph_for(emulator) as graph:
+        directory = Directory(graph, cache_seconds=300)
+
+        async def impatient() -> float:
+            started = asyncio.get_running_loop().time()
+            with deadline_in(0.3), pytest.raises(BudgetSpent) as spent:
+                await directory.users_by_address(["sam@contoso.com"])
+            assert spent.value.retry_in > 0
+            return asyncio.get_running_loop().time() - started
+
+        held, answer = await asyncio.gather(impatient(), directory.users_by_address(["sam@contoso.com"]))
+    assert held < 1.0, "held until the Retry-After was over"
+    assert [user.id for user in answer["sam@contoso.com"]] == [SAM.id]
+    assert len(_lookups(control)) == 2, "the 429, then the lookup after its pause"
+
+
 async def test_a_cancelled_request_cancels_no_one_elses_answer(
     emulator: Emulator, control: httpx.Client
 ) -> None:
