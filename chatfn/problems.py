@@ -217,7 +217,8 @@ GRAPH_THROTTLED = ProblemType(
     "graph-throttled",
     503,
     "Microsoft Graph is throttling requests",
-    "Graph kept asking chatfn to slow down, or stayed unavailable, after every retry chatfn allows itself.",
+    "Graph kept asking chatfn to slow down for longer than chatfn waits its turn "
+    "(CHATFN_THROTTLE_PATIENCE_SECONDS), or stayed unavailable past the request's deadline.",
     "Send it again after Retry-After seconds.",
     retry_after=30.0,
 )
@@ -345,7 +346,7 @@ def _graph_problem(failure: Failure, graph_error: dict[str, str | None]) -> Prob
         )
     if status in (429, 503):
         return GRAPH_THROTTLED.problem(
-            "Graph kept asking to slow down after every retry chatfn allows itself; try again later.",
+            "Graph kept asking chatfn to slow down for longer than it waits its turn; try again later.",
             graph_error=graph_error,
             retry_after=failure.retryAfter or GRAPH_THROTTLED.retry_after,
         )
