@@ -4,6 +4,7 @@ making a second chat. Time is a clock the test moves: a search that lasts minute
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.data.tables.aio import TableClient
 
 from chatfn.chats.job import MAX_SENDS, ChatJob, Ended, Next, new_job, take_step
 from chatfn.chats.spec import parse_chat_request
@@ -18,6 +20,7 @@ from chatfn.emulator import Emulator
 from chatfn.graph.budget import DOCUMENTED_LIMITS, Budget
 from chatfn.graph.client import GraphClient
 from chatfn.outcome import Failed, Succeeded
+from chatfn.requests.store import IdempotencyStore
 from chatfn.services import Services
 from chatfn.settings import Settings
 from tests.cases import EQUIVALENT_REQUESTS
@@ -350,3 +353,30 @@ async def test_a_throttled_send_waits_its_turn_for_the_throttle_patience_then_gi
     failure = _failed(await take_step(later.job, patient)).failure
     assert (failure.status, failure.createdNothing) == (429, True)
     assert control.get("/chats").json() == []
+
+
+@pytest.mark.azurite
+async def test_a_send_run_again_finds_its_fence_taken_and_looks_for_the_chat(
+    graph: GraphClient, control: httpx.Client, azurite: str
+) -> None:
+    """In the orchestration an activity may run twice (a worker dies after the send, before the
+    activity's result is recorded): the second run of the same step finds the send's fence in storage
+    taken, and looks for the chat the first run made instead of making another (docs/api.md)."""
+    table = TableClient.from_connection_string(azurite, table_name=f"fence{uuid.uuid4().hex[:12]}")
+    store = IdempotencyStore(table, timedelta(hours=1))
+    clock = Clock()
+    services = Services(SETTINGS, graph=graph, store=store, clock=clock, sleep=clock.sleep)
+    at_send = new_job(uuid.uuid4().hex, parse_chat_request(GROUP), clock.now).model_copy(
+        update={"fenced": True}
+    )
+    try:
+        while at_send.stage != "send":
+            step = await take_step(at_send, services)
+            assert isinstance(step, Next)
+            at_send = step.job
+        first_run = _succeeded(await _run(services, GROUP, job=at_send))
+        second_run = _succeeded(await _run(services, GROUP, job=at_send))
+    finally:
+        await store.aclose()
+    assert _posts(control) == 1, "the second run sent nothing"
+    assert second_run.result.chatId == first_run.result.chatId
