@@ -117,9 +117,9 @@ def run_chat_batch_chunk(
     return batch.run_chat_batch_chunk(context)
 
 
-@app.activity_trigger(input_name="addresses")
-async def look_up_addresses(addresses: list[str]) -> dict[str, Any]:
-    return await batch.look_up_addresses(addresses, services)
+@app.activity_trigger(input_name="lookup")
+async def look_up_addresses(lookup: dict[str, Any]) -> dict[str, Any]:
+    return await batch.look_up_addresses(lookup, services)
 
 
 # Daily at 03:17 UTC: finished orchestrations and expired idempotency records past their retention.

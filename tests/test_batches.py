@@ -1,6 +1,7 @@
 """Many chats in one request, over HTTP on the local host against the emulator (docs/api.md, "Many chats
 in one request"): every item checked before anything starts, each made exactly once through Graph's
-failures, its addresses looked up once, and a cancel that stops the sending."""
+failures, its addresses looked up once (and again after Graph's throttling), and a cancel that stops the
+sending."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import httpx
 import pytest
 
 from chatfn.durable.batch import CHUNK_SIZE
-from tests.apphost import AppHost
+from chatfn.graph.retry import RetryPolicy
+from tests.apphost import AppHost, start_app_host
 
 MEMBERS = [f"member{n:02d}@contoso.com" for n in range(1, 46)]
 
@@ -39,6 +41,10 @@ def _graph_requests(app_control: httpx.Client, path: str = "/v1.0/") -> list[dic
 
 def _chat_posts(app_control: httpx.Client) -> list[dict[str, Any]]:
     return [r for r in _graph_requests(app_control, "/v1.0/chats") if r["method"] == "POST"]
+
+
+def _time(request: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(request["time"].replace("Z", "+00:00"))
 
 
 def test_a_batch_is_accepted_then_answers_every_items_result_in_order(
@@ -148,6 +154,35 @@ def test_each_item_is_made_exactly_once_while_graph_fails_after_acting(
     assert len(lookups) == math.ceil(len(distinct) / 15), (
         "every distinct address looked up once, 15 to a call"
     )
+
+
+@pytest.mark.apphost
+def test_a_lookup_throttled_past_the_clients_retries_is_waited_out_and_every_item_made_once(
+    azurite: str,
+) -> None:
+    """One 429 on GET /users whose Retry-After is longer than the Graph client waits by itself: the batch
+    waits it out on a durable timer (within CHATFN_THROTTLE_PATIENCE_SECONDS, raised here past it), then
+    makes every chat, each once."""
+    retry_after = RetryPolicy().budget_seconds + 1
+    host = start_app_host(settings={"CHATFN_THROTTLE_PATIENCE_SECONDS": "120"}, storage=azurite)
+    try:
+        with (
+            httpx.Client(base_url=f"{host.emulator_url}/_emulator", timeout=10) as control,
+            httpx.Client(base_url=host.api, timeout=60) as api,
+        ):
+            throttled = {"path": "/v1.0/users", "status": 429, "retryAfter": retry_after, "count": 1}
+            control.post("/faults", json=throttled).raise_for_status()
+            accepted = api.post("/chat-batches", json={"chats": [_chat(n) for n in range(5)]})
+            final = _follow(api, accepted, timeout=retry_after + 60).json()
+            lookups = [r for r in _graph_requests(control) if r["path"] == "/v1.0/users"]
+            topics = [chat["topic"] for chat in control.get("/chats").json()]
+    finally:
+        host.stop()
+    assert (final["status"], final["succeeded"]) == ("succeeded", 5), final
+    assert [lookup["status"] for lookup in lookups] == [429, 200]
+    waited = _time(lookups[1]) - _time(lookups[0])
+    assert waited.total_seconds() >= retry_after, "looked up again only once Graph's Retry-After had passed"
+    assert sorted(topics) == sorted(f"Batch chat {n}" for n in range(5)), "no chat twice, none missing"
 
 
 def test_a_batch_whose_every_item_fails_ends_with_each_problem(api: httpx.Client) -> None:

@@ -127,6 +127,16 @@ StepResult = Annotated[Next | Ended, Field(discriminator="kind")]
 STEP_RESULT = TypeAdapter[Next | Ended](StepResult)
 
 
+class Later(BaseModel):
+    """A step that failed for a passing reason, to be taken again at `at`; `waits` counts the waits so
+    far, which each further one backs off from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    waits: int
+
+
 def new_job(
     request_id: str,
     spec: ChatSpec,
@@ -366,12 +376,32 @@ def _as_read(created: CreatedChat, members: tuple[ResolvedMember, ...]) -> Chat:
 def _failed_or_later(
     job: ChatJob, error: ChatfnError, step: Step, services: Services, *, created_nothing: bool
 ) -> Next | Ended:
-    """A step that failed for a passing reason is taken again later. Throttling (the worker's Graph
-    budget could not serve it in time, or Graph answered 429 past the client's own retries) waits its
-    turn for `CHATFN_THROTTLE_PATIENCE_SECONDS` from the job's start; storage failing under a send's
-    fence, Graph unavailable, or no connection at all, for `CHATFN_OPERATION_DEADLINE_SECONDS`. Waits
-    other than the budget's own back off, so a long wait keeps the orchestration's history short. Any
-    other failure ends the request, and so does a passing one that outlasts its patience."""
+    """A step that failed for a passing reason is taken again later (`later_or_failure`); any other
+    failure ends the request, and so does a passing one that outlasts its patience."""
+    decided = later_or_failure(
+        error, step, services, started=job.attemptStarted, waits=job.waits, created_nothing=created_nothing
+    )
+    if isinstance(decided, Failure):
+        return _ended(decided)
+    log.warning("request %s: %s at %s; taking the step again later", job.requestId, error, step)
+    return Next(job=job.model_copy(update={"waits": decided.waits}), at=decided.at)
+
+
+def later_or_failure(
+    error: ChatfnError,
+    step: Step,
+    services: Services,
+    *,
+    started: datetime,
+    waits: int,
+    created_nothing: bool,
+) -> Later | Failure:
+    """When to take a failed step again, or the failure that ends it: the one rule for passing failures,
+    for a request's steps and a batch's lookup alike. Throttling (the worker's Graph budget could not
+    serve it in time, or Graph answered 429 past the client's own retries) waits its turn for
+    `CHATFN_THROTTLE_PATIENCE_SECONDS` from `started`; storage failing under a send's fence, Graph
+    unavailable, or no connection at all, for `CHATFN_OPERATION_DEADLINE_SECONDS`. Waits other than the
+    budget's own back off, so a long wait keeps the orchestration's history short."""
     settings = services.settings
     throttled = isinstance(error, BudgetSpent | GraphThrottled)
     if isinstance(error, BudgetSpent):
@@ -381,29 +411,26 @@ def _failed_or_later(
     ):
         # The first wait is what Graph asked (else a pause); each further one backs off from the pause.
         given = getattr(error, "retry_after", None)
-        backoff = min(TRANSIENT_PAUSE * 2.0 ** (job.waits - 1), LONGEST_TRANSIENT_PAUSE) if job.waits else 0.0
+        backoff = min(TRANSIENT_PAUSE * 2.0 ** (waits - 1), LONGEST_TRANSIENT_PAUSE) if waits else 0.0
         retry_in = max(TRANSIENT_PAUSE if given is None else given, backoff)
-        job = job.model_copy(update={"waits": job.waits + 1})
+        waits += 1
     else:
-        return _failed(error, step, created_nothing=created_nothing)
+        return failure_from(error, step, created_nothing=created_nothing)
     patience = settings.throttle_patience_seconds if throttled else settings.operation_deadline_seconds
     at = services.clock() + timedelta(seconds=retry_in)
-    if at < job.attemptStarted + timedelta(seconds=patience):
-        log.warning("request %s: %s at %s; taking the step again later", job.requestId, error, step)
-        return Next(job=job, at=at)
+    if at < started + timedelta(seconds=patience):
+        return Later(at=at, waits=waits)
     if isinstance(error, BudgetSpent):  # Graph kept throttling the worker for as long as the job lasts
-        return _ended(
-            Failure(
-                kind="graph",
-                step=step,
-                createdNothing=created_nothing,
-                status=429,
-                code="TooManyRequests",
-                message="Graph kept throttling chatfn for as long as the request may last",
-                retryAfter=retry_in,
-            )
+        return Failure(
+            kind="graph",
+            step=step,
+            createdNothing=created_nothing,
+            status=429,
+            code="TooManyRequests",
+            message="Graph kept throttling chatfn for as long as the request may last",
+            retryAfter=retry_in,
         )
-    return _failed(error, step, created_nothing=created_nothing)
+    return failure_from(error, step, created_nothing=created_nothing)
 
 
 def _failed(error: ChatfnError, step: Step, *, created_nothing: bool) -> Ended:

@@ -1,5 +1,6 @@
 """A batch of chats as durable orchestrations: `run_chat_batch` looks up every address of the batch
-once, binds each item's members, and fans the items out in chunks (`run_chat_batch_chunk`), a few
+once (a lookup that fails for a passing reason is taken again on a durable timer, as a single request's
+step is), binds each item's members, and fans the items out in chunks (`run_chat_batch_chunk`), a few
 chunks at a time, so that no history grows past a few hundred events and a thousand items go at Graph's
 pace through the worker's one budget rather than all at once.
 
@@ -19,12 +20,13 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
-from chatfn.chats.job import STEP_RESULT, ChatJob, Ended, Next
+from chatfn.chats.job import STEP_RESULT, ChatJob, Ended, Later, Next, later_or_failure
 from chatfn.chats.members import addresses_of, bind_members
 from chatfn.chats.spec import ChatSpec
-from chatfn.durable.chat_job import STEP_RETRY, TAKE_STEP
+from chatfn.durable.chat_job import STEP_BUDGET_WAIT, STEP_RETRY, TAKE_STEP
 from chatfn.errors import ChatfnError, MembersNotFound
 from chatfn.failures import Failure, failure_from
+from chatfn.graph.budget import deadline_in
 from chatfn.graph.models import DirectoryUser
 from chatfn.outcome import Failed, Outcome, Succeeded
 from chatfn.services import Services
@@ -104,11 +106,24 @@ class Chunk(BaseModel):
     jobs: tuple[tuple[int, ChatJob], ...]
 
 
+class Lookup(BaseModel):
+    """A lookup activity's input: its addresses, when the batch's lookup began (its patience counts from
+    then), and how often it has waited so far (each further wait backs off)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    addresses: tuple[str, ...]
+    started: datetime
+    waits: int = 0
+
+
 class LookedUp(BaseModel):
-    """A lookup activity's answer: the users of each address, or why the lookup failed."""
+    """A lookup activity's answer: the users of each address; or why the lookup failed for good; or,
+    when it failed for a passing reason, when to take it again."""
 
     users: dict[str, tuple[DirectoryUser, ...]] = {}
     failure: Failure | None = None
+    later: Later | None = None
 
 
 # --- the batch ---------------------------------------------------------------------------------------
@@ -171,21 +186,32 @@ def run_chat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, An
 def _look_up(
     context: df.DurableOrchestrationContext, specs: Sequence[ChatSpec]
 ) -> Generator[Any, Any, tuple[dict[str, tuple[DirectoryUser, ...]], Failure | None]]:
-    """Every distinct address of the batch, looked up once (15 to a Graph call)."""
+    """Every distinct address of the batch, looked up once (15 to a Graph call). The lookups that failed
+    for a passing reason (throttled, Graph briefly unavailable) are taken again together once the last
+    of them is due, on a durable timer; a lookup that failed for good is every item's failure."""
     addresses = sorted({address for spec in specs for address in addresses_of(spec)})
-    if not addresses:
-        return {}, None
+    started = context.current_utc_datetime
     lookups = [
-        context.call_activity_with_retry(LOOK_UP, STEP_RETRY, addresses[i : i + ADDRESSES_PER_ACTIVITY])
+        Lookup(addresses=tuple(addresses[i : i + ADDRESSES_PER_ACTIVITY]), started=started)
         for i in range(0, len(addresses), ADDRESSES_PER_ACTIVITY)
     ]
-    answers = yield context.task_all(lookups)
     users: dict[str, tuple[DirectoryUser, ...]] = {}
-    for answer in answers:
-        looked_up = LookedUp.model_validate(answer)
-        if looked_up.failure is not None:
-            return {}, looked_up.failure
-        users.update(looked_up.users)
+    while lookups:
+        tasks = [
+            context.call_activity_with_retry(LOOK_UP, STEP_RETRY, lookup.model_dump(mode="json"))
+            for lookup in lookups
+        ]
+        answers = yield context.task_all(tasks)
+        again: list[tuple[Lookup, datetime]] = []
+        for lookup, answer in zip(lookups, map(LookedUp.model_validate, answers), strict=True):
+            if answer.failure is not None:
+                return {}, answer.failure
+            if answer.later is not None:
+                again.append((lookup.model_copy(update={"waits": answer.later.waits}), answer.later.at))
+            users.update(answer.users)
+        if again:
+            yield context.create_timer(max(at for _, at in again))
+        lookups = [lookup for lookup, _ in again]
     return users, None
 
 
@@ -257,11 +283,19 @@ def run_chat_batch_chunk(
 # --- the lookup activity -----------------------------------------------------------------------------------
 
 
-async def look_up_addresses(addresses: list[str], services: Services) -> dict[str, Any]:
-    """The users of each address, through the worker's directory (merged, cached, within the budget)."""
+async def look_up_addresses(lookup: dict[str, Any], services: Services) -> dict[str, Any]:
+    """The users of each address, through the worker's directory (merged, cached, within the budget);
+    a failure decided as a request's step's is (`later_or_failure`). It waits for Graph's budget as a
+    step does, then on a durable timer instead (nothing billed)."""
+    current = Lookup.model_validate(lookup)
     try:
-        found = await services.directory.users_by_address(addresses)
+        with deadline_in(STEP_BUDGET_WAIT):
+            found = await services.directory.users_by_address(current.addresses)
     except ChatfnError as exc:
-        failure = failure_from(exc, "resolve", created_nothing=True)
-        return LookedUp(failure=failure).model_dump(mode="json")
+        decided = later_or_failure(
+            exc, "resolve", services, started=current.started, waits=current.waits, created_nothing=True
+        )
+        if isinstance(decided, Failure):
+            return LookedUp(failure=decided).model_dump(mode="json")
+        return LookedUp(later=decided).model_dump(mode="json")
     return LookedUp(users={address: tuple(users) for address, users in found.items()}).model_dump(mode="json")

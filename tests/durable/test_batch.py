@@ -1,12 +1,16 @@
-"""The batch's orchestrations with a mocked context: the story step by step. The real replay, Graph's
-failures and the budget run end to end in tests/test_batches.py."""
+"""The batch's orchestrations with a mocked context: the story step by step. The lookup activity is the
+real one, against the emulator, at the orchestration's time. The real replay, Graph's failures and the
+budget run end to end in tests/test_batches.py."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import httpx
 
 from chatfn.chats.job import ChatJob, Ended, Next
 from chatfn.chats.spec import parse_chat_request
@@ -21,17 +25,27 @@ from chatfn.durable.batch import (
     Chunk,
     ItemResult,
     LookedUp,
+    Lookup,
+    look_up_addresses,
     run_chat_batch,
     run_chat_batch_chunk,
 )
+from chatfn.emulator import Emulator
 from chatfn.graph.models import DirectoryUser
-from chatfn.outcome import Succeeded, chat_result
+from chatfn.outcome import Failed, Succeeded, chat_result
+from chatfn.problems import problem_for
+from chatfn.services import Services
+from chatfn.settings import Settings
+from tests.graphs import graph_for
 from tests.test_outcome import CHAT
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ALEX = DirectoryUser(id="82fe7758-5bb3-4f0d-a43f-e555fd399c6f", mail="alex@contoso.com", userType="Member")
 JACOB = DirectoryUser(id="8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca", mail="jacob@contoso.com", userType="Member")
 SPEC = parse_chat_request({"topic": "T", "emails": "alex@contoso.com;jacob@contoso.com"})
+BY_ID = parse_chat_request({"topic": "T", "members": [{"userId": ALEX.id}, {"userId": JACOB.id}]})
+PATIENT = Settings(throttle_patience_seconds=60)
+USERS = "/v1.0/users"
 
 
 @dataclass
@@ -133,7 +147,8 @@ def test_a_batch_looks_every_address_up_once_then_runs_its_items_in_bounded_chun
     def answer(task: Task) -> Any:
         if task.kind == "activity":
             assert task.name == LOOK_UP
-            assert task.payload == ["alex@contoso.com", "jacob@contoso.com", "nobody@contoso.com"]
+            lookup = Lookup.model_validate(task.payload)
+            assert lookup.addresses == ("alex@contoso.com", "jacob@contoso.com", "nobody@contoso.com")
             users = {"alex@contoso.com": (ALEX,), "jacob@contoso.com": (JACOB,), "nobody@contoso.com": ()}
             return LookedUp(users=users).model_dump(mode="json")
         if task.kind == "any":
@@ -182,3 +197,94 @@ def test_a_cancel_starts_no_further_chunk_and_cancels_their_items() -> None:
     cancelled = [result for result in outcome.results if result.outcome.kind == "failed"]
     assert len(cancelled) == items - CHUNKS_IN_FLIGHT * CHUNK_SIZE
     assert all(result.outcome.failure.kind == "cancelled" for result in cancelled)  # type: ignore[union-attr]
+
+
+# --- the lookup, throttled or refused ------------------------------------------------------------------
+
+
+def _look_up_on(emulator: Emulator, context: FakeContext, settings: Settings) -> Callable[[Any], Any]:
+    """The lookup activity as a worker runs it, at the orchestration's time: each run on a worker of its
+    own (its own Graph client, budget and directory), as an activity may be."""
+
+    def run(lookup: Any) -> Any:
+        async def on_a_worker() -> dict[str, Any]:
+            async with graph_for(emulator) as graph:
+                services = Services(settings, graph=graph, clock=lambda: context.current_utc_datetime)
+                return await look_up_addresses(lookup, services)
+
+        return asyncio.run(on_a_worker())
+
+    return run
+
+
+def _batch_of(
+    emulator: Emulator, *chats: Any, settings: Settings = PATIENT
+) -> tuple[BatchOutcome, list[Task], FakeContext]:
+    """Run a batch whose lookups are real and whose chunks make every chat they are given."""
+    context = FakeContext(BatchJob(batchId="b", chats=chats).model_dump(mode="json"))
+    look_up = _look_up_on(emulator, context, settings)
+    made = Succeeded(result=chat_result("r", CHAT))
+
+    def answer(task: Task) -> Any:
+        if task.kind == "activity":
+            assert task.name == LOOK_UP
+            return look_up(task.payload)
+        done = next(inner for inner in task.payload if inner.kind == "orchestration")
+        jobs = Chunk.model_validate(done.payload).jobs
+        done.result = [ItemResult(index=i, outcome=made).model_dump(mode="json") for i, _ in jobs]
+        return done
+
+    output, tasks = _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
+    return BatchOutcome.model_validate(output), tasks, context
+
+
+def _lookups(context: FakeContext) -> list[Lookup]:
+    return [Lookup.model_validate(task.payload) for task in context.started if task.kind == "activity"]
+
+
+def _problems(outcome: BatchOutcome) -> list[str | None]:
+    """Each item's problem, in index order (None: made)."""
+    return [
+        problem_for(result.outcome.failure).slug if isinstance(result.outcome, Failed) else None
+        for result in outcome.results
+    ]
+
+
+def test_a_throttled_lookup_waits_on_a_durable_timer_as_graph_asked_then_looks_again(
+    emulator: Emulator, control: httpx.Client, managed_identity_env: Emulator
+) -> None:
+    """A 429 whose Retry-After is past the client's own retries fails no item: the lookup is taken again
+    when Graph said, as a single request's step would be."""
+    rule = {"method": "GET", "path": USERS, "status": 429, "retryAfter": 25, "count": 1}
+    control.post("/faults", json=rule).raise_for_status()
+    outcome, tasks, context = _batch_of(emulator, SPEC, SPEC)
+    assert [task.kind for task in tasks[:3]] == ["all", "timer", "all"]
+    assert tasks[1].payload == START + timedelta(seconds=25), "the wait Graph asked for"
+    assert [(lookup.started, lookup.waits) for lookup in _lookups(context)] == [(START, 0), (START, 1)]
+    assert _problems(outcome) == [None, None], "every item made"
+
+
+def test_a_refused_lookup_fails_the_items_that_need_it_at_once(
+    emulator: Emulator, control: httpx.Client, managed_identity_env: Emulator
+) -> None:
+    """403 (the identity lacks User.Read.All) will not pass by waiting: no timer, and only the items with
+    an address fail."""
+    control.post("/faults", json={"method": "GET", "path": USERS, "status": 403}).raise_for_status()
+    outcome, tasks, context = _batch_of(emulator, SPEC, BY_ID, SPEC)
+    assert "timer" not in [task.kind for task in tasks]
+    assert len(_lookups(context)) == 1
+    assert _problems(outcome) == ["graph-refused-identity", None, "graph-refused-identity"]
+
+
+def test_a_lookup_throttled_past_the_throttle_patience_fails_the_items_as_graph_throttled(
+    emulator: Emulator, control: httpx.Client, managed_identity_env: Emulator
+) -> None:
+    """Graph keeps answering 429: the lookup waits, backing off, until its next try would come after
+    CHATFN_THROTTLE_PATIENCE_SECONDS (60 s here) from the lookup's start, then its items fail."""
+    rule = {"method": "GET", "path": USERS, "status": 429, "retryAfter": 25}
+    control.post("/faults", json=rule).raise_for_status()
+    outcome, tasks, context = _batch_of(emulator, SPEC, BY_ID)
+    timers = [task.payload - START for task in tasks if task.kind == "timer"]
+    assert timers == [timedelta(seconds=25), timedelta(seconds=50)], "the next would be at 75 s"
+    assert [lookup.waits for lookup in _lookups(context)] == [0, 1, 2]
+    assert _problems(outcome) == ["graph-throttled", None]
