@@ -377,7 +377,7 @@ class GraphCallTelemetry:
 def graph_call(method: str, path: str, client_request_id: str) -> Iterator[GraphCallTelemetry]:
     """Around one HTTP exchange with Graph (`chatfn.graph.client`); `path` is relative to the version
     root. Its span is named `graph <METHOD> <route template>`, and holds no URL."""
-    instruments, operation = _active, f"{method} {graph_route(path)}"
+    instruments, operation = _active, graph_operation(method, path)
     current = _request.get()
     if current is not None:
         current.graph_calls += 1
@@ -410,6 +410,11 @@ def graph_call(method: str, path: str, client_request_id: str) -> Iterator[Graph
                 if call.status == 429:
                     instruments.graph_throttled.add(1, {"graph.operation": operation})
             instruments.graph_calls.add(1, counted)
+
+
+def graph_operation(method: str, path: str) -> str:
+    """`GET /users/{id}/chats`: how a Graph call is named in its span, its metrics and its log lines."""
+    return f"{method} {graph_route(path)}"
 
 
 def graph_route(path: str) -> str:

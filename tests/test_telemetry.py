@@ -46,7 +46,7 @@ from tests.api.test_unexpected import CLIENT_BINDING
 from tests.apphost import start_app_host
 from tests.graphs import graph_for
 from tests.infra.monitoring_names import METRICS
-from tests.test_logs import leaks
+from tests.test_logs import CHAT_ID, leaks
 
 pytestmark = pytest.mark.anyio
 
@@ -198,6 +198,19 @@ async def test_nothing_exported_holds_an_address_the_topic_the_key_or_the_token(
     everything = scenario.exported.everything()
     assert "graph POST /chats" in everything, "the scan has something to scan"
     assert leaks(everything, [TOPIC, OTHER_TOPIC, KEY, scenario.token, *UPNS]) == []
+
+
+async def test_nothing_exported_holds_a_members_object_id_or_a_chat_id(scenario: Scenario) -> None:
+    """Graph's ids of people and chats are pseudonymous personal data: Graph's paths are recorded as
+    route templates (`/users/{id}/chats`), never as the paths called."""
+    made = [json.loads(answer.get_body()) for answer in scenario.answers if answer.status_code < 300]
+    user_ids = {member["userId"] for answer in made for member in answer["members"]}
+    chat_ids = {answer["chatId"] for answer in made}
+    assert (len(user_ids), len(chat_ids)) == (3, 2), "the scan knows what to look for"
+    everything = scenario.exported.everything()
+    assert "graph GET /users/{id}/chats" in everything, "the scan has Graph's paths to scan"
+    assert [found for found in (*user_ids, *chat_ids) if found in everything] == []
+    assert CHAT_ID.findall(everything) == []
 
 
 async def test_each_answer_is_counted_by_route_status_and_problem_type(scenario: Scenario) -> None:
