@@ -435,4 +435,11 @@ def budget_waited(seconds: float) -> None:
     """A Graph call waited this long for the worker's budget (`chatfn.graph.budget.Budget.acquire`);
     calls that did not wait are not waits."""
     if seconds > 0:
-        _active.budget_wait.record(seconds)
+        _active.budget_wait.record(seconds, {"outcome": "waited"})
+
+
+def budget_deferred(seconds: float) -> None:
+    """A Graph call was not sent: the budget could serve it only in `seconds`, after its caller's
+    deadline (`BudgetSpent`), so the request waits on a durable timer instead. A wait all the same: the
+    budget-wait alert must see demand outrun the budget whichever path spends the wait."""
+    _active.budget_wait.record(seconds, {"outcome": "deferred"})

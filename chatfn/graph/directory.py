@@ -24,8 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from chatfn.errors import BudgetSpent
-from chatfn.graph.budget import no_deadline, seconds_left
+from chatfn.graph.budget import no_deadline, seconds_left, spent
 from chatfn.graph.client import MAX_ADDRESSES_PER_LOOKUP, GraphClient
 from chatfn.graph.models import DirectoryUser
 
@@ -89,7 +88,7 @@ class Directory:
             return
         ready_in = self._graph.budget.ready_in("directory")
         if ready_in > 0 and ready_in > left:
-            raise BudgetSpent("Graph's budget cannot serve the directory lookup in time", retry_in=ready_in)
+            raise spent("the directory lookup", ready_in)
 
     def forget(self) -> None:
         """Drop everything remembered (a test, or an administrator's changed directory)."""
