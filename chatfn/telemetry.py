@@ -377,7 +377,7 @@ class GraphCallTelemetry:
 def graph_call(method: str, path: str, client_request_id: str) -> Iterator[GraphCallTelemetry]:
     """Around one HTTP exchange with Graph (`chatfn.graph.client`); `path` is relative to the version
     root. Its span is named `graph <METHOD> <route template>`, and holds no URL."""
-    instruments, operation = _active, f"{method} {graph_route(path)}"
+    instruments, operation = _active, graph_operation(method, path)
     current = _request.get()
     if current is not None:
         current.graph_calls += 1
@@ -412,6 +412,11 @@ def graph_call(method: str, path: str, client_request_id: str) -> Iterator[Graph
             instruments.graph_calls.add(1, counted)
 
 
+def graph_operation(method: str, path: str) -> str:
+    """`GET /users/{id}/chats`: how a Graph call is named in its span, its metrics and its log lines."""
+    return f"{method} {graph_route(path)}"
+
+
 def graph_route(path: str) -> str:
     """`/users/alex@contoso.com/chats` -> `/users/{id}/chats`; OData keys (`chats('19:...')`) too. Only
     Graph's resource names are kept, so no value of a path (an address, a chat id) ever is."""
@@ -430,4 +435,11 @@ def budget_waited(seconds: float) -> None:
     """A Graph call waited this long for the worker's budget (`chatfn.graph.budget.Budget.acquire`);
     calls that did not wait are not waits."""
     if seconds > 0:
-        _active.budget_wait.record(seconds)
+        _active.budget_wait.record(seconds, {"outcome": "waited"})
+
+
+def budget_deferred(seconds: float) -> None:
+    """A Graph call was not sent: the budget could serve it only in `seconds`, after its caller's
+    deadline (`BudgetSpent`), so the request waits on a durable timer instead. A wait all the same: the
+    budget-wait alert must see demand outrun the budget whichever path spends the wait."""
+    _active.budget_wait.record(seconds, {"outcome": "deferred"})

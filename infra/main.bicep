@@ -175,7 +175,7 @@ param alertGraphPermissionRefusals int = 0
 @minValue(0)
 param alertGraphThrottled int = 20
 
-@description('Graph budget: alert when calls waited more than this many seconds for the budget in each of three 5-minute windows.')
+@description('Graph budget: alert when calls waited more than this many seconds for the budget (in the worker, or on durable timers) in each of three 5-minute windows.')
 @minValue(0)
 param alertGraphBudgetWaitSeconds int = 60
 

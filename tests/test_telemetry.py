@@ -38,7 +38,10 @@ from chatfn import contract, telemetry
 from chatfn.api import endpoints
 from chatfn.api.unexpected import internal_error_as_problem
 from chatfn.emulator import Emulator
+from chatfn.errors import BudgetSpent
+from chatfn.graph.budget import deadline_in
 from chatfn.graph.client import GRAPH_SCOPE
+from chatfn.graph.directory import Directory
 from chatfn.requests.store import IdempotencyStore
 from chatfn.services import Services
 from chatfn.settings import Settings
@@ -46,7 +49,7 @@ from tests.api.test_unexpected import CLIENT_BINDING
 from tests.apphost import start_app_host
 from tests.graphs import graph_for
 from tests.infra.monitoring_names import METRICS
-from tests.test_logs import leaks
+from tests.test_logs import CHAT_ID, leaks
 
 pytestmark = pytest.mark.anyio
 
@@ -82,7 +85,8 @@ class Exported:
         return "\n".join([*spans, *records, data.to_json(indent=None) if data else ""])
 
     def points(self, name: str) -> list[dict[str, Any]]:
-        """The data points of a metric: attributes and their value (a counter's sum, a histogram's count)."""
+        """The data points of a metric: attributes and their value (a counter's sum, a histogram's count;
+        a histogram's sum too)."""
         data = self.metrics.get_metrics_data()
         assert data is not None
         found = []
@@ -93,6 +97,8 @@ class Exported:
                         for point in metric.data.data_points:
                             value = getattr(point, "value", None) or getattr(point, "count", None)
                             found.append({**(point.attributes or {}), "value": value})
+                            if hasattr(point, "sum"):
+                                found[-1]["sum"] = point.sum
         return found
 
     def span_names(self) -> set[str]:
@@ -200,6 +206,19 @@ async def test_nothing_exported_holds_an_address_the_topic_the_key_or_the_token(
     assert leaks(everything, [TOPIC, OTHER_TOPIC, KEY, scenario.token, *UPNS]) == []
 
 
+async def test_nothing_exported_holds_a_members_object_id_or_a_chat_id(scenario: Scenario) -> None:
+    """Graph's ids of people and chats are pseudonymous personal data: Graph's paths are recorded as
+    route templates (`/users/{id}/chats`), never as the paths called."""
+    made = [json.loads(answer.get_body()) for answer in scenario.answers if answer.status_code < 300]
+    user_ids = {member["userId"] for answer in made for member in answer["members"]}
+    chat_ids = {answer["chatId"] for answer in made}
+    assert (len(user_ids), len(chat_ids)) == (3, 2), "the scan knows what to look for"
+    everything = scenario.exported.everything()
+    assert "graph GET /users/{id}/chats" in everything, "the scan has Graph's paths to scan"
+    assert [found for found in (*user_ids, *chat_ids) if found in everything] == []
+    assert CHAT_ID.findall(everything) == []
+
+
 async def test_each_answer_is_counted_by_route_status_and_problem_type(scenario: Scenario) -> None:
     counted = {
         (p["http.route"], p["http.response.status_code"], p.get("problem.type"), p["value"])
@@ -238,7 +257,35 @@ async def test_graph_calls_throttling_and_budget_waits_are_measured(scenario: Sc
         {"graph.operation": "GET /users", "value": 1}
     ]
     [waits] = scenario.exported.points("chatfn.graph.budget.wait")
-    assert waits == {"value": 1}, "the call after the 429 waited out its Retry-After"
+    assert (waits["outcome"], waits["value"]) == ("waited", 1), (
+        "the call after the 429 waited out its Retry-After"
+    )
+
+
+async def test_a_call_the_budget_defers_to_a_durable_timer_is_measured_as_the_wait_it_needed(
+    exported: Exported, emulator: Emulator, managed_identity_env: Emulator
+) -> None:
+    """A call that the budget could serve only after its caller's deadline is not sent (`BudgetSpent`),
+    and its request waits on a durable timer: the budget-wait alert must count that wait too, for a
+    call of the request's own and for its share of a directory lookup. The lookup itself goes on for
+    the cache, and waits in the worker."""
+    pause = 0.3
+    async with graph_for(emulator) as graph:
+        for kind in ("chats.write", "directory"):
+            graph.budget.throttled(kind, retry_after=pause, sent_at=graph.budget.clock())
+        directory = Directory(graph, cache_seconds=60)
+        with deadline_in(0.1):
+            with pytest.raises(BudgetSpent):
+                await graph.create_chat({})
+            with pytest.raises(BudgetSpent):
+                await directory.users_by_address(["sam@contoso.com"])
+        await directory.users_by_address(["sam@contoso.com"])  # joins the lookup under way
+    waits = {p["outcome"]: p for p in exported.points("chatfn.graph.budget.wait")}
+    assert set(waits) == {"deferred", "waited"}
+    assert waits["deferred"]["value"] == 2
+    assert waits["deferred"]["sum"] == pytest.approx(2 * pause + 1 / 21 + 1 / 245, abs=0.05)
+    assert waits["waited"]["value"] == 1
+    assert waits["waited"]["sum"] == pytest.approx(pause, abs=0.1)
 
 
 async def test_every_graph_call_is_a_named_child_span_with_graphs_request_id(scenario: Scenario) -> None:

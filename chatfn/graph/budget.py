@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal
 
+from chatfn import telemetry
 from chatfn.errors import BudgetSpent
 
 Kind = Literal["chats.write", "chats.read", "directory"]
@@ -69,6 +70,13 @@ def seconds_left() -> float | None:
     """How long the current caller may still wait (None: as long as it takes)."""
     deadline = _deadline.get()
     return None if deadline is None else deadline - time.monotonic()
+
+
+def spent(what: str, retry_in: float) -> BudgetSpent:
+    """The `BudgetSpent` for `what`, which the budget serves only in `retry_in` seconds; recorded as a
+    deferred wait (`chatfn.graph.budget.wait`), as the wait in the worker it replaces would have been."""
+    telemetry.budget_deferred(retry_in)
+    return BudgetSpent(f"Graph's budget cannot serve {what} in time", retry_in=retry_in)
 
 
 def kind_of(method: str, path: str) -> Kind:
@@ -137,7 +145,7 @@ class Limiter:
         now = self._refill()
         wait = self._wait(cost, now)
         if deadline is not None and wait > 0 and now + wait > deadline:
-            raise BudgetSpent("Graph's budget cannot serve this call in time", retry_in=wait)
+            raise spent("this call", wait)
         self.tokens -= cost
         return wait
 

@@ -71,10 +71,16 @@ class _Call:
 
     method: str
     url: str
+    path: str  # relative to the version root: `/users/{id}/chats` as called, ids and all
     json: Mapping[str, Any] | None
     params: Mapping[str, str] | None
     client_request_id: str
     before_send: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def operation(self) -> str:
+        """What logs name the call by (`GET /users/{id}/chats`): a path holds object ids and chat ids."""
+        return telemetry.graph_operation(self.method, self.path)
 
 
 class GraphClient:
@@ -223,7 +229,8 @@ class GraphClient:
     ) -> httpx.Response:
         """One logical call: retried on what Graph calls transient, raised as a `GraphError` otherwise.
         A call that is not `replay_safe` is retried only when Graph surely did not act on it."""
-        call = _Call(method, url, json, params, str(uuid.uuid4()), before_send)
+        path = httpx.URL(url).path.removeprefix(self._root_path)
+        call = _Call(method, url, path, json, params, str(uuid.uuid4()), before_send)
         waited = 0.0
         attempt = 0
         fresh_token = False
@@ -237,16 +244,15 @@ class GraphClient:
                 # permission Graph now asks for (a token carries the roles held when it was issued,
                 # docs/graph.md): one fresh token, one retry.
                 fresh_token = True
-                log.warning("graph %s %s: token refused, retrying with a fresh one", method, _loggable(url))
+                log.warning("graph %s: token refused, retrying with a fresh one", call.operation)
                 continue
             delay = self._retry_delay(answer, attempt, waited, replay_safe)
             left = seconds_left()
             if delay is None or (left is not None and delay > left):
                 raise answer  # a retry would hold the caller past its wait: the caller decides
             log.warning(
-                "graph %s %s: %s, retrying in %.2fs (attempt %d)",
-                method,
-                _loggable(url),
+                "graph %s: %s, retrying in %.2fs (attempt %d)",
+                call.operation,
                 answer.status or "no answer",
                 delay,
                 attempt,
@@ -258,8 +264,7 @@ class GraphClient:
     async def _attempt(self, call: _Call, attempt: int, fresh_token: bool) -> httpx.Response | GraphError:
         """One HTTP exchange, within the worker's budget: Graph's success answer, or the error it stands
         for (never raised here; `BudgetSpent` is, before anything is sent)."""
-        path = httpx.URL(call.url).path.removeprefix(self._root_path)
-        kind = kind_of(call.method, path)
+        kind = kind_of(call.method, call.path)
         telemetry.budget_waited(await self.budget.acquire(kind))
         if call.before_send is not None:
             await call.before_send()
@@ -270,7 +275,7 @@ class GraphClient:
             "User-Agent": USER_AGENT,
         }
         started = time.perf_counter()
-        with telemetry.graph_call(call.method, path, call.client_request_id) as graph_call:
+        with telemetry.graph_call(call.method, call.path, call.client_request_id) as graph_call:
             try:
                 response = await self._http.request(
                     call.method, call.url, json=call.json, params=call.params, headers=headers
@@ -350,16 +355,10 @@ def _error_from(response: httpx.Response, attempt: int) -> GraphError:
     )
 
 
-def _loggable(url: str) -> str:
-    """The URL's path only: a query may hold an email (`mail eq '...'`)."""
-    return httpx.URL(url).path
-
-
 def _log_call(call: _Call, response: httpx.Response, attempt: int, started: float) -> None:
     log.info(
-        "graph %s %s -> %d in %.0f ms (attempt %d, request-id %s, client-request-id %s)",
-        call.method,
-        _loggable(call.url),
+        "graph %s -> %d in %.0f ms (attempt %d, request-id %s, client-request-id %s)",
+        call.operation,
         response.status_code,
         (time.perf_counter() - started) * 1000,
         attempt,

@@ -25,8 +25,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from chatfn.errors import BudgetSpent
-from chatfn.graph.budget import no_deadline, seconds_left
+from chatfn.graph.budget import no_deadline, seconds_left, spent
 from chatfn.graph.client import MAX_ADDRESSES_PER_LOOKUP, GraphClient
 from chatfn.graph.models import DirectoryUser
 
@@ -90,7 +89,7 @@ class Directory:
             return
         ready_in = self._graph.budget.ready_in("directory")
         if ready_in > 0 and ready_in > left:
-            raise BudgetSpent("Graph's budget cannot serve the directory lookup in time", retry_in=ready_in)
+            raise spent("the directory lookup", ready_in)
 
     async def _until_answered(self, answers: Collection[_Answer]) -> None:
         """Wait for the shared answers, past the caller's deadline only while the directory's budget
@@ -107,7 +106,7 @@ class Directory:
                 return
             ready_in = self._graph.budget.ready_in("directory")
             if ready_in > 0:
-                raise BudgetSpent("the directory lookup is held up by Graph's throttling", retry_in=ready_in)
+                raise spent("the directory lookup (held up by Graph's throttling)", ready_in)
 
     def forget(self) -> None:
         """Drop everything remembered (a test, or an administrator's changed directory)."""

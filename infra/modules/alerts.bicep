@@ -49,7 +49,7 @@ param graphPermissionRefusalsThreshold int = 0
 @minValue(0)
 param graphThrottledThreshold int = 20
 
-@description('Graph budget: alert when calls waited for the shared Graph budget more than this many seconds in total in each of three consecutive 5-minute windows.')
+@description('Graph budget: alert when calls waited for the shared Graph budget (in the worker, or on durable timers for calls it could not serve in time) more than this many seconds in total in each of three consecutive 5-minute windows.')
 @minValue(0)
 param graphBudgetWaitSecondsThreshold int = 60
 
@@ -122,7 +122,7 @@ var logAlerts = [
   {
     name: 'graph-budget-wait'
     displayName: 'chatfn: Graph budget waits sustained'
-    description: 'Calls waited more than ${graphBudgetWaitSecondsThreshold} s in total for the shared Graph budget in each of the last three 5-minute windows. ${documentation}'
+    description: 'Calls waited more than ${graphBudgetWaitSecondsThreshold} s in total for the shared Graph budget (in the worker, or on durable timers) in each of the last three 5-minute windows. ${documentation}'
     severity: 3
     evaluationFrequency: 'PT5M'
     windowSize: 'PT5M'

@@ -491,17 +491,22 @@ async def test_graphs_own_message_is_kept(emulator: Emulator, control: httpx.Cli
     assert caught.value.message == "Resource 'x' does not exist"
 
 
-async def test_each_call_is_logged_by_path_with_its_ids(
+async def test_each_call_is_logged_by_route_template_with_its_ids(
     emulator: Emulator, control: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Neither the query (addresses) nor the path (object ids, chat ids) of a call is logged."""
     caplog.set_level(logging.INFO, logger="chatfn.graph.client")
     control.post("/faults", json={"path": "/v1.0/users", "status": 404, "count": 1}).raise_for_status()
+    chat_id = "19:0a1b2c3d4e5f@thread.v2"
     async with graph_for(emulator) as graph:
         with pytest.raises(GraphClientError):
             await graph.find_users(["sam@contoso.com"])
         await graph.find_users(["sam@contoso.com"])
+        with pytest.raises(GraphClientError):
+            await graph.members_of(chat_id)
     lines = [r.getMessage() for r in caplog.records if r.name == "chatfn.graph.client"]
-    assert len(lines) == 2
-    assert lines[0].startswith("graph GET /v1.0/users -> 404 in ")
-    assert lines[1].startswith("graph GET /v1.0/users -> 200 in ")
-    assert all("client-request-id" in line and "sam@" not in line for line in lines)
+    assert len(lines) == 3
+    assert lines[0].startswith("graph GET /users -> 404 in ")
+    assert lines[1].startswith("graph GET /users -> 200 in ")
+    assert lines[2].startswith("graph GET /chats/{id}/members -> 404 in ")
+    assert all("client-request-id" in line and "sam@" not in line and "0a1b2c" not in line for line in lines)

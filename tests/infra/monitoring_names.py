@@ -19,12 +19,13 @@ METRICS: dict[str, frozenset[str]] = {
     "chatfn.chats": frozenset({"chat.type", "outcome", "path"}),
     "chatfn.graph.calls": frozenset({"graph.operation", "http.response.status_code"}),
     "chatfn.graph.throttled": frozenset({"graph.operation"}),
-    "chatfn.graph.budget.wait": frozenset(),
+    "chatfn.graph.budget.wait": frozenset({"outcome"}),
 }
 ATTRIBUTES = frozenset().union(*METRICS.values())
 
 # The values of the attributes with a closed set of them.
 OUTCOMES = frozenset({"created", "adopted", "reused"})
+BUDGET_OUTCOMES = frozenset({"waited", "deferred"})  # chatfn.graph.budget.wait's outcome
 PATHS = frozenset({"direct", "async", "batch"})
 
 # http.route: the function routes, without the api/ prefix.
@@ -69,6 +70,7 @@ VOCABULARY = (
     frozenset(METRICS)
     | ATTRIBUTES
     | OUTCOMES
+    | BUDGET_OUTCOMES
     | PATHS
     | ROUTES
     | PROBLEM_TYPES
