@@ -160,6 +160,9 @@ def test_identity_problem_names_the_setting() -> None:
             "operation-failed",
         ),
         (Failure(kind="deadline", step="poll", createdNothing=False), 504, "operation-timeout"),
+        (Failure(kind="cancelled", step="create", createdNothing=True), 409, "cancelled"),
+        (Failure(kind="storage", step="create", createdNothing=True), 503, "storage-unavailable"),
+        (Failure(kind="abandoned", step="create", createdNothing=False), 502, "outcome-unknown"),
     ],
 )
 def test_each_failure_has_its_status(failure: Failure, status: int, slug: str) -> None:

@@ -149,27 +149,47 @@ def test_the_storage_connection_is_read_as_the_functions_host_names_it() -> None
 
 
 @pytest.mark.parametrize(
-    ("name", "low", "high", "below", "above"),
+    ("name", "field", "low", "high", "below", "above"),
     [
-        # A key is remembered from one minute to 30 days; history is kept from one hour to a year.
-        ("CHATFN_IDEMPOTENCY_TTL_HOURS", 1 / 60, 720.0, "0.0166", "720.001"),
-        ("CHATFN_HISTORY_RETENTION_DAYS", 1 / 24, 365.0, "0.0416", "365.001"),
-        ("CHATFN_OPERATION_DEADLINE_SECONDS", 0.0, 86400.0, "-0.001", "86400.001"),
+        # docs/api.md, Settings: a key is remembered from one minute to 30 days; history is kept from one
+        # hour to a year; the seconds take 0 to 86400, but a send's lifetime and the lists' lag at most
+        # an hour; the budgets take 0.5 calls a second up to their own ceilings.
+        ("CHATFN_IDEMPOTENCY_TTL_HOURS", "idempotency_ttl_hours", 1 / 60, 720.0, "0.0166", "720.001"),
+        ("CHATFN_HISTORY_RETENTION_DAYS", "history_retention_days", 1 / 24, 365.0, "0.0416", "365.001"),
+        (
+            "CHATFN_OPERATION_DEADLINE_SECONDS",
+            "operation_deadline_seconds",
+            0.0,
+            86400.0,
+            "-0.001",
+            "86400.001",
+        ),
+        ("CHATFN_DIRECTORY_CACHE_SECONDS", "directory_cache_seconds", 0.0, 86400.0, "-0.001", "86400.001"),
+        ("CHATFN_SEND_LIFETIME_SECONDS", "send_lifetime_seconds", 0.0, 3600.0, "-0.001", "3600.001"),
+        ("CHATFN_LIST_LAG_SECONDS", "list_lag_seconds", 0.0, 3600.0, "-0.001", "3600.001"),
+        ("CHATFN_GRAPH_WRITE_RPS", "graph_write_rps", 0.5, 300.0, "0.499", "300.001"),
+        ("CHATFN_GRAPH_READ_RPS", "graph_read_rps", 0.5, 1500.0, "0.499", "1500.001"),
+        ("CHATFN_GRAPH_DIRECTORY_RPS", "graph_directory_rps", 0.5, 10000.0, "0.499", "10000.001"),
+        # The batch's limits are whole numbers: 1 to 10000 items, 1024 bytes to 64 MiB.
+        ("CHATFN_BATCH_MAX_ITEMS", "batch_max_items", 1, 10000, "0", "10001"),
+        ("CHATFN_BATCH_MAX_BYTES", "batch_max_bytes", 1024, 64 * 1024 * 1024, "1023", "67108865"),
     ],
 )
 def test_each_range_holds_its_ends_and_nothing_past_them(
-    name: str, low: float, high: float, below: str, above: str
+    name: str, field: str, low: float, high: float, below: str, above: str
 ) -> None:
-    field = {
-        "CHATFN_IDEMPOTENCY_TTL_HOURS": "idempotency_ttl_hours",
-        "CHATFN_HISTORY_RETENTION_DAYS": "history_retention_days",
-        "CHATFN_OPERATION_DEADLINE_SECONDS": "operation_deadline_seconds",
-    }[name]
     for end in (low, high):
         assert getattr(Settings.from_env({name: repr(end)}), field) == end
     for past in (below, above):
         with pytest.raises(SettingsError, match=f"{name} must be between"):
             Settings.from_env({name: past})
+
+
+@pytest.mark.parametrize("name", ["CHATFN_BATCH_MAX_ITEMS", "CHATFN_BATCH_MAX_BYTES"])
+def test_a_count_is_a_whole_number(name: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name} must be a whole number"):
+        Settings.from_env({name: "2048.5"})
+    assert getattr(Settings.from_env({name: "2048.0"}), name.removeprefix("CHATFN_").lower()) == 2048
 
 
 def test_a_blank_number_is_the_default() -> None:

@@ -24,10 +24,9 @@ KNOWN_FIELDS = frozenset(
 
 
 class ChatMember(Member):
-    """A member of the normalised request, with the field it came from, for errors found later."""
-
-    # Not strict: a spec comes back from durable history as plain JSON (lists, not tuples).
-    model_config = ConfigDict(strict=False)
+    """A member of the normalised request, with the field it came from, for errors found later.
+    Strict like the request's member: its fields are strings and a boolean, which JSON gives back as
+    they were (only ChatSpec, whose members are a tuple, must be lax to come back from history)."""
 
     field: str
 

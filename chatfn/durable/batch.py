@@ -153,7 +153,7 @@ def run_chat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, An
     in_flight: list[Any] = []
     started_chunks = 0
     while chunks or in_flight:
-        while chunks and not cancelled and len(in_flight) < CHUNKS_IN_FLIGHT:
+        while chunks and len(in_flight) < CHUNKS_IN_FLIGHT:
             chunk = chunks.pop(0)
             chunk_id = f"{batch.batchId}:{started_chunks}"
             in_flight.append(
@@ -161,18 +161,22 @@ def run_chat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, An
             )
             started_chunks += 1
         if cancelled:
-            never_sent = [index for chunk in chunks for index, _ in chunk.jobs]  # nothing was sent for them
-            results.extend(
-                ItemResult(index=index, outcome=Failed(failure=_cancelled())) for index in never_sent
-            )
-            chunks = []
-            if not in_flight:
-                break
             done = yield context.task_any(in_flight)
         else:
             done = yield context.task_any([*in_flight, cancel])
             if done is cancel:
                 cancelled = True
+                # Nothing was sent for the chunks not started: they end now, and the status says so at
+                # once, not only when the chunks under way have finished.
+                never_sent = [
+                    ItemResult(index=index, outcome=Failed(failure=_cancelled()))
+                    for chunk in chunks
+                    for index, _ in chunk.jobs
+                ]
+                chunks = []
+                results.extend(never_sent)
+                counts = counts.counted(never_sent)
+                context.set_custom_status(counts.model_dump(mode="json"))
                 continue
         in_flight.remove(done)
         finished = [ItemResult.model_validate(item) for item in done.result]

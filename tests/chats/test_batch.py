@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
-from chatfn.chats.batch import batch_fingerprint, parse_batch_request
+from chatfn.chats.batch import BatchRequest, batch_fingerprint, parse_batch_request
 from chatfn.chats.spec import parse_chat_request
 from chatfn.errors import InvalidRequest
 
@@ -57,6 +58,24 @@ def test_the_batch_itself_must_be_a_list_of_one_to_the_most_chats(
 ) -> None:
     fields = _fields(payload, max_items=3)
     assert words in fields[field]
+
+
+def test_a_batch_of_exactly_the_most_chats_is_accepted() -> None:
+    assert len(parse_batch_request({"chats": [CHAT] * 3}, max_items=3)) == 3
+
+
+@pytest.mark.parametrize(("chats", "valid"), [([], False), ([CHAT], True), ([CHAT, CHAT], True)])
+def test_the_api_description_of_a_batch_counts_its_chats_as_the_parser_does(
+    chats: list[dict[str, Any]], valid: bool
+) -> None:
+    """A client that checks a batch against the OpenAPI document's BatchRequest (a connector, a
+    generated client) must not send what chatfn refuses, nor hold back what it accepts."""
+    described = jsonschema_rs.validator_for(BatchRequest.model_json_schema()).is_valid({"chats": chats})
+    assert described is valid
+    if valid:
+        assert len(parse_batch_request({"chats": chats}, max_items=1000)) == len(chats)
+    else:
+        assert "chats" in _fields({"chats": chats})
 
 
 def test_an_unknown_field_is_named_without_its_hidden_characters() -> None:

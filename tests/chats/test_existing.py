@@ -250,6 +250,32 @@ async def test_the_same_id_of_another_tenant_is_another_member(emulator: Emulato
         assert await find_latest(graph, federated) is None
 
 
+async def test_a_chat_with_a_member_of_another_tenant_is_found_by_naming_that_tenant(
+    emulator: Emulator,
+) -> None:
+    """Graph lists every member with its tenant: the chat's own tenant is how a request names none."""
+    federated = [ResolvedMember(key=ALEX), ResolvedMember(key=MEGAN, tenant_id=PARTNER_TENANT)]
+    spec = ChatSpec(
+        chatType="group",
+        topic="Tenants",
+        members=(
+            ChatMember(userId=ALEX, field="members[0]"),
+            ChatMember(userId=MEGAN, tenantId=PARTNER_TENANT, field="members[1]"),
+        ),
+    )
+    wanted = Wanted.of(federated, "Tenants")
+    assert wanted is not None
+    async with graph_for(emulator) as graph:
+        created = await graph.create_chat(chat_body(spec, federated), replay_safe=False)
+        assert isinstance(created, CreatedChat)
+        found = await find_latest(graph, wanted)
+        assert found is not None
+        assert found.id == created.id
+        assert await find_latest(graph, _wanted("Tenants", ALEX, MEGAN)) is None, (
+            "MEGAN of this tenant is another user"
+        )
+
+
 async def test_a_chat_without_the_asked_app_is_not_the_chat(
     emulator: Emulator, control: httpx.Client
 ) -> None:

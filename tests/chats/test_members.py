@@ -8,13 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from chatfn.chats.members import resolve_members
+from chatfn.chats.members import bind_members, resolve_members
 from chatfn.chats.spec import parse_chat_request
 from chatfn.chats.translate import ResolvedMember
 from chatfn.emulator import Emulator
 from chatfn.emulator.directory import NUMBERED_MEMBERS, SAM
 from chatfn.errors import FieldError, MembersNotFound
 from chatfn.graph.directory import Directory
+from chatfn.graph.models import DirectoryUser
 from tests.graphs import graph_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]
@@ -150,3 +151,40 @@ async def test_at_most_five_lookups_are_in_flight(emulator: Emulator, control: h
             await resolve_members(parse_chat_request(body), Directory(graph, cache_seconds=0))
     assert len(_lookups(control)) == 6
     assert peak[0] == 5
+
+
+ALEX_USER = DirectoryUser(
+    id=ALEX, mail="alex@contoso.com", userPrincipalName="alex.w@contoso.com", userType="Member"
+)
+PARTNER_TENANT = "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"
+BY_ADDRESS = {"alex@contoso.com": [ALEX_USER], "alex.w@contoso.com": [ALEX_USER]}
+
+
+def test_one_user_named_twice_is_refused_naming_both_entries() -> None:
+    """By email and by object id, or by mail and sign-in name: Graph would refuse the chat."""
+    spec = parse_chat_request(
+        {
+            "members": [
+                {"email": "alex@contoso.com"},
+                {"userId": JACOB},
+                {"userId": ALEX.upper()},
+                {"email": "alex.w@contoso.com"},
+            ]
+        }
+    )
+    with pytest.raises(MembersNotFound) as caught:
+        bind_members(spec, BY_ADDRESS)
+    assert caught.value.errors == [
+        FieldError("members[2]", f"the same user as members[0] ({ALEX.upper()}); name each member once"),
+        FieldError("members[3]", f"the same user as members[0] ({ALEX}); name each member once"),
+    ]
+
+
+def test_one_object_id_in_two_tenants_is_two_users() -> None:
+    spec = parse_chat_request(
+        {"members": [{"email": "alex@contoso.com"}, {"userId": ALEX, "tenantId": PARTNER_TENANT}]}
+    )
+    assert bind_members(spec, BY_ADDRESS) == [
+        ResolvedMember(key=ALEX),
+        ResolvedMember(key=ALEX, tenant_id=PARTNER_TENANT),
+    ]

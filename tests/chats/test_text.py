@@ -3,9 +3,19 @@ never a character to exchange, and how a caller's text is shown back."""
 
 from __future__ import annotations
 
-import pytest
+import sys
 
-from chatfn.chats.text import _DEFAULT_IGNORABLE, check_one_line, check_visible, escaped, is_noncharacter
+import pytest
+import regex
+
+from chatfn.chats.text import (
+    _DEFAULT_IGNORABLE,
+    check_one_line,
+    check_visible,
+    escaped,
+    is_default_ignorable,
+    is_noncharacter,
+)
 
 # The ranges of Default_Ignorable_Code_Point in DerivedCoreProperties.txt (Unicode 14.0), ends included.
 EVERY_RANGE_END = sorted({chr(code) for first, last in _DEFAULT_IGNORABLE for code in (first, last)})
@@ -60,6 +70,8 @@ def test_a_topic_is_one_line(separator: str) -> None:
     ("text", "shown"),
     [
         ("gu\u202eest", "gu\\u202eest"),
+        ("\uffff", "\\uffff"),  # the last code point of the BMP: four hex digits still hold it
+        ("\U0001fffe", "\\U0001fffe"),  # past the BMP: eight
         ("\x1b[2Jtopic", "\\u001b[2Jtopic"),
         ("tag\U000e0041", "tag\\U000e0041"),
         ("fill\u3164er", "fill\\u3164er"),  # printable to Python, yet nothing shows
@@ -68,3 +80,18 @@ def test_a_topic_is_one_line(separator: str) -> None:
 )
 def test_text_is_shown_with_what_cannot_be_seen_escaped(text: str, shown: str) -> None:
     assert escaped(text) == shown
+
+
+def test_default_ignorable_is_unicodes_property_at_every_code_point() -> None:
+    """The table transcribes DerivedCoreProperties.txt by hand; the regex module derives the property
+    from its own copy of the Unicode Character Database (a newer Unicode than 14.0, whose
+    Default_Ignorable_Code_Point is the same 4174 code points). A range one too wide or too narrow at
+    either end, or a range missing, answers one code point wrongly."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    unicodes = {
+        code
+        for match in regex.finditer(r"\p{Default_Ignorable_Code_Point}+", every)
+        for code in range(*match.span())
+    }
+    ours = {code for code in range(sys.maxunicode + 1) if is_default_ignorable(chr(code))}
+    assert ours == unicodes, [f"U+{code:04X}" for code in sorted(ours ^ unicodes)]

@@ -11,18 +11,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from chatfn.chats.job import ChatJob, Ended, Next
+from chatfn.chats.members import addresses_of
 from chatfn.chats.spec import parse_chat_request
 from chatfn.durable.batch import (
     CANCEL_EVENT,
     CHUNK_ORCHESTRATOR,
-    CHUNK_SIZE,
-    CHUNKS_IN_FLIGHT,
     LOOK_UP,
     BatchJob,
     BatchOutcome,
     Chunk,
+    Counts,
     ItemResult,
     LookedUp,
     Lookup,
@@ -31,6 +32,8 @@ from chatfn.durable.batch import (
     run_chat_batch_chunk,
 )
 from chatfn.emulator import Emulator
+from chatfn.failures import Failure
+from chatfn.graph.client import MAX_ADDRESSES_PER_LOOKUP
 from chatfn.graph.models import DirectoryUser
 from chatfn.outcome import Failed, Succeeded, chat_result
 from chatfn.problems import problem_for
@@ -54,6 +57,7 @@ class Task:
     name: str = ""
     payload: Any = None
     result: Any = None
+    instance_id: str = ""
 
 
 @dataclass
@@ -79,7 +83,7 @@ class FakeContext:
         return self.started[-1]
 
     def call_sub_orchestrator(self, name: str, payload: Any, instance_id: str) -> Task:
-        self.started.append(Task("orchestration", name, payload))
+        self.started.append(Task("orchestration", name, payload, instance_id=instance_id))
         return self.started[-1]
 
     def wait_for_external_event(self, name: str) -> Task:
@@ -137,8 +141,27 @@ def test_a_chunk_takes_every_due_step_together_and_sleeps_until_the_first_waitin
     assert sorted(ItemResult.model_validate(item).index for item in output) == [0, 1]
 
 
-def test_a_batch_looks_every_address_up_once_then_runs_its_items_in_bounded_chunks() -> None:
-    items = CHUNK_SIZE * (CHUNKS_IN_FLIGHT + 1) + 1
+def _chunks(context: FakeContext) -> list[Task]:
+    return [task for task in context.started if task.kind == "orchestration"]
+
+
+def _indices(chunk: Task) -> list[int]:
+    return [index for index, _ in Chunk.model_validate(chunk.payload).jobs]
+
+
+def _chunk_succeeds(done: Task) -> Task:
+    made = Succeeded(result=chat_result("r", CHAT))
+    done.result = [ItemResult(index=i, outcome=made).model_dump(mode="json") for i in _indices(done)]
+    return done
+
+
+def _users(*users: DirectoryUser) -> dict[str, Any]:
+    return LookedUp(users={user.mail or "": (user,) for user in users}).model_dump(mode="json")
+
+
+def test_a_batch_looks_every_address_up_once_then_runs_its_items_in_chunks_of_20_four_at_a_time() -> None:
+    """docs/api.md: the items go out "in chunks of 20 (sub-orchestrations, four at a time)"."""
+    items = 20 * 5 + 1
     nobody = parse_chat_request({"emails": "alex@contoso.com;nobody@contoso.com"})
     chats = (nobody, *[SPEC] * items)
     context = FakeContext(BatchJob(batchId="b", chats=chats).model_dump(mode="json"))
@@ -152,51 +175,150 @@ def test_a_batch_looks_every_address_up_once_then_runs_its_items_in_bounded_chun
             users = {"alex@contoso.com": (ALEX,), "jacob@contoso.com": (JACOB,), "nobody@contoso.com": ()}
             return LookedUp(users=users).model_dump(mode="json")
         if task.kind == "any":
-            in_flight_seen.append(sum(inner.kind == "orchestration" for inner in task.payload))
-            done = next(inner for inner in task.payload if inner.kind == "orchestration")
-            chunk = Chunk.model_validate(done.payload)
-            made = Succeeded(result=chat_result("r", CHAT))
-            done.result = [ItemResult(index=i, outcome=made).model_dump(mode="json") for i, _ in chunk.jobs]
-            return done
+            running = [inner for inner in task.payload if inner.kind == "orchestration"]
+            in_flight_seen.append(len(running))
+            return _chunk_succeeds(running[-1])  # the chunk started last happens to finish first
         return None
 
     output, _ = _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
     outcome = BatchOutcome.model_validate(output)
     assert [result.index for result in outcome.results] == list(range(items + 1)), "every item, in order"
     assert outcome.results[0].outcome.kind == "failed", "an item whose member is unknown never starts"
-    chunks = [task for task in context.started if task.kind == "orchestration"]
+    chunks = _chunks(context)
     assert {task.name for task in chunks} == {CHUNK_ORCHESTRATOR}
-    assert all(len(Chunk.model_validate(task.payload).jobs) <= CHUNK_SIZE for task in chunks)
-    assert max(in_flight_seen) == CHUNKS_IN_FLIGHT
+    assert [len(_indices(task)) for task in chunks] == [20, 20, 20, 20, 20, 1]
+    assert [index for task in chunks for index in _indices(task)] == list(range(1, items + 1)), (
+        "the items go out in the batch's order"
+    )
+    assert max(in_flight_seen) == 4
+    assert len({task.instance_id for task in chunks}) == len(chunks), "each chunk its own instance"
+    assert all(task.instance_id.startswith("b:") for task in chunks), "named after its batch"
     assert sum(task.kind == "activity" for task in context.started) == 1, "the addresses are looked up once"
-    assert context.statuses[-1] == {"total": items + 1, "succeeded": items, "failed": 1, "cancelled": 0}
+    total = items + 1
+    assert context.statuses[0] == {"total": total, "succeeded": 0, "failed": 0, "cancelled": 0}
+    assert context.statuses[1] == {"total": total, "succeeded": 0, "failed": 1, "cancelled": 0}, (
+        "the item that cannot be bound is counted before any chunk ends"
+    )
+    assert context.statuses[-1] == {"total": total, "succeeded": items, "failed": 1, "cancelled": 0}
 
 
-def test_a_cancel_starts_no_further_chunk_and_cancels_their_items() -> None:
-    items = CHUNK_SIZE * (CHUNKS_IN_FLIGHT + 2)
-    context = FakeContext(BatchJob(batchId="b", chats=(SPEC,) * items).model_dump(mode="json"))
+def test_each_item_is_a_fenced_job_under_an_id_derived_from_the_batch() -> None:
+    """docs/api.md: an item's sends are fenced in storage under `<batchId>-<index>`."""
+    reuse = parse_chat_request(
+        {"topic": "T", "emails": "alex@contoso.com;jacob@contoso.com", "reuseExisting": True}
+    )
+    one_on_one = parse_chat_request({"emails": "alex@contoso.com;jacob@contoso.com", "reuseExisting": True})
+    context = FakeContext(BatchJob(batchId="b", chats=(SPEC, reuse, one_on_one)).model_dump(mode="json"))
 
     def answer(task: Task) -> Any:
         if task.kind == "activity":
-            return LookedUp(users={"alex@contoso.com": (ALEX,), "jacob@contoso.com": (JACOB,)}).model_dump()
+            return _users(ALEX, JACOB)
+        return _chunk_succeeds(next(inner for inner in task.payload if inner.kind == "orchestration"))
+
+    _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
+    [chunk] = _chunks(context)
+    jobs = dict(Chunk.model_validate(chunk.payload).jobs)
+    assert [(job.requestId, job.batchId, job.fenced) for job in jobs.values()] == [
+        ("b-0", "b", True),
+        ("b-1", "b", True),
+        ("b-2", "b", True),
+    ]
+    assert [job.stage for job in jobs.values()] == ["send", "reuse", "send"], (
+        "only a group chat is looked for first; Graph itself returns a one-on-one's existing chat"
+    )
+    assert all(job.attemptStarted == START for job in jobs.values())
+    assert [member.key for member in jobs[0].members] == [ALEX.id, JACOB.id]
+
+
+def test_a_batch_of_object_ids_alone_looks_nothing_up() -> None:
+    by_id = parse_chat_request({"members": [{"userId": ALEX.id}, {"userId": JACOB.id}], "topic": "T"})
+    context = FakeContext(BatchJob(batchId="b", chats=(by_id,)).model_dump(mode="json"))
+
+    def answer(task: Task) -> Any:
+        assert task.kind == "any", "nothing to wait for before the chunks"
+        return _chunk_succeeds(task.payload[0])
+
+    output, tasks = _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
+    assert [result.outcome.kind for result in BatchOutcome.model_validate(output).results] == ["succeeded"]
+    assert [task.kind for task in context.started] == ["orchestration"]
+    assert len(tasks) == 1
+
+
+def test_addresses_are_looked_up_in_activities_of_whole_graph_calls() -> None:
+    """An activity's addresses go out 15 to a Graph call: each but the last holds a multiple of 15."""
+    many = parse_chat_request({"emails": [f"m{i:03}@contoso.com" for i in range(200)], "topic": "All hands"})
+    context = FakeContext(BatchJob(batchId="b", chats=(many,)).model_dump(mode="json"))
+    looked_up: list[tuple[str, ...]] = []
+
+    def answer(task: Task) -> Any:
+        if task.kind == "activity":
+            looked_up.append(Lookup.model_validate(task.payload).addresses)
+            return LookedUp(users={}).model_dump(mode="json")
+        return None
+
+    _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
+    assert [address for addresses in looked_up for address in addresses] == sorted(addresses_of(many))
+    assert len(looked_up) > 1
+    assert all(len(addresses) % MAX_ADDRESSES_PER_LOOKUP == 0 for addresses in looked_up[:-1])
+
+
+def test_a_failed_lookup_ends_every_item_that_has_addresses_with_its_failure() -> None:
+    refused = Failure(kind="graph", step="resolve", status=403, code="Forbidden", createdNothing=True)
+    by_id = parse_chat_request({"members": [{"userId": ALEX.id}, {"userId": JACOB.id}], "topic": "T"})
+    context = FakeContext(BatchJob(batchId="b", chats=(SPEC, by_id, SPEC)).model_dump(mode="json"))
+
+    def answer(task: Task) -> Any:
+        if task.kind == "activity":
+            return LookedUp(failure=refused).model_dump(mode="json")
+        return _chunk_succeeds(next(inner for inner in task.payload if inner.kind == "orchestration"))
+
+    output, _ = _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
+    results = BatchOutcome.model_validate(output).results
+    assert [result.outcome for result in results] == [
+        Failed(failure=refused),
+        Succeeded(result=chat_result("r", CHAT)),
+        Failed(failure=refused),
+    ]
+    assert [_indices(task) for task in _chunks(context)] == [[1]], "an item by object ids alone still runs"
+
+
+def test_a_cancel_starts_no_further_chunk_and_cancels_their_items_at_once() -> None:
+    items = 20 * (4 + 2)
+    context = FakeContext(BatchJob(batchId="b", chats=(SPEC,) * items).model_dump(mode="json"))
+    waits = 0
+
+    def answer(task: Task) -> Any:
+        nonlocal waits
+        if task.kind == "activity":
+            return _users(ALEX, JACOB)
         if task.kind == "any":
+            waits += 1
             event = next((inner for inner in task.payload if inner.kind == "event"), None)
-            if event is not None:
+            if event is not None and waits == 2:  # one chunk has ended, and the fifth has started
                 assert event.name == CANCEL_EVENT
+                assert context.statuses[-1]["cancelled"] == 0
                 return event
-            done = task.payload[0]
-            done.result = []
-            return done
+            return _chunk_succeeds(task.payload[0])
         return None
 
     output, _ = _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
     outcome = BatchOutcome.model_validate(output)
     assert outcome.cancelled
-    chunks = [task for task in context.started if task.kind == "orchestration"]
-    assert len(chunks) == CHUNKS_IN_FLIGHT, "no chunk after the cancel"
-    cancelled = [result for result in outcome.results if result.outcome.kind == "failed"]
-    assert len(cancelled) == items - CHUNKS_IN_FLIGHT * CHUNK_SIZE
-    assert all(result.outcome.failure.kind == "cancelled" for result in cancelled)  # type: ignore[union-attr]
+    assert len(_chunks(context)) == 5, "four at first, one after the first ended, none after the cancel"
+    started = 5 * 20
+    assert [result.index for result in outcome.results] == list(range(items)), "every item, in order"
+    assert [result.outcome.kind for result in outcome.results] == ["succeeded"] * started + ["failed"] * (
+        items - started
+    ), "the chunks under way finish; the items not started end cancelled"
+    assert all(result.outcome.failure.kind == "cancelled" for result in outcome.results[started:])  # type: ignore[union-attr]
+    cancelled_at_once = {"total": items, "succeeded": 20, "failed": 0, "cancelled": items - started}
+    assert cancelled_at_once in context.statuses, "counted as cancelled before the chunks under way end"
+    assert context.statuses[-1] == {
+        "total": items,
+        "succeeded": started,
+        "failed": 0,
+        "cancelled": items - started,
+    }
 
 
 # --- the lookup, throttled or refused ------------------------------------------------------------------
@@ -288,3 +410,51 @@ def test_a_lookup_throttled_past_the_throttle_patience_fails_the_items_as_graph_
     assert timers == [timedelta(seconds=25), timedelta(seconds=50)], "the next would be at 75 s"
     assert [lookup.waits for lookup in _lookups(context)] == [0, 1, 2]
     assert _problems(outcome) == ["graph-throttled", None]
+
+
+def test_pending_is_what_has_not_ended() -> None:
+    counts = Counts(total=10).counted(
+        [
+            ItemResult(index=0, outcome=Succeeded(result=chat_result("r", CHAT))),
+            ItemResult(
+                index=1, outcome=Failed(failure=Failure(kind="graph", step="create", createdNothing=True))
+            ),
+            ItemResult(
+                index=2, outcome=Failed(failure=Failure(kind="cancelled", step="create", createdNothing=True))
+            ),
+        ]
+    )
+    assert (counts.succeeded, counts.failed, counts.cancelled, counts.pending) == (1, 1, 1, 7)
+
+
+@pytest.mark.anyio
+async def test_the_lookup_activity_answers_each_address_with_its_users(
+    managed_identity_env: Emulator,
+) -> None:
+    async with graph_for(managed_identity_env) as graph:
+        lookup = Lookup(addresses=("alex@contoso.com", "nobody@nowhere.example"), started=START)
+        answer = await look_up_addresses(lookup.model_dump(mode="json"), Services(Settings(), graph=graph))
+    looked_up = LookedUp.model_validate(answer)
+    assert looked_up.failure is None
+    assert [user.id for user in looked_up.users["alex@contoso.com"]] == [ALEX.id]
+    assert looked_up.users["nobody@nowhere.example"] == ()
+
+
+@pytest.mark.anyio
+async def test_a_lookup_that_fails_is_answered_as_a_failure_that_made_nothing(
+    managed_identity_env: Emulator, control: httpx.Client
+) -> None:
+    """Every item with addresses ends with it (nothing was sent for any), rather than the activity
+    failing the whole batch."""
+    control.post("/faults", json={"path": "/v1.0/users", "status": 403}).raise_for_status()
+    async with graph_for(managed_identity_env) as graph:
+        lookup = Lookup(addresses=("alex@contoso.com",), started=START)
+        answer = await look_up_addresses(lookup.model_dump(mode="json"), Services(Settings(), graph=graph))
+    failure = LookedUp.model_validate(answer).failure
+    assert failure is not None
+    assert (failure.kind, failure.step, failure.status, failure.createdNothing) == (
+        "graph",
+        "resolve",
+        403,
+        True,
+    )

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from chatfn import contract, telemetry
 from chatfn.chats.spec import ChatMember, ChatSpec
 from chatfn.chats.translate import ResolvedMember, chat_body
 from chatfn.emulator import Emulator
@@ -26,7 +33,9 @@ from chatfn.errors import (
     GraphUnauthorized,
     GraphUnavailable,
     IdentityError,
+    LeaseEnded,
 )
+from chatfn.graph.budget import DOCUMENTED_LIMITS, KINDS, Budget, Rate
 from chatfn.graph.client import GraphClient
 from chatfn.graph.models import AcceptedOperation, CreatedChat
 from chatfn.graph.retry import RetryPolicy
@@ -510,3 +519,110 @@ async def test_each_call_is_logged_by_route_template_with_its_ids(
     assert lines[1].startswith("graph GET /users -> 200 in ")
     assert lines[2].startswith("graph GET /chats/{id}/members -> 404 in ")
     assert all("client-request-id" in line and "sam@" not in line and "0a1b2c" not in line for line in lines)
+
+
+@contextlib.asynccontextmanager
+async def _recorded_client(emulator: Emulator, sleeps: list[float]) -> AsyncIterator[GraphClient]:
+    """A client whose every wait (its own and its budget's) is recorded, not slept: its budget's time
+    moves on by each wait, as it would have."""
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    budget = Budget(DOCUMENTED_LIMITS, clock=lambda: now[0], sleep=sleep)
+    async with AsyncManagedIdentityCredential() as credential, httpx.AsyncClient(timeout=10) as http:
+        yield GraphClient(
+            base_url=emulator.graph_url, credential=credential, http=http, budget=budget, sleep=sleep
+        )
+
+
+async def test_a_retry_after_that_pauses_nothing_else_is_waited_by_the_call_itself(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """Only a 429's Retry-After pauses the worker's budget (and is waited there); a 503's is this
+    call's own to wait."""
+    control.post(
+        "/faults", json={"path": "/v1.0/users", "status": 503, "retryAfter": 0.1, "count": 1}
+    ).raise_for_status()
+    sleeps: list[float] = []
+    async with _recorded_client(emulator, sleeps) as graph:
+        assert [u.id for u in await graph.find_users(["sam@contoso.com"])] == [SAM.id]
+    assert sleeps == [pytest.approx(0.1, abs=0.01)]
+
+
+async def test_a_429_without_retry_after_backs_off(emulator: Emulator, control: httpx.Client) -> None:
+    control.post("/faults", json={"path": "/v1.0/users", "status": 429, "count": 1}).raise_for_status()
+    sleeps: list[float] = []
+    async with _recorded_client(emulator, sleeps) as graph:
+        assert [u.id for u in await graph.find_users(["sam@contoso.com"])] == [SAM.id]
+    assert len(sleeps) == 1
+    assert 0.25 <= sleeps[0] <= 0.5, "the first backoff: half a second, jittered"
+
+
+async def test_after_a_429_each_success_wins_some_of_the_rate_back(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """The budget slows down on a 429 and recovers as calls succeed: the client tells it of both."""
+    now = [0.0]
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    rates = {kind: Rate(per_second=10.0, burst=1.0) for kind in KINDS}
+    budget = Budget(rates, clock=lambda: now[0], sleep=sleep)
+    control.post(
+        "/faults", json={"path": "/v1.0/users", "status": 429, "retryAfter": 0, "count": 1}
+    ).raise_for_status()
+    async with AsyncManagedIdentityCredential() as credential, httpx.AsyncClient(timeout=10) as http:
+        graph = GraphClient(
+            base_url=emulator.graph_url, credential=credential, http=http, budget=budget, sleep=sleep
+        )
+        for _ in range(4):
+            await graph.find_users(["sam@contoso.com"])
+    waits = sleeps[-3:]
+    assert waits[0] > waits[1] > waits[2], f"each success shortens the next wait: {waits}"
+
+
+async def test_before_send_runs_before_each_attempt_and_may_withdraw_it(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """A batch's cancel flag and a request's lease are checked right before each POST goes out."""
+    control.post(
+        "/faults", json={"method": "POST", "path": "/v1.0/chats", "status": 503, "count": 1}
+    ).raise_for_status()
+    checks: list[int] = []
+
+    async def check() -> None:
+        checks.append(len(_chat_posts(control)))
+
+    async with graph_for(emulator) as graph:
+        await graph.create_chat(reference_body(1), replay_safe=True, before_send=check)
+    assert checks == [0, 1], "once before each attempt, before it is sent"
+
+    async def withdraw() -> None:
+        raise LeaseEnded("the lease ran out")
+
+    async with graph_for(emulator) as graph:
+        with pytest.raises(LeaseEnded):
+            await graph.create_chat(reference_body(1), replay_safe=True, before_send=withdraw)
+    assert len(_chat_posts(control)) == 2, "nothing more was sent"
+
+
+async def test_each_call_is_a_span_with_graphs_status_and_request_id(emulator: Emulator) -> None:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    telemetry.use_providers(tracer_provider, metrics.NoOpMeterProvider())
+    try:
+        async with graph_for(emulator) as graph:
+            await graph.find_users(["sam@contoso.com"])
+    finally:
+        telemetry.use_providers(trace.NoOpTracerProvider(), metrics.NoOpMeterProvider())
+    [span] = spans.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert (span.name, attributes["http.response.status_code"]) == ("graph GET /users", 200)
+    assert contract.GUID.fullmatch(str(attributes["graph.request_id"]))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -54,6 +55,8 @@ NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
         "Sun, 22 Nov 2026 12:00:07 UTC",
         "Sun, 22 Nov 2026 12:00:07",  # a sender that left GMT out
         "Sun, 22 Nov 2026 13:00:07 +0100",
+        "Sun, 22 Nov 2026 22:45:07 +1045",  # ten hours and three quarters ahead
+        "Sun, 22 Nov 2026 06:30:07 -0530",  # five and a half hours behind
         "sun, 22 NOV 2026 12:00:07 gmt",
     ],
 )
@@ -78,6 +81,20 @@ def test_a_two_digit_year_more_than_50_years_ahead_is_of_the_last_century(two_di
     when = parse_http_date(f"Friday, 01-Jan-{two_digits} 00:00:00 GMT", NOW)
     assert when is not None
     assert when.year == year
+
+
+def test_the_last_second_of_a_day_is_a_time_of_day() -> None:
+    assert parse_http_date("Sun, 22 Nov 2026 23:59:59 GMT", NOW) == datetime(
+        2026, 11, 22, 23, 59, 59, tzinfo=UTC
+    )
+
+
+def test_a_date_is_measured_from_the_clock_when_no_now_is_given() -> None:
+    """Graph's own throttling sends seconds; a proxy may send a date, which counts from the real now."""
+    header = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    seconds = parse_retry_after(header)
+    assert seconds is not None
+    assert 25 <= seconds <= 30
 
 
 def test_a_leap_second_is_the_next_minute() -> None:

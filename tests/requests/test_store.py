@@ -1,15 +1,20 @@
 """Idempotency records in Azure Tables (Azurite through azure-data-tables): claims, the named states,
-conditional writes, expiry, scopes, pointers and the purge."""
+conditional writes, expiry, scopes, pointers, sends' fences, batches' rows, the purge, and the app's
+table client giving up on storage that fails."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
+import itertools
 import json
 import os
 import signal
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from chatfn.failures import Failure
 from chatfn.outcome import Failed, Succeeded
 from chatfn.requests.store import (
     LEASE,
+    TABLE_CLIENT_OPTIONS,
     Claimed,
     Found,
     IdempotencyStore,
@@ -369,3 +375,82 @@ async def test_a_refusal_of_storage_is_a_storage_error_with_its_reason(azurite: 
     with pytest.raises(StorageError, match="the idempotency store failed: Bad Request"):
         await store.claim("s", "k", "fp", "r1", NOW)
     await store.aclose()
+
+
+async def test_a_send_is_fenced_once(store: IdempotencyStore) -> None:
+    """A durable activity may run twice: its second run must not make the same send again."""
+    assert await store.fence_send("r1", 1) is True
+    assert await store.fence_send("r1", 1) is False
+    assert await store.fence_send("r1", 2) is True, "the next send is a fence of its own"
+    assert await store.fence_send("r2", 1) is True, "and so is another request's"
+
+
+async def test_a_batch_is_cancelled_once_its_row_says_so(store: IdempotencyStore) -> None:
+    await store.open_batch("b1")
+    assert await store.batch_cancelled("b1") is False
+    await store.cancel_batch("b1")
+    assert await store.batch_cancelled("b1") is True
+    await store.open_batch("b1")  # the same batch's key, sent again
+    assert await store.batch_cancelled("b1") is True, "a repeat does not undo the cancel"
+    assert await store.batch_cancelled("b2") is False, "no such batch"
+
+
+async def test_fences_and_batch_rows_expire_like_records_by_the_real_clock(azurite: str) -> None:
+    """Written at the worker's now, they are kept for the TTL; then the daily purge takes them."""
+    table = TableClient.from_connection_string(azurite, table_name=f"t{uuid.uuid4().hex[:20]}")
+    store = IdempotencyStore(table, TTL)
+    written = datetime.now(UTC)
+    await store.open_batch("b1")
+    await store.fence_send("r1", 1)
+    assert await store.purge(written + TTL - timedelta(minutes=1)) == 0
+    assert await store.purge(written + TTL + timedelta(minutes=1)) == 2
+    assert await store.purge(written + TTL + timedelta(minutes=1)) == 0, "they are gone"
+    await store.aclose()
+
+
+@contextlib.contextmanager
+def _failing_storage() -> Iterator[tuple[str, list[float]]]:
+    """A Table service on 127.0.0.1 that answers every call 503: its connection string, and when each
+    call arrived."""
+    arrivals: list[float] = []
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def _unavailable(self) -> None:
+            arrivals.append(time.monotonic())
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _unavailable
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+            f"TableEndpoint=http://127.0.0.1:{server.server_address[1]}/devstoreaccount1",
+            arrivals,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def test_the_apps_table_client_tries_a_failed_call_twice_more_a_second_apart_at_most() -> None:
+    """TABLE_CLIENT_OPTIONS: storage that fails costs a caller about a second, not azure-core's ten
+    retries and their minutes of backoff."""
+    with _failing_storage() as (connection, arrivals):
+        table = TableClient.from_connection_string(connection, table_name="tfailing", **TABLE_CLIENT_OPTIONS)
+        store = IdempotencyStore(table, TTL)
+        with pytest.raises(StorageError, match="Service Unavailable"):
+            await store.claim("s", "k", "fp", "r1", NOW)
+        await store.aclose()
+    assert len(arrivals) == 3
+    first, second = (later - earlier for earlier, later in itertools.pairwise(arrivals))
+    assert first < 0.5, "the first retry goes at once"
+    assert 0.9 <= second < 1.5, "the next one a second later"
