@@ -54,7 +54,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-# The in-process tier: no Node, Azurite, local host or deployment tools (about 30 s on 2 cores).
+# The in-process tier: no Node, Azurite, local host or deployment tools (under a minute on 2 cores).
 UNIT_TIER := not azurite and not apphost and not infra and not fuzz
 
 unit: $(STAMP)
