@@ -222,6 +222,23 @@ async def test_a_send_graph_never_answered_is_looked_for_until_it_can_no_longer_
     assert max(pauses) <= 15.0
 
 
+async def test_a_send_graph_completes_after_the_client_gave_up_is_found_not_sent_again(
+    emulator: Emulator, control: httpx.Client
+) -> None:
+    """Graph may finish a POST after the client's read timeout (the red-team's 45 s POST against a 30 s
+    timeout, here 1.5 s against 0.5 s, in real time): the chat appears only after the client gave up,
+    so the search must last the send's lifetime. With a lifetime shorter than Graph's answer, the
+    search ends before the chat exists and a second send makes a second chat."""
+    control.post("/faults", json={"method": "POST", "path": "/v1.0/chats", "delay": 1.5, "count": 1})
+    settings = Settings(send_lifetime_seconds=3, list_lag_seconds=1)
+    timeout = httpx.Timeout(10, read=0.5)
+    async with graph_for(emulator, http=httpx.AsyncClient(timeout=timeout)) as graph:
+        result = _succeeded(await _run(Services(settings, graph=graph), GROUP)).result
+    chats = control.get("/chats").json()
+    assert [chat["id"] for chat in chats] == [result.chatId], "the late chat was adopted, and no other made"
+    assert _posts(control) == 1
+
+
 async def test_a_send_graph_answered_is_looked_for_for_the_list_lag_only(
     graph: GraphClient, control: httpx.Client
 ) -> None:
