@@ -5,6 +5,7 @@ chat). The emulator makes the chat and then answers 504 or drops the connection 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,28 @@ def test_a_hundred_group_chats_while_graph_fails_after_acting_make_a_hundred_cha
     assert len(chats) == 100
     assert Counter(chat["topic"] for chat in chats) == Counter(f"Incident {i}" for i in range(100))
     assert {answer.json()["chatId"] for answer in answers} == {chat["id"] for chat in chats}
+
+
+def test_a_search_still_looking_when_the_wait_ends_is_handed_over_and_finds_the_chat(
+    api: httpx.Client, app_control: httpx.Client
+) -> None:
+    """Graph made the chat and answered 504, and its lists show the chat only 3 s later: the caller's
+    wait (1 s) ends mid-search, so the answer is 202, and the orchestration carries the search on, from
+    where it was, to the chat Graph made (never a second POST)."""
+    app_control.post("/consistency", json={"listDelaySeconds": 3}).raise_for_status()
+    fault = {"method": "POST", "path": "/v1.0/chats", "status": 504, "after": True, "count": 1}
+    app_control.post("/faults", json=fault).raise_for_status()
+    body = {"topic": "Handed over", "emails": MEMBERS}
+    answer = api.post("/chats", json=body, headers={"Prefer": "wait=1"})
+    assert answer.status_code == 202, answer.text
+    deadline = time.monotonic() + 60
+    while answer.status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = api.get(answer.headers["Location"])
+    assert answer.status_code == 200, answer.text
+    chats = app_control.get("/chats").json()
+    assert [chat["id"] for chat in chats] == [answer.json()["chatId"]]
+    assert len(_posts(app_control)) == 1, "found by the search, not sent again"
 
 
 def test_a_request_whose_worker_died_after_graph_made_its_chat_is_answered_with_that_chat(
