@@ -81,7 +81,9 @@ bench-app: $(STAMP) $(NODE_STAMP)
 
 # The Power Platform connector files in connector/, from the models; CLIENT_ID=<guid> writes the Entra
 # ID app registration that OAuth connections sign in with, PUBLISHER=<file> the publisher's name, email,
-# website and privacy policy (connector/readme.md; then do not commit them).
+# website and privacy policy (connector/readme.md; then do not commit them). The API's Application ID
+# URI is not written: each Entra ID connection asks for it, the deployment's CHATFN_API_IDENTIFIER_URI
+# output (api://<tenant id>/chatfn-<suffix>; docs/power-automate.md).
 connector: $(STAMP)
 	$(PY) -m chatfn.tools.connector --write connector $(if $(CLIENT_ID),--client-id $(CLIENT_ID)) \
 		$(if $(PUBLISHER),--publisher $(PUBLISHER))

@@ -40,6 +40,10 @@ BRAND_COLOUR = "#5b5fc7"
 HOST_PARAMETER = "hostName"
 KEY_PARAMETER = "api_key"
 RESOURCE_PARAMETER = "resourceUri"
+# What a connection's resourceUri is: the deployment's output (infra/main.bicep), by default of the form
+# api://<tenant id>/chatfn-<suffix>.
+IDENTIFIER_URI_OUTPUT = "CHATFN_API_IDENTIFIER_URI"
+EXAMPLE_IDENTIFIER_URI = "api://4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1/chatfn-abc123"
 # One redirect URL per connector, as certified connectors use (microsoft/PowerPlatformConnectors, e.g.
 # certified-connectors/OrbusInfinity/apiProperties.json): the generic .../redirect is no longer accepted.
 REDIRECT_MODE = "GlobalPerConnector"
@@ -132,8 +136,8 @@ def _resource_parameter() -> dict[str, Any]:
         "type": "string",
         "uiDefinition": {
             "displayName": "Application ID URI",
-            "description": "The Application ID URI of the function app's API registration, "
-            "for example api://chatfn-abc123.",
+            "description": "The Application ID URI of the function app's API registration, the "
+            f"deployment's {IDENTIFIER_URI_OUTPUT} output, for example {EXAMPLE_IDENTIFIER_URI}.",
             "tooltip": "The api:// URI that tokens are asked for",
             "constraints": {"tabIndex": 3, "required": "true"},
         },
