@@ -195,3 +195,19 @@ def test_a_connection_asks_for_the_identifier_uri_the_deployment_outputs(parsed:
         text = (ROOT / doc).read_text(encoding="utf-8")
         assert connector.IDENTIFIER_URI_OUTPUT in text, doc
         assert "api://<tenant id>/chatfn-<suffix>" in text, doc
+
+
+def test_the_steps_make_the_connector_sign_in_through_the_tenant_of_the_deployment(
+    parsed: dict[str, BicepDoc],
+) -> None:
+    """The client app the steps register is single-tenant, in the tenant the API registration lives in:
+    `make connector` gets that tenant from the deployment's output, since /common refuses the app."""
+    output = parsed["main.bicep"]["outputs"]["AZURE_TENANT_ID"]["value"]
+    assert accessor(output) == "tenant().tenantId"
+    steps = (ROOT / "docs" / "power-automate.md").read_text(encoding="utf-8")
+    assert "*Accounts in this organizational directory only*" in steps
+    made = re.search(r"make connector CLIENT_ID=<[^>]+> \\\n\s+TENANT_ID=(.+)$", steps, re.MULTILINE)
+    assert made, "the steps run make connector with TENANT_ID"
+    assert made.group(1) == "$(azd env get-value AZURE_TENANT_ID)"
+    assert "az account show --query tenantId -o tsv" in steps
+    assert "AADSTS50194" in steps
