@@ -80,11 +80,15 @@ bench-app: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.batch
 
 # The Power Platform connector files in connector/, from the models; CLIENT_ID=<guid> writes the Entra
-# ID app registration that OAuth connections sign in with, PUBLISHER=<file> the publisher's name, email,
-# website and privacy policy (connector/readme.md; then do not commit them).
+# ID app registration that OAuth connections sign in with, TENANT_ID=<guid> its tenant, whose sign-in
+# page they use (needed with CLIENT_ID: the deployment's AZURE_TENANT_ID output, or `az account show
+# --query tenantId -o tsv`; a single-tenant app is refused at /common with AADSTS50194), PUBLISHER=<file>
+# the publisher's name, email, website and privacy policy (connector/readme.md; then do not commit
+# them). The API's Application ID URI is not written: each Entra ID connection asks for it, the
+# deployment's CHATFN_API_IDENTIFIER_URI output (api://<tenant id>/chatfn-<suffix>; docs/power-automate.md).
 connector: $(STAMP)
 	$(PY) -m chatfn.tools.connector --write connector $(if $(CLIENT_ID),--client-id $(CLIENT_ID)) \
-		$(if $(PUBLISHER),--publisher $(PUBLISHER))
+		$(if $(TENANT_ID),--tenant-id $(TENANT_ID)) $(if $(PUBLISHER),--publisher $(PUBLISHER))
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -2,11 +2,13 @@
 (`chatfn.api.swagger`), the connection's properties (a function key or Microsoft Entra ID sign-in, the
 app's host name), its policies, its icon and its readme's publisher. Never deployed.
 
-    python -m chatfn.tools.connector --write connector [--client-id GUID] [--publisher FILE]
+    python -m chatfn.tools.connector --write connector [--client-id GUID --tenant-id GUID] [--publisher FILE]
 
-The repository's files hold placeholders for the publisher and the client app; with `--publisher`
-(a JSON file: name, email, website, privacyPolicy) the files are the publisher's, and writing fails
-while any placeholder is left.
+The repository's files hold placeholders for the publisher, the client app and its tenant; with
+`--publisher` (a JSON file: name, email, website, privacyPolicy) the files are the publisher's, and
+writing fails while any placeholder is left. `--client-id` needs `--tenant-id`: the client app that
+docs/power-automate.md registers is single-tenant, and Entra ID refuses to sign such an app in
+through /common (AADSTS50194), so the connector signs in through the app's own tenant.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ from chatfn.tools.pngicon import bubble_icon
 
 # The Entra ID app registration the connection signs users in with, set at import (docs/power-automate.md).
 PLACEHOLDER_CLIENT_ID = "00000000-0000-0000-0000-000000000000"
+# The tenant whose sign-in page (login.microsoftonline.com/<tenant>) the connection uses: the client app's.
+# The files in the repository name none; `common` only on request, for a client app registered as
+# multi-tenant (a single-tenant one is refused there with AADSTS50194).
+PLACEHOLDER_TENANT_ID = "00000000-0000-0000-0000-000000000000"
+MULTI_TENANT = "common"
+GUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 # The hand-written readme, whose `## Publisher:` heading is written with the publisher's name.
 README = Path(__file__).resolve().parents[2] / "connector" / "readme.md"
 PUBLISHER_HEADING = re.compile(r"^## Publisher: .*$", re.MULTILINE)
@@ -40,6 +48,10 @@ BRAND_COLOUR = "#5b5fc7"
 HOST_PARAMETER = "hostName"
 KEY_PARAMETER = "api_key"
 RESOURCE_PARAMETER = "resourceUri"
+# What a connection's resourceUri is: the deployment's output (infra/main.bicep), by default of the form
+# api://<tenant id>/chatfn-<suffix>.
+IDENTIFIER_URI_OUTPUT = "CHATFN_API_IDENTIFIER_URI"
+EXAMPLE_IDENTIFIER_URI = "api://4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1/chatfn-abc123"
 # One redirect URL per connector, as certified connectors use (microsoft/PowerPlatformConnectors, e.g.
 # certified-connectors/OrbusInfinity/apiProperties.json): the generic .../redirect is no longer accepted.
 REDIRECT_MODE = "GlobalPerConnector"
@@ -49,14 +61,16 @@ REDIRECT_MODE = "GlobalPerConnector"
 
 
 def connector_properties(
-    client_id: str = PLACEHOLDER_CLIENT_ID, publisher: Publisher = PLACEHOLDER_PUBLISHER
+    client_id: str = PLACEHOLDER_CLIENT_ID,
+    publisher: Publisher = PLACEHOLDER_PUBLISHER,
+    tenant_id: str = PLACEHOLDER_TENANT_ID,
 ) -> dict[str, Any]:
     """`apiProperties.json` as `pac connector create` and `paconn` take it: no `stackOwner`."""
     key_set = {HOST_PARAMETER: _host_parameter(), KEY_PARAMETER: _key_parameter()}
     entra_set = {
         HOST_PARAMETER: _host_parameter(),
         RESOURCE_PARAMETER: _resource_parameter(),
-        "token": _entra_parameter(client_id),
+        "token": _entra_parameter(client_id, tenant_id),
     }
     return {
         "properties": {
@@ -94,10 +108,12 @@ def connector_properties(
 
 
 def certification_properties(
-    client_id: str = PLACEHOLDER_CLIENT_ID, publisher: Publisher = PLACEHOLDER_PUBLISHER
+    client_id: str = PLACEHOLDER_CLIENT_ID,
+    publisher: Publisher = PLACEHOLDER_PUBLISHER,
+    tenant_id: str = PLACEHOLDER_TENANT_ID,
 ) -> dict[str, Any]:
     """The copy submitted for certification, which also names the service's owner (`stackOwner`)."""
-    document = connector_properties(client_id, publisher)
+    document = connector_properties(client_id, publisher, tenant_id)
     document["properties"]["stackOwner"] = publisher.name
     return document
 
@@ -132,15 +148,15 @@ def _resource_parameter() -> dict[str, Any]:
         "type": "string",
         "uiDefinition": {
             "displayName": "Application ID URI",
-            "description": "The Application ID URI of the function app's API registration, "
-            "for example api://chatfn-abc123.",
+            "description": "The Application ID URI of the function app's API registration, the "
+            f"deployment's {IDENTIFIER_URI_OUTPUT} output, for example {EXAMPLE_IDENTIFIER_URI}.",
             "tooltip": "The api:// URI that tokens are asked for",
             "constraints": {"tabIndex": 3, "required": "true"},
         },
     }
 
 
-def _entra_parameter(client_id: str) -> dict[str, Any]:
+def _entra_parameter(client_id: str, tenant_id: str) -> dict[str, Any]:
     resource = f"@connectionParameters('{RESOURCE_PARAMETER}')"
     return {
         "type": "oauthSetting",
@@ -154,7 +170,8 @@ def _entra_parameter(client_id: str) -> dict[str, Any]:
             "properties": {"IsFirstParty": "False", "AzureActiveDirectoryResourceId": resource},
             "customParameters": {
                 "loginUri": {"value": "https://login.microsoftonline.com"},
-                "tenantId": {"value": "common"},
+                # Sign-in goes to {loginUri}/{tenantId}: the client app's tenant (AADSTS50194 at /common).
+                "tenantId": {"value": tenant_id},
                 "resourceUri": {"value": resource},
                 "enableOnbehalfOfLogin": {"value": "false"},
             },
@@ -212,7 +229,10 @@ def _policies() -> list[dict[str, Any]]:
 
 
 def write_connector(
-    directory: Path, client_id: str = PLACEHOLDER_CLIENT_ID, publisher: Publisher = PLACEHOLDER_PUBLISHER
+    directory: Path,
+    client_id: str = PLACEHOLDER_CLIENT_ID,
+    publisher: Publisher = PLACEHOLDER_PUBLISHER,
+    tenant_id: str = PLACEHOLDER_TENANT_ID,
 ) -> list[Path]:
     """Write the connector's files into `directory`, the certification copy of the properties into
     `directory/certification`, and the readme with the publisher's name in its heading."""
@@ -220,8 +240,8 @@ def write_connector(
     certification.mkdir(parents=True, exist_ok=True)
     documents = {
         directory / "apiDefinition.swagger.json": swagger_document(publisher=publisher),
-        directory / "apiProperties.json": connector_properties(client_id, publisher),
-        certification / "apiProperties.json": certification_properties(client_id, publisher),
+        directory / "apiProperties.json": connector_properties(client_id, publisher, tenant_id),
+        certification / "apiProperties.json": certification_properties(client_id, publisher, tenant_id),
     }
     for path, document in documents.items():
         path.write_text(openapi.dumps(document))
@@ -248,21 +268,33 @@ def publisher_from(path: Path) -> Publisher:
 def placeholders_left(directory: Path) -> list[str]:
     """Each placeholder of the repository's files still in a connector's files, as `file: what it is`."""
     placeholders = (
-        ("publisher name", f'"{PLACEHOLDER_PUBLISHER.name}"'),  # publisher, stackOwner, contact
-        ("publisher name", f"## Publisher: {PLACEHOLDER_PUBLISHER.name}\n"),  # the readme's heading
-        ("contact email", PLACEHOLDER_PUBLISHER.email),
-        ("website", f'"{PLACEHOLDER_PUBLISHER.website}"'),
-        ("privacy policy", PLACEHOLDER_PUBLISHER.privacy_policy),
-        ("client app id", PLACEHOLDER_CLIENT_ID),
+        ("publisher name", re.escape(f'"{PLACEHOLDER_PUBLISHER.name}"')),  # publisher, stackOwner, contact
+        ("publisher name", re.escape(f"## Publisher: {PLACEHOLDER_PUBLISHER.name}\n")),  # readme heading
+        ("contact email", re.escape(PLACEHOLDER_PUBLISHER.email)),
+        ("website", re.escape(f'"{PLACEHOLDER_PUBLISHER.website}"')),
+        ("privacy policy", re.escape(PLACEHOLDER_PUBLISHER.privacy_policy)),
+        # Both are GUIDs, told apart by the key that holds them.
+        ("client app id", rf'"clientId":\s*"{PLACEHOLDER_CLIENT_ID}"'),
+        ("tenant id", rf'"tenantId":\s*\{{\s*"value":\s*"{PLACEHOLDER_TENANT_ID}"'),
     )
     found = [
         f"{path.relative_to(directory)}: {what}"
         for path in sorted(directory.rglob("*"))
         if path.suffix in (".json", ".md")
         for what, placeholder in placeholders
-        if placeholder in path.read_text(encoding="utf-8")
+        if re.search(placeholder, path.read_text(encoding="utf-8"))
     ]
     return list(dict.fromkeys(found))
+
+
+def parse_tenant_id(value: str) -> str:
+    """`--tenant-id`: a tenant's id (a GUID), or `common` for a client app registered as multi-tenant."""
+    if value == MULTI_TENANT or GUID.fullmatch(value):
+        return value.lower()
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is not a tenant id: give the GUID of the client app's tenant "
+        f"(az account show --query tenantId -o tsv), or {MULTI_TENANT} for a multi-tenant client app"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -274,6 +306,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the Entra ID app registration that Microsoft Entra ID connections sign in with",
     )
     parser.add_argument(
+        "--tenant-id",
+        type=parse_tenant_id,
+        metavar="GUID",
+        help="the Entra ID tenant of that app registration, whose sign-in page connections use: the "
+        "deployment's AZURE_TENANT_ID output or `az account show --query tenantId -o tsv`; needed with "
+        f"--client-id. {MULTI_TENANT} only for a client app registered as multi-tenant",
+    )
+    parser.add_argument(
         "--publisher",
         type=Path,
         metavar="FILE",
@@ -281,8 +321,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         "be left in the files",
     )
     args = parser.parse_args(argv)
+    if args.client_id != PLACEHOLDER_CLIENT_ID and args.tenant_id is None:
+        # Not `common` by default: the client app docs/power-automate.md registers is single-tenant, and
+        # its every sign-in there would fail with AADSTS50194.
+        parser.error(
+            "--tenant-id (make connector TENANT_ID=...) is needed with --client-id: the client app's tenant, "
+            "the deployment's AZURE_TENANT_ID output (az account show --query tenantId -o tsv). Entra ID "
+            f"refuses a single-tenant app at /{MULTI_TENANT} (AADSTS50194); --tenant-id {MULTI_TENANT} "
+            "only for a client app registered as multi-tenant"
+        )
+    tenant = PLACEHOLDER_TENANT_ID if args.tenant_id is None else args.tenant_id
     publisher = PLACEHOLDER_PUBLISHER if args.publisher is None else publisher_from(args.publisher)
-    for path in write_connector(args.write, args.client_id, publisher):
+    for path in write_connector(args.write, args.client_id, publisher, tenant):
         print(f"wrote {path}")
     left = placeholders_left(args.write) if args.publisher is not None else []
     if left:

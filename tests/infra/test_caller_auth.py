@@ -172,3 +172,42 @@ def test_the_steps_register_the_redirect_url_the_connector_asks_for() -> None:
     assert re.search(rf"`redirectMode`\s+`{oauth['redirectMode']}`", steps), "the steps say which mode"
     assert "Security**: paste the secret" in steps
     assert "shows the connector's **Redirect URL**" in steps
+
+
+def test_a_connection_asks_for_the_identifier_uri_the_deployment_outputs(parsed: dict[str, BicepDoc]) -> None:
+    """The connector's field, its readme and the steps send the maker to the output that holds the URI,
+    with an example of the form the deployment makes: not api://chatfn-<suffix>, which none does."""
+    main = parsed["main.bicep"]
+    scope = main_scope(parsed, "entra")
+    output = main["outputs"][connector.IDENTIFIER_URI_OUTPUT]["value"]
+    assert evaluate(output, scope) == "<apiRegistration.outputs.identifierUri>"
+    default = evaluate(main["variables"]["apiIdentifierUriChosen"]["value"], scope | {"apiIdentifierUri": ""})
+    assert default == "api://${tenant().tenantId}/chatfn-${resourceToken}"
+    guid = r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+    form = re.escape(default).replace(re.escape("${tenant().tenantId}"), guid)
+    form = form.replace(re.escape("${resourceToken}"), "[0-9a-z]+")
+    assert re.fullmatch(form, connector.EXAMPLE_IDENTIFIER_URI)
+    entra_set = connector.connector_properties()["properties"]["connectionParameterSets"]["values"][1]
+    field = entra_set["parameters"][connector.RESOURCE_PARAMETER]["uiDefinition"]["description"]
+    assert connector.IDENTIFIER_URI_OUTPUT in field
+    assert connector.EXAMPLE_IDENTIFIER_URI in field
+    for doc in ("docs/power-automate.md", "connector/readme.md", "Makefile"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        assert connector.IDENTIFIER_URI_OUTPUT in text, doc
+        assert "api://<tenant id>/chatfn-<suffix>" in text, doc
+
+
+def test_the_steps_make_the_connector_sign_in_through_the_tenant_of_the_deployment(
+    parsed: dict[str, BicepDoc],
+) -> None:
+    """The client app the steps register is single-tenant, in the tenant the API registration lives in:
+    `make connector` gets that tenant from the deployment's output, since /common refuses the app."""
+    output = parsed["main.bicep"]["outputs"]["AZURE_TENANT_ID"]["value"]
+    assert accessor(output) == "tenant().tenantId"
+    steps = (ROOT / "docs" / "power-automate.md").read_text(encoding="utf-8")
+    assert "*Accounts in this organizational directory only*" in steps
+    made = re.search(r"make connector CLIENT_ID=<[^>]+> \\\n\s+TENANT_ID=(.+)$", steps, re.MULTILINE)
+    assert made, "the steps run make connector with TENANT_ID"
+    assert made.group(1) == "$(azd env get-value AZURE_TENANT_ID)"
+    assert "az account show --query tenantId -o tsv" in steps
+    assert "AADSTS50194" in steps

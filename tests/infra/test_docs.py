@@ -46,3 +46,20 @@ def test_scripts_and_files_the_doc_names_exist() -> None:
     for path in set(re.findall(r"(?<![\w/])((?:infra|docs)/[\w./-]+\.(?:sh|bicep|json|md))", DOC)):
         assert (ROOT / path).is_file(), path
     assert "infra/scripts/grant-graph-permissions.sh" in DOC
+
+
+def test_the_doc_says_the_group_it_creates_cannot_move_to_another_region(parsed: dict[str, BicepDoc]) -> None:
+    """With no group named, main.bicep declares rg-<environmentName> in `location`; ARM refuses that for
+    a group that exists in another region (InvalidResourceGroupLocation), and every name's suffix
+    derives from the region. The doc says so, and the two ways out."""
+    main = parsed["main.bicep"]
+    group = main["resources"]["rg"]["config"]
+    assert group["condition"] == "createResourceGroup"
+    assert group["config"]["location"] == "location"
+    assert "location" in json.dumps(main["variables"]["resourceToken"]["value"])
+    start, end = DOC.index("### An existing resource group"), DOC.index("## Deploy with the Azure CLI only")
+    section = DOC[start:end]
+    assert "`rg-<environment name>`" in section
+    assert "`InvalidResourceGroupLocation`" in section
+    assert "azd env set AZURE_LOCATION <that region>" in section, "the same region"
+    assert "azd env new <new name>" in section, "or a new environment name"

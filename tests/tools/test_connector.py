@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -297,12 +298,118 @@ def test_a_flow_can_read_the_fields_of_a_refusal(status: str) -> None:
 
 
 SAMPLE_PUBLISHER = ROOT / "tests" / "data" / "publisher.json"
+CLIENT = "11111111-2222-3333-4444-555555555555"
+TENANT = "4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1"
+
+
+def _oauth(properties: dict[str, Any]) -> dict[str, Any]:
+    entra_set = properties["properties"]["connectionParameterSets"]["values"][1]
+    settings: dict[str, Any] = entra_set["parameters"]["token"]["oAuthSettings"]
+    return settings
+
+
+def _written_oauth(directory: Path) -> list[dict[str, Any]]:
+    return [
+        _oauth(json.loads((directory / name).read_text()))
+        for name in ("apiProperties.json", "certification/apiProperties.json")
+    ]
+
+
+def test_a_connection_signs_in_through_the_client_apps_tenant(tmp_path: Path) -> None:
+    """The client app docs/power-automate.md registers is single-tenant, which Entra refuses at /common
+    (AADSTS50194): both property files send sign-in to its tenant, given as a GUID in any case."""
+    connector.main(["--write", str(tmp_path), "--client-id", CLIENT, "--tenant-id", TENANT.upper()])
+    for oauth in _written_oauth(tmp_path):
+        assert oauth["clientId"] == CLIENT
+        assert oauth["customParameters"]["tenantId"] == {"value": TENANT}
+        assert oauth["customParameters"]["loginUri"] == {"value": "https://login.microsoftonline.com"}
+
+
+def test_a_client_id_without_its_tenant_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not `common` by default: that would write files whose every sign-in fails."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as refused:
+        connector.main(["--write", str(out), "--client-id", CLIENT])
+    assert refused.value.code == 2
+    error = capsys.readouterr().err
+    assert "--tenant-id" in error
+    assert "TENANT_ID" in error
+    assert "AADSTS50194" in error
+    assert "az account show --query tenantId -o tsv" in error
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "tenant",
+    [
+        "contoso.onmicrosoft.com",
+        "organizations",
+        "Common",
+        "4dc1fe35-8ac6-4f0d-904a",
+        "4dc1fe358ac64f0d904a7ebcd364bea1",
+        "{4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1}",
+        " 4dc1fe35-8ac6-4f0d-904a-7ebcd364bea1",
+        "",
+    ],
+)
+def test_a_tenant_id_that_is_not_a_guid_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tenant: str
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as refused:
+        connector.main(["--write", str(out), "--client-id", CLIENT, "--tenant-id", tenant])
+    assert refused.value.code == 2
+    assert "is not a tenant id" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_common_is_written_only_when_asked_for(tmp_path: Path) -> None:
+    """For a client app registered as multi-tenant, the one case where /common signs anyone in."""
+    connector.main(["--write", str(tmp_path), "--client-id", CLIENT, "--tenant-id", "common"])
+    for oauth in _written_oauth(tmp_path):
+        assert oauth["customParameters"]["tenantId"] == {"value": "common"}
+    committed_oauth = [_oauth(committed()["properties"]), _oauth(committed()["certification"])]
+    for oauth in committed_oauth:
+        assert oauth["customParameters"]["tenantId"] == {"value": connector.PLACEHOLDER_TENANT_ID}
+
+
+def test_a_tenant_left_as_the_placeholder_is_named_apart_from_the_client_app(tmp_path: Path) -> None:
+    """Both placeholders are the same GUID: each is reported by the key that holds it."""
+    connector.write_connector(tmp_path, client_id=CLIENT)
+    left = connector.placeholders_left(tmp_path)
+    assert "apiProperties.json: tenant id" in left
+    assert not any(entry.endswith(": client app id") for entry in left)
+    connector.write_connector(tmp_path, tenant_id=TENANT)
+    left = connector.placeholders_left(tmp_path)
+    assert "apiProperties.json: client app id" in left
+    assert not any(entry.endswith(": tenant id") for entry in left)
+
+
+def test_make_connector_passes_the_tenant_on() -> None:
+    """`make connector CLIENT_ID=… TENANT_ID=…`, as docs/power-automate.md runs it (-n: printed only)."""
+    made = subprocess.run(  # noqa: S603 - fixed arguments
+        ["make", "-n", "connector", f"CLIENT_ID={CLIENT}", f"TENANT_ID={TENANT}"],  # noqa: S607 - make on PATH
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    command = " ".join(made.stdout.replace("\\\n", " ").split())
+    assert f"-m chatfn.tools.connector --write connector --client-id {CLIENT} --tenant-id {TENANT}" in command
 
 
 def test_a_publisher_who_fills_in_the_file_leaves_no_placeholder(tmp_path: Path) -> None:
     """connector/readme.md's fields, from a sample publisher file, reach every place they belong."""
     client_id = "11111111-2222-3333-4444-555555555555"
-    connector.main(["--write", str(tmp_path), "--publisher", str(SAMPLE_PUBLISHER), "--client-id", client_id])
+    connector.main(
+        [
+            *("--write", str(tmp_path), "--publisher", str(SAMPLE_PUBLISHER)),
+            *("--client-id", client_id, "--tenant-id", TENANT),
+        ]
+    )
     assert connector.placeholders_left(tmp_path) == []
     sample = json.loads(SAMPLE_PUBLISHER.read_text())
     written = {
@@ -326,7 +433,14 @@ def test_a_publisher_who_fills_in_the_file_leaves_no_placeholder(tmp_path: Path)
 
 def test_the_committed_files_hold_the_placeholders_a_publisher_replaces() -> None:
     left = connector.placeholders_left(CONNECTOR)
-    for what in ("publisher name", "contact email", "website", "privacy policy", "client app id"):
+    for what in (
+        "publisher name",
+        "contact email",
+        "website",
+        "privacy policy",
+        "client app id",
+        "tenant id",
+    ):
         assert any(entry.endswith(f": {what}") for entry in left), what
     assert "readme.md: publisher name" in left
 
@@ -337,7 +451,12 @@ def test_writing_for_a_publisher_fails_while_a_placeholder_is_left(tmp_path: Pat
         json.dumps({**json.loads(SAMPLE_PUBLISHER.read_text()), "email": "publisher@chatfn.example"})
     )
     with pytest.raises(SystemExit, match="contact email"):
-        connector.main(["--write", str(tmp_path / "out"), "--publisher", str(half_done), "--client-id", "x"])
+        connector.main(
+            [
+                *("--write", str(tmp_path / "out"), "--publisher", str(half_done)),
+                *("--client-id", "x", "--tenant-id", TENANT),
+            ]
+        )
 
 
 def _operation(document: dict[str, Any], operation_id: str) -> dict[str, Any]:
