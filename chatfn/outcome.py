@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from chatfn.api.schemas import ChatResult, ChatResultMember
 from chatfn.failures import Failure
 from chatfn.graph.models import Chat
+from chatfn.schemas import ChatResult, ChatResultMember
 
 
 class Succeeded(BaseModel):

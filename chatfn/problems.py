@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatfn.api.schemas import ProblemDetails
 from chatfn.contract import MAX_BODY_BYTES
 from chatfn.errors import FieldError
 from chatfn.failures import Failure
+from chatfn.schemas import ProblemDetails
 
 TYPE_ROOT = "urn:chatfn:problem:"
 

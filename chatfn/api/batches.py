@@ -14,13 +14,13 @@ import azure.functions as func
 from chatfn import contract, problems
 from chatfn.api.checks import batch_order
 from chatfn.api.responses import json_response, problem_response
-from chatfn.api.schemas import BatchItemResult, BatchStatus, ProblemDetails
 from chatfn.durable.batch import ItemResult
 from chatfn.durable.client import DurableOrchestrations
 from chatfn.errors import IdempotencyKeyReused, StorageError
 from chatfn.outcome import Failed
 from chatfn.problems import Problem
 from chatfn.requests.batches import BatchState, batch_status, cancel_batch, submit_batch
+from chatfn.schemas import BatchItemResult, BatchStatus, ProblemDetails
 from chatfn.services import Services
 
 log = logging.getLogger(__name__)

@@ -16,12 +16,12 @@ import azure.functions as func
 from chatfn import __version__, contract, problems
 from chatfn.api.checks import chat_order
 from chatfn.api.responses import json_response, outcome_response, problem_response, running_response
-from chatfn.api.schemas import Health
 from chatfn.durable.client import DurableOrchestrations
 from chatfn.errors import IdempotencyKeyReused, StorageError
 from chatfn.problems import Problem
 from chatfn.requests import driver
 from chatfn.requests.driver import Abandoned, Answered, Broken, Running
+from chatfn.schemas import Health
 from chatfn.services import Services
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chatfn import __version__, problems
-from chatfn.api.schemas import BatchStatus, ChatResult, Health, ProblemDetails, RunningRequest
 from chatfn.chats.batch import BatchRequest
 from chatfn.chats.request import ChatRequest
 from chatfn.contract import (
@@ -39,6 +38,7 @@ from chatfn.contract import (
     REQUEST_ID_PATTERN,
     RETRY_AFTER_HEADER,
 )
+from chatfn.schemas import BatchStatus, ChatResult, Health, ProblemDetails, RunningRequest
 
 # RFC 7240 preferences the app reads: answer 202 at once, or wait up to N seconds (capped).
 PREFER_VALUES = (

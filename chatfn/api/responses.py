@@ -10,9 +10,9 @@ from typing import Any
 import azure.functions as func
 
 from chatfn import contract
-from chatfn.api.schemas import RunningRequest
 from chatfn.outcome import Failed, Outcome
 from chatfn.problems import Problem, problem_for
+from chatfn.schemas import RunningRequest
 
 _NO_STORE = {contract.CACHE_CONTROL_HEADER: "no-store"}
 

@@ -13,7 +13,11 @@ from pydantic import BaseModel
 
 from chatfn import problems
 from chatfn.api import openapi, swagger
-from chatfn.api.schemas import (
+from chatfn.chats.batch import BatchRequest, parse_batch_request
+from chatfn.chats.request import AppPermission, ChatRequest, Member, TeamsApp
+from chatfn.chats.spec import parse_chat_request
+from chatfn.contract import BATCH_MAX_ITEMS, MAX_PREFER_WAIT
+from chatfn.schemas import (
     BatchItemResult,
     BatchStatus,
     ChatResult,
@@ -22,10 +26,6 @@ from chatfn.api.schemas import (
     ProblemDetails,
     RunningRequest,
 )
-from chatfn.chats.batch import BatchRequest, parse_batch_request
-from chatfn.chats.request import AppPermission, ChatRequest, Member, TeamsApp
-from chatfn.chats.spec import parse_chat_request
-from chatfn.contract import BATCH_MAX_ITEMS, MAX_PREFER_WAIT
 from tests.apphost import AppHost
 
 ORIGIN = "https://chatfn-test.azurewebsites.net"

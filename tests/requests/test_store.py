@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 from azure.data.tables.aio import TableClient
 
-from chatfn.api.schemas import ChatResult, ChatResultMember
 from chatfn.devhost.azurite import Azurite
 from chatfn.errors import IdempotencyKeyReused, StorageError
 from chatfn.failures import Failure
@@ -36,6 +35,7 @@ from chatfn.requests.store import (
     RecordState,
     key_partition,
 )
+from chatfn.schemas import ChatResult, ChatResultMember
 
 pytestmark = [pytest.mark.anyio, pytest.mark.azurite]
 

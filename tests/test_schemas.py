@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from chatfn.api.schemas import Health, ProblemDetails, RunningRequest
 from chatfn.failures import Failure
 from chatfn.problems import problem_for
+from chatfn.schemas import Health, ProblemDetails, RunningRequest
 
 
 def test_an_answer_cannot_carry_a_field_the_documents_do_not_name() -> None:
