@@ -17,7 +17,9 @@ against the Graph emulator and Azurite on 127.0.0.1.
    requests of 10 members given by email, drawn from 200 people, at concurrency 20 and 60, on one local
    host and on two sharing one emulator (two workers under one tenant's limit). Requests that ended with
    their chat, 503s, Graph calls per chat, the share of calls answered 429, duplicates, and the time to
-   the last chat beside the limit's ideal pace (requests / 30 a second).
+   the last chat beside the limit's ideal pace (requests / 30 a second). Then the first size again with
+   an Idempotency-Key on every request, and every tenth request sent twice at once with its key (a
+   caller that retries): still one chat per request, and both answers name the same chat.
 
     python -m bench.app [--quick]
 """
@@ -368,8 +370,10 @@ class BurstFigures:
     """What one burst came to, from the caller's answers and the emulator's log."""
 
     requests: int
+    repeats: int  # requests sent a second time with the same Idempotency-Key, while the first was out
+    repeats_answered_alike: int  # of those, answered with the same chat as the first
     with_chat: int  # ended with their chat: 201, or 202 and then 200 through Location
-    handed_over: int  # of those, answered 202 first (the budget could not serve them within the wait)
+    handed_over: int  # answers that were 202 first (the budget could not serve them within the wait)
     answers_503: int
     other_answers: dict[int, int]
     chats: int
@@ -471,15 +475,25 @@ async def follow(api: httpx.AsyncClient, answer: httpx.Response) -> httpx.Respon
     return answer
 
 
-async def burst(hosts: list[str], emulator: str, run: str, count: int, concurrency: int) -> BurstFigures:
+# With keys, every REPEAT_EVERY-th request is sent again right after itself, under the same key.
+REPEAT_EVERY = 10
+
+
+async def burst(
+    hosts: list[str], emulator: str, run: str, count: int, concurrency: int, keyed: bool = False
+) -> BurstFigures:
     """`count` requests of MEMBERS people by email, `concurrency` at a time, spread over the hosts in
-    turn, under Graph's documented limits."""
+    turn, under Graph's documented limits; `keyed`, each with an Idempotency-Key, and some sent twice."""
     pool = people(run)
     draw = random.Random(run)
     bodies = [
         {"topic": f"{run} {i}", "emails": [person["mail"] for person in draw.sample(pool, MEMBERS)]}
         for i in range(count)
     ]
+    keys = [{"Idempotency-Key": f"{run}-{i}"} if keyed else {} for i in range(count)]
+    # Which request each send is: a repeat goes right after its first, so both are out at once (on
+    # another host, when there are two).
+    sends = [i for i in range(count) for _ in range(2 if keyed and i % REPEAT_EVERY == 0 else 1)]
     async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=concurrency)) as api:
         for host in hosts:  # each worker's imports and first token, before anything is counted
             (await api.post(f"{host}/api/chats", json=ONE_ON_ONE)).raise_for_status()
@@ -487,14 +501,18 @@ async def burst(hosts: list[str], emulator: str, run: str, count: int, concurren
             (await api.post(f"{emulator}/_emulator/{setup}", json=body)).raise_for_status()
         first: list[int] = []
         final: list[int] = []
+        chat_ids: dict[int, list[str | None]] = {}
         began = datetime.now(UTC)
 
-        async def one(i: int) -> None:
-            answer = await api.post(f"{hosts[i % len(hosts)]}/api/chats", json=bodies[i])
+        async def one(n: int) -> None:
+            i = sends[n]
+            answer = await api.post(f"{hosts[n % len(hosts)]}/api/chats", json=bodies[i], headers=keys[i])
             first.append(answer.status_code)
-            final.append((await follow(api, answer)).status_code)
+            ended = await follow(api, answer)
+            final.append(ended.status_code)
+            chat_ids.setdefault(i, []).append(ended.json().get("chatId") if ended.is_success else None)
 
-        seconds, _ = await concurrently(count, concurrency, one)
+        seconds, _ = await concurrently(len(sends), concurrency, one)
         chats = (await api.get(f"{emulator}/_emulator/chats")).json()
         calls = [
             r
@@ -508,9 +526,12 @@ async def burst(hosts: list[str], emulator: str, run: str, count: int, concurren
     ]
     topics = Counter(chat["topic"] for chat in chats)
     answers = Counter(final)
+    repeated = [ids for ids in chat_ids.values() if len(ids) > 1]
     return BurstFigures(
         requests=count,
-        with_chat=answers[200] + answers[201],
+        repeats=len(repeated),
+        repeats_answered_alike=sum(ids[0] is not None and ids[0] == ids[1] for ids in repeated),
+        with_chat=sum(any(ids) for ids in chat_ids.values()),
         handed_over=sum(status == 202 for status in first),
         answers_503=answers[503],
         other_answers={status: n for status, n in answers.items() if status not in (200, 201, 503)},
@@ -527,9 +548,15 @@ async def burst(hosts: list[str], emulator: str, run: str, count: int, concurren
 def report(setup: str, concurrency: int, figures: BurstFigures) -> None:
     f = figures
     others = f", other answers {f.other_answers}" if f.other_answers else ""
+    repeats = (
+        f" ({f.repeats} sent twice with their key, {f.repeats_answered_alike} of them answered with the "
+        "same chat both times)"
+        if f.repeats
+        else ""
+    )
     print(
-        f"  {setup}, {f.requests} requests at concurrency {concurrency}: {f.with_chat}/{f.requests} ended "
-        f"with their chat ({f.handed_over} after a 202), {f.answers_503} answered 503{others}, "
+        f"  {setup}, {f.requests} requests{repeats} at concurrency {concurrency}: {f.with_chat}/{f.requests} "
+        f"ended with their chat ({f.handed_over} answers after a 202), {f.answers_503} answered 503{others}, "
         f"{f.duplicates} duplicate chats; {f.graph_calls / max(f.chats, 1):.2f} Graph calls per chat "
         f"({f.lookups / max(f.chats, 1):.2f} of them lookups), "
         f"{f.throttled_calls / max(f.graph_calls, 1):.1%} answered 429; last chat at "
@@ -539,15 +566,17 @@ def report(setup: str, concurrency: int, figures: BurstFigures) -> None:
 
 
 async def bursts(host_counts: Sequence[int], sizes: Sequence[int], concurrencies: Sequence[int]) -> None:
-    """Each setup and size on fresh hosts (cold budgets and caches, warm imports and tokens)."""
+    """Each setup and size on fresh hosts (cold budgets and caches, warm imports and tokens); then the
+    first size, keyed, at the highest concurrency."""
     with graph_and_storage() as (emulator, storage):
         for hosts in host_counts:
             setup = "1 host" if hosts == 1 else f"{hosts} hosts"
-            for size in sizes:
-                for concurrency in concurrencies:
-                    with local_hosts(hosts, emulator, storage) as urls:
-                        run = f"b{hosts}x{size}x{concurrency}"
-                        report(setup, concurrency, await burst(urls, emulator, run, size, concurrency))
+            runs = [(size, concurrency, False) for size in sizes for concurrency in concurrencies]
+            for size, concurrency, keyed in [*runs, (sizes[0], max(concurrencies), True)]:
+                with local_hosts(hosts, emulator, storage) as urls:
+                    run = f"b{hosts}x{size}x{concurrency}{'k' if keyed else ''}"
+                    figures = await burst(urls, emulator, run, size, concurrency, keyed)
+                    report(f"{setup}{', keyed' if keyed else ''}", concurrency, figures)
 
 
 async def main(quick: bool) -> None:
