@@ -70,10 +70,12 @@ def start_app_host(
     emulator: bool = True,
     storage: str | None = None,
     queue_latency: float = 0.0,
+    activity_reruns: float = 0.0,
 ) -> AppHost:
     """Start the host in a subprocess and return once it prints its URL (and its emulator's).
     `storage` is a connection string for AzureWebJobsStorage (the session's Azurite); without one the
-    host starts its own Azurite, unless `settings` name a reachable account."""
+    host starts its own Azurite, unless `settings` name a reachable account. `activity_reruns`: the
+    share of activity runs the host runs twice (a worker that died before recording one)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -92,6 +94,8 @@ def start_app_host(
             app,
             "--queue-latency",
             str(queue_latency),
+            "--rerun-activities",
+            str(activity_reruns),
             *([] if emulator else ["--no-emulator"]),
         ],
         cwd=ROOT,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -183,6 +184,32 @@ def test_a_lookup_throttled_past_the_clients_retries_is_waited_out_and_every_ite
     waited = _time(lookups[1]) - _time(lookups[0])
     assert waited.total_seconds() >= retry_after, "looked up again only once Graph's Retry-After had passed"
     assert sorted(topics) == sorted(f"Batch chat {n}" for n in range(5)), "no chat twice, none missing"
+
+
+@pytest.mark.apphost
+def test_workers_that_die_mid_batch_lose_nothing_and_repeat_nothing(azurite: str) -> None:
+    """Half the activity runs are run a second time, the first run's completion lost (a worker that died
+    after the work, before recording it: Durable Functions runs activities at least once). A send run
+    again finds its fence taken and looks for the chat the first run made: every item ends with its
+    chat, each chat made by one POST."""
+    items = 2 * CHUNK_SIZE + 5
+    host = start_app_host(storage=azurite, activity_reruns=0.5)
+    try:
+        with (
+            httpx.Client(base_url=f"{host.emulator_url}/_emulator", timeout=10) as control,
+            httpx.Client(base_url=host.api, timeout=60) as api,
+        ):
+            accepted = api.post("/chat-batches", json={"chats": [_chat(n) for n in range(items)]})
+            final = _follow(api, accepted, timeout=120).json()
+            topics = Counter(chat["topic"] for chat in control.get("/chats").json())
+            posts = len(_chat_posts(control))
+        reruns = sum("run again: its worker died" in line for line in host.output)
+    finally:
+        host.stop()
+    assert reruns >= items / 4, f"the host ran activities twice ({reruns} times)"
+    assert (final["status"], final["succeeded"]) == ("succeeded", items), final
+    assert topics == Counter(f"Batch chat {n}" for n in range(items)), "no chat twice, none missing"
+    assert posts == items, "a send run again found its fence and searched, never sending twice"
 
 
 def test_a_batch_whose_every_item_fails_ends_with_each_problem(api: httpx.Client) -> None:

@@ -1,5 +1,6 @@
 """`python -m chatfn.devhost [--port 7071] [--app function_app:app] [--no-emulator] [--no-azurite]
-[--queue-latency SECONDS] [--function-timeout SECONDS]`: run the function app locally, as `func start`
+[--queue-latency SECONDS] [--function-timeout SECONDS]
+[--rerun-activities SHARE]`: run the function app locally, as `func start`
 would, until SIGINT or SIGTERM."""
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def main() -> None:
         metavar="SECONDS",
         help="how long any function may run, in place of host.json's functionTimeout (for tests)",
     )
+    parser.add_argument(
+        "--rerun-activities",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="run this share of activity runs (0 to 1) twice, as when a worker dies before recording one",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host = DevHost(
@@ -49,6 +57,7 @@ def main() -> None:
         azurite=not args.no_azurite,
         queue_latency=args.queue_latency,
         function_timeout=args.function_timeout,
+        activity_reruns=args.rerun_activities,
     )
     try:
         asyncio.run(serve(host))
@@ -68,6 +77,13 @@ def _positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1, not {text}")
     return value
 
 

@@ -19,6 +19,13 @@ message visible again after 2^(dequeue count) seconds, 600 at most (TaskHubQueue
 `queue_latency` delays every durable message (each start, a child's included, each activity
 scheduled and done, each timer fired, each event raised, each child's end) by that many seconds,
 as the Azure Storage provider's queues do.
+
+`activity_reruns` is the share of activity runs that are run a second time, the first run's completion
+lost: a worker that dies after an activity did its work but before its completion was recorded leaves
+the work item to be taken again by another worker. Durable Functions runs activities at least once
+("The Durable Task Framework guarantees that each called activity function will be executed at least
+once during an orchestration's execution", learn.microsoft.com/azure/azure-functions/durable/
+durable-functions-types-features-overview), so an activity's side effects must survive a second run.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
 import uuid
 from concurrent.futures import Executor
@@ -53,6 +61,7 @@ log = logging.getLogger("chatfn.devhost")
 
 MAX_INSTANCE_ID_LENGTH = 100  # the extension's limit
 MAX_REDELIVERY_SECONDS = 600  # the Azure Storage provider's longest backoff for an abandoned message
+RERUN_SEED = 20  # which activity runs are run again is the same from one run of the host to the next
 _INVALID_ID = re.compile(r"[/\\?#\x00-\x1f\x7f]")
 
 
@@ -68,12 +77,19 @@ class Orchestrations:
     """The instance store and the replay loops; everything runs on the host's event loop."""
 
     def __init__(
-        self, functions: FunctionIndex, executor: Executor, queue_latency: float, timeout: FunctionTimeout
+        self,
+        functions: FunctionIndex,
+        executor: Executor,
+        queue_latency: float,
+        timeout: FunctionTimeout,
+        activity_reruns: float = 0.0,
     ) -> None:
         self._functions = functions
         self._executor = executor
         self._queue_latency = queue_latency
         self._timeout = timeout
+        self._activity_reruns = activity_reruns
+        self._rerun_draw = random.Random(RERUN_SEED)  # noqa: S311 - a fault's draw, not a secret
         self.instances: dict[str, Instance] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -222,6 +238,13 @@ class Orchestrations:
             completion = await run_activity(
                 activity, name, task_id, decision["Input"], self._executor, self._timeout
             )
+            if self._activity_reruns and self._rerun_draw.random() < self._activity_reruns:
+                log.info(
+                    "activity %s (task %d) run again: its worker died before its completion", name, task_id
+                )
+                completion = await run_activity(
+                    activity, name, task_id, decision["Input"], self._executor, self._timeout
+                )
             await self._deliver(inbox, completion)
 
         self._spawn(activity_run())

@@ -49,14 +49,17 @@ class DevHost:
         queue_latency: float = 0.0,
         function_timeout: float | None = None,
         host_json: Path | None = None,
+        activity_reruns: float = 0.0,
     ) -> None:
         """`function_timeout` (seconds) overrides host.json's functionTimeout; `settings` and
-        `host_json` default to the files in the working directory, the app's root as for Core Tools."""
+        `host_json` default to the files in the working directory, the app's root as for Core Tools;
+        `activity_reruns` is the share of activity runs run twice (`Orchestrations`)."""
         self._app_spec = app
         self._port = port
         self._want_emulator = emulator
         self._want_azurite = azurite
         self._queue_latency = queue_latency
+        self._activity_reruns = activity_reruns
         self._settings = settings if settings is not None else Path.cwd() / settings_file.FILE_NAME
         self._host_json = host_json if host_json is not None else Path.cwd() / HOST_JSON
         self._timeout_override = function_timeout
@@ -100,7 +103,9 @@ class DevHost:
             os.environ["IDENTITY_HEADER"] = self.emulator.identity_header
         self.azurite = await asyncio.to_thread(ensure_storage, os.environ, self._want_azurite)
         self.functions = index_app(_import_app(self._app_spec))
-        self._orchestrations = Orchestrations(self.functions, self._executor, self._queue_latency, timeout)
+        self._orchestrations = Orchestrations(
+            self.functions, self._executor, self._queue_latency, timeout, self._activity_reruns
+        )
         self._durable = DurableApi(self._orchestrations)
         self._durable.origin = self.url
         binding = self._durable.binding_json
@@ -268,6 +273,7 @@ def start_in_thread(
     queue_latency: float = 0.0,
     function_timeout: float | None = None,
     host_json: Path | None = None,
+    activity_reruns: float = 0.0,
 ) -> HostHandle:
     """Start a host in a daemon thread and return once it serves; a startup error is raised here."""
     host = DevHost(
@@ -279,6 +285,7 @@ def start_in_thread(
         queue_latency=queue_latency,
         function_timeout=function_timeout,
         host_json=host_json,
+        activity_reruns=activity_reruns,
     )
     loop = asyncio.new_event_loop()
     ready = threading.Event()

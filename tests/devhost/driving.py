@@ -22,7 +22,11 @@ INSTANCES = "/runtime/webhooks/durabletask/instances"
 
 @contextmanager
 def sample_host(
-    azurite: str, settings: Path, host_json: Path | None = None, unset: tuple[str, ...] = ()
+    azurite: str,
+    settings: Path,
+    host_json: Path | None = None,
+    unset: tuple[str, ...] = (),
+    activity_reruns: float = 0.0,
 ) -> Iterator[HostHandle]:
     """The sample app on a local host in this process, on the session's Azurite, without the Graph
     emulator. The whole environment is put back afterwards: the host writes the settings file's values
@@ -32,7 +36,11 @@ def sample_host(
     for name in unset:
         os.environ.pop(name, None)
     host = start_in_thread(
-        app="tests.devhost.sample_app:app", emulator=False, settings=settings, host_json=host_json
+        app="tests.devhost.sample_app:app",
+        emulator=False,
+        settings=settings,
+        host_json=host_json,
+        activity_reruns=activity_reruns,
     )
     try:
         yield host
