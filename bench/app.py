@@ -20,8 +20,10 @@ against the Graph emulator and Azurite on 127.0.0.1.
    the last chat beside the limit's ideal pace (requests / 30 a second). Then the first size again with
    an Idempotency-Key on every request, and every tenth request sent twice at once with its key (a
    caller that retries): still one chat per request, and both answers name the same chat.
+6. Telemetry's cost per request: the same group chats through a host with `CHATFN_TELEMETRY=off` and
+   one with `azure-monitor`, in turn; each one's median latency and CPU time per request.
 
-    python -m bench.app [--quick]
+    python -m bench.app [--quick] [--telemetry-only]
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
+import json
 import logging
 import os
 import random
@@ -44,13 +48,16 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 from typing import IO, Any
 
 import httpx
 from azure.data.tables.aio import TableClient
 from azure.identity.aio import ManagedIdentityCredential
 
+from bench.cold_import import LOCAL_AZURE_MONITOR
 from chatfn.devhost import HostHandle, start_in_thread
 from chatfn.devhost.azurite import Azurite
 from chatfn.emulator import Emulator
@@ -389,9 +396,17 @@ class BurstFigures:
         return self.requests / CHATS_PER_SECOND
 
 
+@dataclass(frozen=True)
+class Child:
+    """A child process that has printed its URL."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
-def process(args: list[str], env: dict[str, str], ready: re.Pattern[str]) -> Iterator[str]:
-    """A child process whose output goes to a file; yields the URL it prints (`ready`'s group)."""
+def process(args: list[str], env: dict[str, str], ready: re.Pattern[str]) -> Iterator[Child]:
+    """A child process whose output goes to a file, once it has printed its URL (`ready`'s group)."""
     with tempfile.TemporaryFile("w+") as output:
         child = subprocess.Popen(  # noqa: S603 - this interpreter, the project's own modules
             [sys.executable, *args], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
@@ -402,7 +417,7 @@ def process(args: list[str], env: dict[str, str], ready: re.Pattern[str]) -> Ite
                 if child.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{' '.join(args)} did not start:\n{_read(output)}")
                 time.sleep(0.05)
-            yield found.group(1)
+            yield Child(found.group(1), child.pid)
         finally:
             child.terminate()
             try:
@@ -417,12 +432,26 @@ def _read(output: IO[str]) -> str:
     return output.read()
 
 
+# Settings of the calling shell that would change a host's telemetry.
+_TELEMETRY_SETTINGS = ("APPLICATIONINSIGHTS_", "PYTHON_APPLICATIONINSIGHTS_", "OTEL_")
+
+
 def _environment() -> dict[str, str]:
-    """This process's environment without any setting of the app's, Graph's or storage's."""
+    """This process's environment without any setting of the app's, Graph's, storage's or telemetry's."""
     return {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("GRAPH_", "IDENTITY_", "CHATFN_", "MSI_", "AZURE_CLIENT_ID", STORAGE_SETTING))
+        if not name.startswith(
+            (
+                "GRAPH_",
+                "IDENTITY_",
+                "CHATFN_",
+                "MSI_",
+                "AZURE_CLIENT_ID",
+                STORAGE_SETTING,
+                *_TELEMETRY_SETTINGS,
+            )
+        )
     }
 
 
@@ -434,15 +463,16 @@ def graph_and_storage() -> Iterator[tuple[str, str]]:
     azurite = Azurite.start()
     try:
         with process(["-m", "chatfn.emulator", "--port", "0"], _environment(), _EMULATOR_URL) as emulator:
-            yield emulator, azurite.connection_string
+            yield emulator.url, azurite.connection_string
     finally:
         azurite.stop()
 
 
-@contextmanager
-def local_hosts(count: int, emulator: str, storage: str) -> Iterator[list[str]]:
-    """`count` local hosts (each a process, one worker of the app) on one emulator and one Azurite."""
-    env = _environment() | BURST_SETTINGS
+def local_host(
+    emulator: str, storage: str, settings: dict[str, str]
+) -> contextlib.AbstractContextManager[Child]:
+    """A local host (a process, one worker of the app) on this emulator and Azurite, with `settings`."""
+    env = _environment() | settings
     env |= {
         "GRAPH_BASE_URL": f"{emulator}/v1.0",
         "IDENTITY_ENDPOINT": f"{emulator}/msi/token",
@@ -450,9 +480,14 @@ def local_hosts(count: int, emulator: str, storage: str) -> Iterator[list[str]]:
         STORAGE_SETTING: storage,
         "PYTHONUNBUFFERED": "1",
     }
-    command = ["-m", "chatfn.devhost", "--port", "0", "--no-azurite"]
+    return process(["-m", "chatfn.devhost", "--port", "0", "--no-azurite"], env, _HOST_URL)
+
+
+@contextmanager
+def local_hosts(count: int, emulator: str, storage: str) -> Iterator[list[str]]:
+    """`count` local hosts (each a process, one worker of the app) on one emulator and one Azurite."""
     with contextlib.ExitStack() as hosts:
-        yield [hosts.enter_context(process(command, env, _HOST_URL)) for _ in range(count)]
+        yield [hosts.enter_context(local_host(emulator, storage, BURST_SETTINGS)).url for _ in range(count)]
 
 
 def people(run: str) -> list[dict[str, str]]:
@@ -579,8 +614,143 @@ async def bursts(host_counts: Sequence[int], sizes: Sequence[int], concurrencies
                     report(f"{setup}{', keyed' if keyed else ''}", concurrency, figures)
 
 
-async def main(quick: bool) -> None:
+# --- 6. Telemetry's cost per request ---------------------------------------------------------------------
+
+# The telemetry-on host: chatfn sets Azure Monitor's distribution up itself (as without the worker's
+# PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY; the same SDK pipeline), exporting to a stand-in for
+# Application Insights' ingestion on 127.0.0.1 that accepts everything. Spans and log records go out in
+# batches every 5 s (OpenTelemetry's default, which the distribution keeps): CPU time is read this long
+# after the last request, so that it includes their export; metrics go out every 60 s, mostly outside.
+EXPORT_SETTLE_SECONDS = 6.0
+
+
+class Ingestion(BaseHTTPRequestHandler):
+    """Application Insights' ingestion, on 127.0.0.1: every item sent to the track endpoint accepted, and
+    counted; Live Metrics' pings answered as when nobody watches them in the portal."""
+
+    items = 0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if not self.path.startswith("/v2.1/track"):  # a Live Metrics ping
+            self.send_response(200)
+            self.send_header("x-ms-qps-subscribed", "false")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        items = len(json.loads(body))
+        type(self).items += items
+        answer = json.dumps({"itemsReceived": items, "itemsAccepted": items, "errors": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def ingestion() -> Iterator[tuple[str, type[Ingestion]]]:
+    """The stand-in for Application Insights: its connection string, and its handler (the count)."""
+
+    class Counting(Ingestion):
+        items = 0
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    key = "00000000-0000-0000-0000-000000000000"
+    try:
+        yield f"InstrumentationKey={key};IngestionEndpoint={url};LiveEndpoint={url}", Counting
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user and system) a process has used so far; None where /proc does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def telemetry_overhead(rounds: int) -> None:
+    """`rounds` group chats (by object id: a request span with two Graph calls' spans, their metrics and
+    log lines) through each of three hosts on one emulator and Azurite, one request to each in turn, so
+    that drift on a shared machine hits all alike: telemetry off; Azure Monitor as deployed, whose
+    distribution keeps 5 traces a second by default (so at this pace most spans are not recorded); and
+    Azure Monitor keeping every trace, as at fewer than 5 requests a second. Each host's median latency
+    and CPU time per request (from /proc, where there is one), and what telemetry adds to them."""
+    with graph_and_storage() as (emulator, storage), ingestion() as (connection, counted):
+        azure_monitor = {
+            "CHATFN_TELEMETRY": "azure-monitor",
+            **LOCAL_AZURE_MONITOR,
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": connection,
+        }
+        modes = {
+            "off": {"CHATFN_TELEMETRY": "off"},
+            "azure-monitor, 5 traces/s (default)": azure_monitor,
+            "azure-monitor, every trace": azure_monitor | {"OTEL_TRACES_SAMPLER": "always_on"},
+        }
+        with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as spool:
+            hosts = {
+                mode: stack.enter_context(local_host(emulator, storage, FAST | settings | {"TMPDIR": spool}))
+                for mode, settings in modes.items()
+            }
+            async with httpx.AsyncClient(timeout=60) as api:
+
+                async def chat(host: Child, topic: str) -> None:
+                    answer = await api.post(f"{host.url}/api/chats", json=group(topic))
+                    if answer.status_code != 201:
+                        raise RuntimeError(f"the app answered {answer.status_code}: {answer.text}")
+
+                for mode, host in hosts.items():  # imports, the first token, the first connections
+                    for i in range(5):
+                        await chat(host, f"warm {mode} {i}")
+                await asyncio.sleep(EXPORT_SETTLE_SECONDS)  # the warm-up's telemetry goes out first
+                before = {mode: cpu_seconds(host.pid) for mode, host in hosts.items()}
+                items_before = counted.items
+                times: dict[str, list[float]] = {mode: [] for mode in hosts}
+                for i in range(rounds):
+                    for mode, host in hosts.items():
+                        times[mode].append(await timed(lambda: chat(host, f"{mode} {i}")))  # noqa: B023 - awaited at once
+                await asyncio.sleep(EXPORT_SETTLE_SECONDS)
+                after = {mode: cpu_seconds(host.pid) for mode, host in hosts.items()}
+    medians = {mode: statistics.median(seconds) * 1000 for mode, seconds in times.items()}
+    cpu: dict[str, float] = {}
+    for mode in hosts:
+        spent_before, spent_after = before[mode], after[mode]
+        if spent_before is not None and spent_after is not None:
+            cpu[mode] = (spent_after - spent_before) / rounds * 1000
+    print(f"  {rounds} group chats through each host, one request at a time, in turn:")
+    for mode in hosts:
+        figures = f"median {medians[mode]:5.1f} ms"
+        if mode in cpu:
+            figures += f", CPU {cpu[mode]:5.2f} ms per request"
+        if mode != "off":
+            figures += f" (+{medians[mode] - medians['off']:.1f} ms"
+            figures += f", +{cpu[mode] - cpu['off']:.2f} ms CPU)" if mode in cpu and "off" in cpu else ")"
+        print(f"    telemetry {mode:<36} {figures}")
+    print(
+        f"  {(counted.items - items_before) / rounds:.1f} items exported per request by the two "
+        "azure-monitor hosts together (spans, log records, metrics)"
+    )
+
+
+async def main(quick: bool, telemetry_only: bool) -> None:
     rounds = 10 if quick else 30
+    print("chatfn on the local host, against the Graph emulator and Azurite on 127.0.0.1")
+    if telemetry_only:
+        print("Telemetry's cost per request (CHATFN_TELEMETRY off, and azure-monitor to a local ingestion):")
+        await telemetry_overhead(rounds * 3)
+        return
     print("chatfn on the local host, against the Graph emulator and Azurite on 127.0.0.1")
     with running_host() as (host, counter):
         print("Latency and cost of Graph's 201 (answered by the HTTP trigger, no orchestration):")
@@ -600,6 +770,8 @@ async def main(quick: bool) -> None:
         f"from {POOL} people, requests spread over the hosts, each host one worker:"
     )
     await bursts((1, 2), (100,) if quick else (200, 1000), (20, 60))
+    print("Telemetry's cost per request (CHATFN_TELEMETRY off, and azure-monitor to a local ingestion):")
+    await telemetry_overhead(rounds * 3)
 
 
 if __name__ == "__main__":
@@ -607,4 +779,6 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a first look")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--telemetry-only", action="store_true", help="only section 6, telemetry's cost")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.quick, arguments.telemetry_only))

@@ -167,7 +167,7 @@ param alertServerErrorPercent int = 5
 @minValue(1)
 param alertServerErrorMinimumAnswers int = 10
 
-@description('Graph permission: alert when more requests than this were refused graph-refused-identity in 15 minutes.')
+@description('Graph permission: alert when there were more refusals than this in 15 minutes: requests answered graph-refused-identity plus Graph\'s 403 answers.')
 @minValue(0)
 param alertGraphPermissionRefusals int = 0
 

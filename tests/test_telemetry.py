@@ -3,7 +3,9 @@
 Requests with members by email go through the app's own code (the HTTP functions' wrapper, the
 endpoints, the driver, the chat job, the Graph client) against the emulator and Azurite, with the SDK's
 in-memory exporters in place of Azure Monitor's and the root logger collected, as the Python worker
-collects it. Everything exported is then searched for addresses, the topic, the key and the token."""
+collects it. Everything exported is then searched for addresses, the topic, the key and the token. Chats
+made after Graph's 202 and by a batch go on through the app's orchestrators and activities, run in this
+process (tests/durable/inline.py), so each is counted on the path it took."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import logging
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +38,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from bench.cold_import import LOCAL_AZURE_MONITOR, WORKER_SET_UP
 from chatfn import contract, telemetry
-from chatfn.api import endpoints
+from chatfn.api import batches, endpoints
 from chatfn.api.unexpected import internal_error_as_problem
 from chatfn.emulator import Emulator
 from chatfn.errors import BudgetSpent
@@ -47,6 +50,7 @@ from chatfn.services import Services
 from chatfn.settings import Settings
 from tests.api.test_unexpected import CLIENT_BINDING
 from tests.apphost import start_app_host
+from tests.durable.inline import Clock, InlineDurable
 from tests.graphs import graph_for
 from tests.infra.monitoring_names import METRICS
 from tests.test_logs import CHAT_ID, leaks
@@ -67,6 +71,12 @@ SETTINGS = Settings(send_lifetime_seconds=1, list_lag_seconds=1)
 THROTTLED_LOOKUP = {"method": "GET", "path": "/v1.0/users", "status": 429, "retryAfter": 0.2, "count": 1}
 # Graph makes the chat, then answers 504: chatfn finds the chat and adopts it.
 FAILS_AFTER_ACTING = {"method": "POST", "path": "/v1.0/chats", "status": 504, "after": True, "count": 1}
+# A group chat with a Teams app: Graph answers 202, and installs the app on its third look at the operation.
+WITH_APP = {
+    "emails": "sam@contoso.com;member01@contoso.com;member02@contoso.com",
+    "topic": OTHER_TOPIC,
+    "apps": [{"teamsAppId": "8e55a7b1-6766-4f0a-8610-ecacfe3d569a"}],
+}
 
 
 @dataclass
@@ -147,7 +157,11 @@ class Scenario:
 
 
 def _request(method: str, path: str, body: dict[str, Any] | None = None, **headers: str) -> func.HttpRequest:
-    route_params = {"requestId": path.rsplit("/", 1)[1]} if path.startswith("/api/chats/requests/") else {}
+    route_params = {}
+    if path.startswith("/api/chats/requests/"):
+        route_params = {"requestId": path.rsplit("/", 1)[1]}
+    elif path.startswith("/api/chat-batches/"):
+        route_params = {"batchId": path.rsplit("/", 1)[1]}
     return func.HttpRequest(
         method,
         f"http://127.0.0.1{path}",
@@ -244,6 +258,82 @@ async def test_chats_are_counted_as_created_reused_and_adopted(scenario: Scenari
         ("group", "reused", "direct", 1),
         ("group", "adopted", "direct", 1),
     }
+
+
+def _chats_counted(exported: Exported) -> set[tuple[str, str, str, int]]:
+    """chatfn.chats' points: (chat.type, outcome, path, count); none before the first chat."""
+    if exported.metrics.get_metrics_data() is None:
+        return set()
+    return {(p["chat.type"], p["outcome"], p["path"], p["value"]) for p in exported.points("chatfn.chats")}
+
+
+@asynccontextmanager
+async def _worker(emulator: Emulator, azurite: str) -> AsyncIterator[InlineDurable]:
+    """A worker's services on the emulator and Azurite, and the orchestrations its endpoints start, run
+    in this process by the app's own orchestrators and activities; time moves on their durable timers."""
+    table = TableClient.from_connection_string(azurite, table_name=f"t{uuid.uuid4().hex[:20]}")
+    store = IdempotencyStore(table, timedelta(hours=1))
+    clock = Clock()
+    try:
+        async with graph_for(emulator) as graph:
+            services = Services(SETTINGS, graph=graph, store=store, clock=clock, sleep=clock.sleep)
+            yield InlineDurable(services, clock)
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.usefixtures("managed_identity_env")
+async def test_a_chat_the_orchestration_finishes_after_graphs_202_counts_on_the_async_path(
+    exported: Exported, emulator: Emulator, azurite: str
+) -> None:
+    """A chat with an app: Graph answers 202, the trigger answers 202 and hands the job on (nothing
+    counted yet), and the orchestration's activity follows Graph's operation to its end and reads the
+    chat: counted once, `path=async`."""
+    post_chats = internal_error_as_problem(endpoints.post_chats)
+    get_chat_request = internal_error_as_problem(endpoints.get_chat_request)
+    async with _worker(emulator, azurite) as durable:
+        accepted = await post_chats(
+            _request("POST", "/api/chats", WITH_APP, Prefer="respond-async"),
+            durable.client(),
+            durable.services,
+        )
+        assert accepted.status_code == 202, accepted.get_body()
+        assert _chats_counted(exported) == set(), "Graph accepted the chat; it is not made yet"
+        await durable.run_started()
+        request_id = json.loads(accepted.get_body())["requestId"]
+        done = await get_chat_request(
+            _request("GET", f"/api/chats/requests/{request_id}"), durable.client(), durable.services
+        )
+    assert done.status_code == 200, done.get_body()
+    assert json.loads(done.get_body())["chatType"] == "group"
+    assert _chats_counted(exported) == {("group", "created", "async", 1)}
+
+
+@pytest.mark.usefixtures("managed_identity_env")
+async def test_chats_a_batch_makes_count_on_the_batch_path(
+    exported: Exported, emulator: Emulator, azurite: str
+) -> None:
+    """Each item of a batch is made by the batch's chunk, item by item through the same job: counted once
+    per chat, `path=batch`."""
+    post_batches = internal_error_as_problem(batches.post_batches)
+    get_batch = internal_error_as_problem(batches.get_batch)
+    chats = [
+        {"emails": "sam@contoso.com;member01@contoso.com", "topic": TOPIC},
+        {"emails": "sam@contoso.com;member02@contoso.com"},
+    ]
+    async with _worker(emulator, azurite) as durable:
+        accepted = await post_batches(
+            _request("POST", "/api/chat-batches", {"chats": chats}), durable.client(), durable.services
+        )
+        assert accepted.status_code == 202, accepted.get_body()
+        await durable.run_started()
+        batch_id = json.loads(accepted.get_body())["batchId"]
+        done = await get_batch(
+            _request("GET", f"/api/chat-batches/{batch_id}"), durable.client(), durable.services
+        )
+    assert done.status_code == 200, done.get_body()
+    assert [item["status"] for item in json.loads(done.get_body())["results"]] == [201, 201]
+    assert _chats_counted(exported) == {("group", "created", "batch", 1), ("oneOnOne", "created", "batch", 1)}
 
 
 async def test_graph_calls_throttling_and_budget_waits_are_measured(scenario: Scenario) -> None:

@@ -41,7 +41,7 @@ param serverErrorPercentThreshold int = 5
 @minValue(1)
 param serverErrorMinimumAnswers int = 10
 
-@description('Graph permission: alert when more requests than this were answered graph-refused-identity in 15 minutes (0: any).')
+@description('Graph permission: alert when there were more refusals than this in 15 minutes (0: any): requests answered graph-refused-identity plus Graph\'s 403 answers to any call, those of a batch\'s items included.')
 @minValue(0)
 param graphPermissionRefusalsThreshold int = 0
 
@@ -96,7 +96,7 @@ var logAlerts = [
   {
     name: 'graph-permission'
     displayName: 'chatfn: Graph refuses the app\'s identity'
-    description: 'Microsoft Graph answered 403 to the function\'s own identity (problem graph-refused-identity): an application permission is missing or was revoked. ${documentation}'
+    description: 'Microsoft Graph answered 403 to the function\'s own identity (requests answered graph-refused-identity, or Graph\'s 403s to any call, a batch\'s and the orchestration\'s included): an application permission is missing or was revoked. ${documentation}'
     severity: 1
     evaluationFrequency: 'PT5M'
     windowSize: 'PT15M'

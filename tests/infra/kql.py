@@ -1,12 +1,14 @@
 """Just enough reading of KQL to hold a query to chatfn's telemetry names: its string literals, the
 attributes it reads from customDimensions, and the tables it starts from. No Kusto engine runs
-here, so the structure the engine would reject (unbalanced brackets, a stray quote) is checked too.
+here, so the structure the engine would reject (unbalanced brackets, a stray quote) is checked too;
+and the `where` filters a query starts with can be applied to a row (`keeps`), for the few operators
+the alerts' filters use.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from .monitoring_names import PLACEHOLDER, TABLES, VOCABULARY
 
@@ -94,3 +96,75 @@ def vocabulary_errors(query: str, *, placeholders: bool = False) -> list[str]:
     if not tables(query):
         errors.append("reads no table")
     return errors
+
+
+# --- which rows a query's filters keep ------------------------------------------------------------------
+
+# The tokens `keeps` reads, each a whole token: anything else in a filter is an error, not a guess.
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<string>"(?:[^"\\\n]|\\.)*")|(?P<number>\d+)"""
+    r"""|(?P<dimension>customDimensions\["[^"]*"\])|(?P<word>[A-Za-z_]\w*)|(?P<symbol>==|!=|\(|\)))"""
+)
+_WORDS = {"and": "and", "or": "or", "not": "not", "name": "_name", "tostring": "_tostring", "toint": "_toint"}
+_PIPE = re.compile(r"\n\s*\|")
+
+
+class _Null:
+    """Kusto's null (toint of a missing or non-numeric value): no comparison with it holds, so a filter
+    that compares it drops the row."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+
+def _tostring(value: object) -> str:
+    return "" if value is None or isinstance(value, _Null) else str(value)
+
+
+def _toint(value: object) -> int | _Null:
+    try:
+        return int(str(value))
+    except ValueError:
+        return _Null()
+
+
+def _python(expression: str) -> str:
+    """A filter's expression as Python, token by token from `_TOKEN`'s few."""
+    out: list[str] = []
+    position = 0
+    expression = expression.strip()
+    while position < len(expression):
+        token = _TOKEN.match(expression, position)
+        if token is None or token.end() == position:
+            raise ValueError(f"keeps cannot read {expression[position:]!r}")
+        position = token.end()
+        kind, text = token.lastgroup, token.group(token.lastgroup or 0)
+        if kind == "dimension":
+            out.append(f"_dimensions.get({text[len('customDimensions[') : -1]})")
+        elif kind == "word":
+            if text not in _WORDS:
+                raise ValueError(f"keeps cannot read {text!r}")
+            out.append(_WORDS[text])
+        else:
+            out.append(text)
+    return " ".join(out)
+
+
+def keeps(query: str, name: str, dimensions: Mapping[str, str]) -> bool:
+    """Whether the `where` filters a query starts with keep a customMetrics row of this `name` and these
+    `customDimensions` (strings, as Application Insights stores them): `==`, `!=`, `and`, `or`, `not`,
+    `tostring` and `toint` evaluated as Kusto would, null included."""
+    *_, statement = [part for part in strip_comments(query).split(";") if part.strip()]
+    _table, *operators = _PIPE.split("\n" + statement.strip())
+    namespace = {"_name": name, "_dimensions": dict(dimensions), "_tostring": _tostring, "_toint": _toint}
+    for operator in operators:
+        verb, _, expression = operator.strip().partition(" ")
+        if verb != "where":
+            break
+        compiled = compile(_python(expression), "<kql where>", "eval")
+        if not eval(compiled, {"__builtins__": {}}, namespace):  # noqa: S307 - made only of _TOKEN's tokens
+            return False
+    return True

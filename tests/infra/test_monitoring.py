@@ -29,19 +29,19 @@ WORKBOOK = "modules/workbook.bicep"
 WORKBOOK_JSON = INFRA / "monitoring" / "workbook.json"
 
 # The log search alerts the issue asks for, by rule name: what each must select and measure.
-# (metric name, required literal, measure column, sustained: more than one window must fail)
-LOG_ALERTS: dict[str, tuple[str, str | None, str, bool]] = {
-    "server-errors": ("chatfn.requests", "http.response.status_code", "serverErrorPercent", False),
+# (metric names, required literal, measure column, sustained: more than one window must fail)
+LOG_ALERTS: dict[str, tuple[tuple[str, ...], str | None, str, bool]] = {
+    "server-errors": (("chatfn.requests",), "http.response.status_code", "serverErrorPercent", False),
     "graph-permission": (
-        "chatfn.requests",
+        ("chatfn.requests", "chatfn.graph.calls"),
         PROBLEM_TYPE_PREFIX + "graph-refused-identity",
         "refusals",
         False,
     ),
-    "graph-throttled": ("chatfn.graph.throttled", None, "throttled", True),
-    "graph-budget-wait": ("chatfn.graph.budget.wait", None, "waitedSeconds", True),
+    "graph-throttled": (("chatfn.graph.throttled",), None, "throttled", True),
+    "graph-budget-wait": (("chatfn.graph.budget.wait",), None, "waitedSeconds", True),
     "storage-unavailable": (
-        "chatfn.requests",
+        ("chatfn.requests",),
         PROBLEM_TYPE_PREFIX + "storage-unavailable",
         "refusals",
         False,
@@ -321,10 +321,11 @@ def test_each_log_alert_rule_is_built_from_its_entry(alerts: BicepDoc) -> None:
 def test_each_log_alert_measures_what_it_names(
     name: str, alerts: BicepDoc, log_alerts: dict[str, dict[str, Any]], alert_queries: dict[str, str]
 ) -> None:
-    metric, required, measure, sustained = LOG_ALERTS[name]
+    metric_names, required, measure, sustained = LOG_ALERTS[name]
     rule = log_alerts[name]
     query = alert_queries[name]
-    assert f'name == "{metric}"' in query
+    for metric in metric_names:
+        assert f'name == "{metric}"' in query
     if required is not None:
         assert f'"{required}"' in query
     assert rule["measure"] == measure
@@ -350,6 +351,37 @@ def test_the_server_error_share_leaves_health_checks_out_and_needs_volume(
     assert "status >= 500" in query
     assert re.search(r"^let minimumAnswers = \d+;$", query, re.MULTILINE)
     assert "| where answers >= minimumAnswers" in query
+
+
+def test_the_graph_permission_alert_counts_graphs_403s_as_well_as_refused_requests(
+    alert_queries: dict[str, str],
+) -> None:
+    """Graph's 403 in the orchestration ends a batch's items (the batch answers 200, each item's problem
+    inside) and asynchronous requests (answered only when their caller reads the status URL): while
+    only batches run, no answer is counted graph-refused-identity, and only the 403s themselves show
+    that the permission is gone."""
+    query = alert_queries["graph-permission"]
+    refused = PROBLEM_TYPE_PREFIX + "graph-refused-identity"
+
+    def graph_call(status: str | None) -> dict[str, str]:
+        answered = {"http.response.status_code": status} if status is not None else {}
+        return {"graph.operation": "POST /chats", **answered}
+
+    assert kql.keeps(query, "chatfn.graph.calls", graph_call("403"))
+    assert kql.keeps(
+        query,
+        "chatfn.requests",
+        {"http.route": "chats", "http.response.status_code": "502", "problem.type": refused},
+    )
+    for status in ("201", "401", "404", "429", "503", None):
+        assert not kql.keeps(query, "chatfn.graph.calls", graph_call(status)), status
+    caller_refused = PROBLEM_TYPE_PREFIX + "caller-refused"
+    assert not kql.keeps(
+        query,
+        "chatfn.requests",
+        {"http.route": "chats", "http.response.status_code": "403", "problem.type": caller_refused},
+    ), "a caller refused by chatfn is not Graph refusing chatfn"
+    assert not kql.keeps(query, "chatfn.graph.throttled", {"graph.operation": "POST /chats"})
 
 
 @pytest.mark.parametrize("name", sorted(LOG_ALERTS))
