@@ -157,6 +157,27 @@ def test_each_item_is_made_exactly_once_while_graph_fails_after_acting(
     )
 
 
+def test_each_item_is_made_exactly_once_while_graph_fails_after_acting_and_its_lists_lag(
+    api: httpx.Client, app_control: httpx.Client
+) -> None:
+    """The first five POST /chats make the chat and answer 504, and Graph's lists show a new chat only 2 s
+    later: each such item's search waits out the lag, finds its chat, and sends nothing again."""
+    app_control.post("/consistency", json={"listDelaySeconds": 2}).raise_for_status()
+    rule = {"method": "POST", "path": "/v1.0/chats", "status": 504, "after": True, "count": 5}
+    app_control.post("/faults", json=rule).raise_for_status()
+    items = CHUNK_SIZE + 5
+    done = _follow(
+        api, api.post("/chat-batches", json={"chats": [_chat(n) for n in range(items)]}), timeout=120
+    )
+    final = done.json()
+    assert final["status"] == "succeeded", [r for r in final["results"] if r["outcome"] != "created"]
+    posts = _chat_posts(app_control)
+    assert [post["status"] for post in posts].count(504) == 5, "the faults fired"
+    assert len(posts) == items, "no item sent twice"
+    topics = Counter(chat["topic"] for chat in app_control.get("/chats").json())
+    assert topics == Counter(f"Batch chat {n}" for n in range(items)), "no chat twice, none missing"
+
+
 @pytest.mark.apphost
 def test_a_lookup_throttled_past_the_clients_retries_is_waited_out_and_every_item_made_once(
     azurite: str,
