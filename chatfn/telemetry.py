@@ -17,7 +17,8 @@ No personal data, by construction: span names, attributes, metric attributes and
 only of route templates, Graph resource names, statuses, problem type URIs from chatfn's catalogue,
 counts, and ids that chatfn or Graph generate; never of a URL's query or path values, a body, or a
 header a caller sent. httpx's instrumentation, whose spans keep Graph's URLs with their `$filter`
-addresses, stays off (`OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=httpx` for the worker's set-up).
+addresses, stays off: chatfn's own set-up never switches it on, and after the worker's set-up the app
+switches it off (the templates also set `OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=httpx`).
 """
 
 from __future__ import annotations
@@ -148,13 +149,28 @@ def configure(settings: Settings) -> None:
     if settings.telemetry == "console":
         use_providers(*_console_providers())
     elif settings.telemetry == "azure-monitor":
-        if not settings.worker_exports_telemetry:
+        if settings.worker_exports_telemetry:
+            _without_httpx_spans()
+        else:
             from azure.monitor.opentelemetry import configure_azure_monitor
 
             configure_azure_monitor(instrumentation_options={"httpx": {"enabled": False}})
         use_providers(trace.get_tracer_provider(), metrics.get_meter_provider())
     else:
         use_providers(trace.NoOpTracerProvider(), metrics.NoOpMeterProvider())
+
+
+def _without_httpx_spans() -> None:
+    """The worker's set-up switches httpx's instrumentation on unless the deployment's
+    `OTEL_PYTHON_DISABLED_INSTRUMENTATIONS` names it, and its spans keep Graph's URLs, `$filter`
+    addresses included: the app switches it off itself, whatever the deployment's settings say."""
+    if "opentelemetry.instrumentation.httpx" not in sys.modules:  # nothing instrumented it
+        return
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    instrumentor = HTTPXClientInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
 
 
 def use_providers(tracer_provider: trace.TracerProvider, meter_provider: metrics.MeterProvider) -> None:

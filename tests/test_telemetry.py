@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bench.cold_import import LOCAL_AZURE_MONITOR, WORKER_SET_UP
+from bench.cold_import import LOCAL_AZURE_MONITOR, WORKER_EXPORTS, WORKER_SET_UP
 from chatfn import contract, telemetry
 from chatfn.api import batches, endpoints
 from chatfn.api.unexpected import internal_error_as_problem
@@ -506,6 +506,24 @@ def test_the_workers_set_up_leaves_httpx_alone_only_when_the_app_setting_says_so
     """Why infra/modules/function-app.bicep sets OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=httpx."""
     env = {**LOCAL_AZURE_MONITOR, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": disabled}
     assert _run(WORKER_SET_UP + HTTPX_INSTRUMENTED, env, tmp_path) is instrumented
+
+
+APP_AFTER_THE_WORKERS_SET_UP = """
+import json
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+assert HTTPXClientInstrumentor().is_instrumented_by_opentelemetry, "the worker switched it on"
+from chatfn import telemetry
+from chatfn.settings import Settings
+telemetry.configure(Settings.from_env())
+print(json.dumps(HTTPXClientInstrumentor().is_instrumented_by_opentelemetry))
+"""
+
+
+def test_after_the_workers_set_up_the_app_switches_httpx_off_whatever_the_settings(tmp_path: Path) -> None:
+    """A deployment without the templates' OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=httpx must not export
+    Graph's URLs (their `$filter` addresses) either."""
+    env = {**LOCAL_AZURE_MONITOR, **WORKER_EXPORTS, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}
+    assert _run(WORKER_SET_UP + APP_AFTER_THE_WORKERS_SET_UP, env, tmp_path) is False
 
 
 OWN_SET_UP = """
