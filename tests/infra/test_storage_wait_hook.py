@@ -98,6 +98,7 @@ def key_listings(calls: list[list[str]]) -> list[list[str]]:
     return [call for call in calls if call[:3] == ["functionapp", "keys", "list"]]
 
 
+@pytest.mark.infra  # shellcheck comes with .venv-infra, which `make unit` does not set up
 def test_shellcheck_is_clean() -> None:
     completed = subprocess.run(  # noqa: S603 - our own tool and script
         [str(infra_tool("shellcheck")), str(SCRIPT)], capture_output=True, text=True, timeout=60, check=False
