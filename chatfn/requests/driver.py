@@ -194,22 +194,36 @@ async def _hand_over(
     orchestrations: Orchestrations,
 ) -> Answered | Running | Broken:
     """The orchestration takes the job on from where it is, and answers for the request from now on:
-    no lease there, and every send fenced."""
+    every send fenced, and no lease once the record says so. The record is handed over first, by a
+    conditional write: a worker that stalled past its lease may find the request taken over by a repeat,
+    which then answers for it, and an orchestration started as well would be a second sender."""
     request_id = next_step.job.requestId
-    job = next_step.job.model_copy(update={"leaseUntil": None, "fenced": True})
-    handed = Next(job=job, at=next_step.at)
-    await orchestrations.start(ORCHESTRATOR, request_id, handed.model_dump(mode="json"))
-    log.info("request %s: handed to the orchestration at %s", request_id, job.stage)
+    lease_until = None
     if record is not None:
         try:
             taken = await services.store.hand_over(record)
-        except StorageError as exc:
-            taken = None
-            log.error("request %s: %s", request_id, exc)
-        if taken is None:
-            log.error("request %s: its idempotency record changed under it", request_id)
+        except StorageError as exc:  # written or not, unknown: send only while no repeat may take over
+            log.error("request %s: %s; the orchestration keeps the request's lease", request_id, exc)
+            lease_until = record.lease_until
+        else:
+            if taken is None:
+                log.error("request %s: a repeat took it over; that worker answers for it", request_id)
+                await _point_to(record, services)
+                return Running(request_id, stage="creating chat", retry_after=DIRECT_RETRY_AFTER)
+    job = next_step.job.model_copy(update={"leaseUntil": lease_until, "fenced": True})
+    handed = Next(job=job, at=next_step.at)
+    await orchestrations.start(ORCHESTRATOR, request_id, handed.model_dump(mode="json"))
+    log.info("request %s: handed to the orchestration at %s", request_id, job.stage)
     remaining = max(0.0, order.wait - (services.clock() - job.attemptStarted).total_seconds())
     return await _await_orchestration(request_id, remaining, services, orchestrations, success_status=201)
+
+
+async def _point_to(record: IdempotencyRecord, services: Services) -> None:
+    """The status URL answers from the record (the pointer), whoever carries the request on."""
+    try:
+        await services.store.remember_status_url(record)
+    except StorageError as exc:
+        log.error("request %s: %s", record.request_id, exc)
 
 
 async def _settle(record: IdempotencyRecord, outcome: Outcome, services: Services) -> None:

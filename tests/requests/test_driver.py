@@ -13,6 +13,7 @@ import httpx
 import pytest
 from azure.data.tables.aio import TableClient
 
+from chatfn.chats.job import Next
 from chatfn.chats.spec import parse_chat_request
 from chatfn.durable.chat_job import Progress
 from chatfn.emulator import Emulator
@@ -21,9 +22,10 @@ from chatfn.failures import Failure
 from chatfn.outcome import Failed
 from chatfn.requests import driver
 from chatfn.requests.driver import Answered, ChatOrder, OrchestrationState, Running
-from chatfn.requests.store import Claimed, IdempotencyRecord, IdempotencyStore
+from chatfn.requests.store import Claimed, IdempotencyRecord, IdempotencyStore, RecordState, key_partition
 from chatfn.services import Services
 from chatfn.settings import Settings
+from tests.cases import EQUIVALENT_REQUESTS
 from tests.graphs import graph_for
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -39,10 +41,13 @@ class Orchestrations:
     def __init__(self, states: dict[str, OrchestrationState] | None = None) -> None:
         self.states = states or {}
         self.started: list[str] = []
+        self.jobs: dict[str, dict[str, Any]] = {}
         self.events: list[tuple[str, str]] = []
 
     async def start(self, name: str, instance_id: str, job: dict[str, Any]) -> None:
         self.started.append(instance_id)
+        self.jobs[instance_id] = job
+        self.states[instance_id] = _running(None)
 
     async def status(self, instance_id: str) -> OrchestrationState | None:
         return self.states.get(instance_id)
@@ -134,3 +139,64 @@ async def test_a_repeat_never_hands_out_the_status_url_of_a_request_that_freed_i
     assert answer.outcome.kind == "succeeded"
     assert len(control.get("/chats").json()) == 1
     assert first == Answered(failure, success_status=200)
+
+
+class _TakenOverBeforeTheHandOver(IdempotencyStore):
+    """The real store, with one interleaving made to happen: the worker stalled past its lease, and a
+    repeat of the key took the request over just before the worker hands it to the orchestration."""
+
+    async def hand_over(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        await self.take_over(record, datetime.now(UTC))
+        return await super().hand_over(record)
+
+
+class _HandOverUnanswered(IdempotencyStore):
+    """The real store, whose hand-over write fails (storage cannot say whether it was written)."""
+
+    async def hand_over(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        raise StorageError("the idempotency store failed: Service Unavailable")
+
+
+async def _handed_over(
+    store_type: type[IdempotencyStore], emulator: Emulator, azurite: str
+) -> tuple[Running | Answered | driver.Broken, Orchestrations, IdempotencyRecord]:
+    """A keyed request that must be handed over (its app's install is Graph's 202, which only the
+    orchestration follows), on a store of `store_type`: its answer, the orchestrations, its record."""
+    spec = parse_chat_request(EQUIVALENT_REQUESTS[3])
+    table = TableClient.from_connection_string(azurite, table_name=f"t{uuid.uuid4().hex[:20]}")
+    store = store_type(table, timedelta(hours=1))
+    orchestrations = Orchestrations()
+    async with graph_for(emulator) as graph:
+        services = Services(Settings(), graph=graph, store=store)
+        answer = await driver.submit(ChatOrder(spec, "function-key", "k-1", wait=5), services, orchestrations)
+        record = await store.get(key_partition("function-key", "k-1"))
+    await store.aclose()
+    assert record is not None
+    return answer, orchestrations, record
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("managed_identity_env")
+async def test_a_request_taken_over_before_its_hand_over_starts_no_orchestration(
+    emulator: Emulator, azurite: str
+) -> None:
+    """The repeat that took it over carries it on (and sends, if it must): an orchestration started too
+    would be a second sender under one key. The caller's status URL follows the request all the same."""
+    answer, orchestrations, record = await _handed_over(_TakenOverBeforeTheHandOver, emulator, azurite)
+    assert isinstance(answer, Running), answer
+    assert orchestrations.started == []
+    assert record.state is RecordState.RUNNING, "still the repeat's to settle"
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("managed_identity_env")
+async def test_a_hand_over_storage_cannot_confirm_keeps_the_requests_lease(
+    emulator: Emulator, azurite: str
+) -> None:
+    """Written or not, unknown: the orchestration carries the job on, but sends only while no repeat may
+    take the request over (its lease), as the trigger would have."""
+    answer, orchestrations, record = await _handed_over(_HandOverUnanswered, emulator, azurite)
+    assert isinstance(answer, Running), answer
+    [request_id] = orchestrations.started
+    job = Next.model_validate(orchestrations.jobs[request_id]).job
+    assert (job.leaseUntil, job.fenced) == (record.lease_until, True)
