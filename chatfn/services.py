@@ -105,7 +105,7 @@ class Services:
         """The worker's idempotency records, in the function's own storage account."""
         if self._store is None:
             ttl = timedelta(hours=self.settings.idempotency_ttl_hours)
-            self._store = IdempotencyStore(self._table_client(), ttl)
+            self._store = IdempotencyStore(self._table_client(), ttl, clock=self.clock)
         return self._store
 
     async def aclose(self) -> None:

@@ -62,6 +62,12 @@ def test_nothing_imports_upward(layer: str, below_it_never: tuple[str, ...]) -> 
     assert _importers(layer, below_it_never) == []
 
 
+def test_the_http_edge_never_touches_the_idempotency_store() -> None:
+    """Claiming, following and settling a key is the request driver's (chatfn/requests), which the
+    endpoints call with plain data: nothing that knows azure.functions reads or writes a record."""
+    assert _importers("chatfn.api", ("chatfn.requests.store",)) == []
+
+
 def test_only_the_http_edge_and_the_local_host_know_azure_functions() -> None:
     """The driver, the chat job and the orchestrations take plain data; `azure.functions` types stay in
     chatfn/api (and the local host, which stands in for the Functions host)."""
