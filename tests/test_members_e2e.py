@@ -9,6 +9,9 @@ from chatfn.emulator.directory import NUMBERED_MEMBERS, SAM
 from tests.apphost import AppHost
 from tests.test_logs import leaks
 
+ALEX = "82fe7758-5bb3-4f0d-a43f-e555fd399c6f"  # alex@contoso.com in the emulator's directory
+JACOB = "8c0a1a67-50ce-4114-bb6c-da9c5dbcf6ca"
+
 
 def _lookups(app_control: httpx.Client) -> list[dict[str, object]]:
     return [r for r in app_control.get("/requests").json() if r["path"] == "/v1.0/users"]
@@ -35,6 +38,22 @@ def test_three_unknown_addresses_are_named_in_one_422(api: httpx.Client, app_con
     assert [error["message"].split(" ")[0] for error in errors] == unknown
     assert app_control.get("/chats").json() == []
     assert len(_lookups(app_control)) == 1
+
+
+def test_one_user_named_by_email_and_by_user_id_is_a_422_naming_the_later_entry(
+    api: httpx.Client, app_control: httpx.Client
+) -> None:
+    """Graph would refuse the whole chat for a member named twice; chatfn says which entry, after the
+    lookup has shown both are one user, and sends nothing."""
+    members = [{"email": "alex@contoso.com"}, {"userId": JACOB}, {"userId": ALEX}]
+    body = {"topic": "Twice", "members": members}
+    answer = api.post("/chats", json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["type"] == "urn:chatfn:problem:member-not-found"
+    [error] = answer.json()["errors"]
+    assert error["field"] == "members[2]"
+    assert "the same user as members[0]" in error["message"]
+    assert not [r for r in app_control.get("/requests").json() if r["method"] == "POST"], "nothing sent"
 
 
 def test_forty_members_by_email_cost_three_lookups(api: httpx.Client, app_control: httpx.Client) -> None:
