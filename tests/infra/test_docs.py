@@ -63,3 +63,5 @@ def test_the_doc_says_the_group_it_creates_cannot_move_to_another_region(parsed:
     assert "`InvalidResourceGroupLocation`" in section
     assert "azd env set AZURE_LOCATION <that region>" in section, "the same region"
     assert "azd env new <new name>" in section, "or a new environment name"
+    assert group["config"]["tags"], "the group is declared with tags of its own"
+    assert "**replaces its tags**" in section, "a group of that name in the same region loses its other tags"
