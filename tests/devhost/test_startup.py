@@ -51,9 +51,10 @@ def _refusal(host: HostProcess) -> str:
     return line
 
 
-def test_a_setting_the_app_refuses_is_named_and_azurite_is_stopped_again() -> None:
+@pytest.mark.parametrize("value", ["abc", "999999"], ids=["not-a-number", "out-of-range"])
+def test_a_setting_the_app_refuses_is_named_and_azurite_is_stopped_again(value: str) -> None:
     """chatfn reads its settings at import, after the host has started Azurite for it."""
-    host = spawn_host("--port", "0", settings=DEAD_STORAGE | {"CHATFN_SYNC_WAIT_SECONDS": "abc"})
+    host = spawn_host("--port", "0", settings=DEAD_STORAGE | {"CHATFN_SYNC_WAIT_SECONDS": value})
     line = _refusal(host)
     assert "CHATFN_SYNC_WAIT_SECONDS" in line
     assert "local.settings.json" in line
