@@ -216,9 +216,11 @@ class WatchedBudget(Budget):
     def __init__(self, limits: dict[Kind, Rate]) -> None:
         super().__init__(limits)
         self.a_429_came = asyncio.Event()
+        self.retry_afters: list[float | None] = []
 
     def throttled(self, kind: Kind, retry_after: float | None, sent_at: float | None = None) -> None:
         super().throttled(kind, retry_after, sent_at)
+        self.retry_afters.append(retry_after)
         self.a_429_came.set()
 
 
@@ -274,21 +276,26 @@ async def test_a_burst_of_creates_stays_under_the_documented_limit(
 async def test_one_retry_after_pauses_every_call_of_its_kind_and_no_other(
     emulator: Emulator, control: httpx.Client
 ) -> None:
-    """The first of three creates gets a 429 with Retry-After 2; the two in line behind it wait it out
-    too (not only the one that got it), while a user lookup made during the pause goes at once."""
-    control.post(
-        "/faults", json={"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": 2, "count": 1}
-    ).raise_for_status()
-    budget = WatchedBudget({**DOCUMENTED_LIMITS, "chats.write": Rate(2, 1)})
+    """Graph's bucket for Teams writes holds one call and refills two a second, charging a refused call
+    too; the worker's budget is faster. The first of three creates takes the bucket's token, the second
+    meets the empty bucket (a 429 whose Retry-After says when the next token comes), and the third, in
+    line behind it, waits that pause out too rather than meeting the empty bucket as well; a user lookup
+    made during the pause goes at once (another bucket)."""
+    teams_writes = {"buckets": {"chats.write": {"rps": 2, "burst": 1}}}
+    control.post("/throttle", json=teams_writes).raise_for_status()
+    budget = WatchedBudget({**DOCUMENTED_LIMITS, "chats.write": Rate(10, 1)})
     async with graph_with(emulator, budget) as graph:
         creates = asyncio.gather(*(graph.create_chat(_chat(f"Paused {i}")) for i in range(3)))
         await budget.a_429_came.wait()
         await graph.find_users([NUMBERED_MEMBERS[0].mail or ""])
         await creates
-    throttled, *others = _calls(control, "POST", "/v1.0/chats")
-    assert (throttled["status"], [post["status"] for post in others]) == (429, [201, 201, 201])
-    pause_end = _at(throttled) + timedelta(seconds=2)
-    assert all(_at(post) >= pause_end for post in others), "no create went inside the pause"
+    made, throttled, *later = _calls(control, "POST", "/v1.0/chats")
+    assert (made["status"], throttled["status"]) == (201, 429)
+    first_pause = budget.retry_afters[0]
+    assert first_pause is not None
+    pause_end = _at(throttled) + timedelta(seconds=first_pause)
+    assert [post["status"] for post in later].count(201) == 2, "each create made once the bucket allows"
+    assert all(_at(post) >= pause_end for post in later), "no create went inside the pause"
     (lookup,) = _calls(control, "GET", "/v1.0/users")
     assert _at(lookup) < pause_end, "the directory is not paused by a Teams 429"
 
