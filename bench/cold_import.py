@@ -45,7 +45,12 @@ WORKER_EXPORTS = {"PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true"}
 CASES = [
     ("telemetry off", {"CHATFN_TELEMETRY": "off"}, IMPORT_APP),
     ("console", {"CHATFN_TELEMETRY": "console"}, IMPORT_APP),
-    ("azure-monitor, set up by chatfn", LOCAL_AZURE_MONITOR, IMPORT_APP),
+    ("azure-monitor, set up by chatfn (on its own thread)", LOCAL_AZURE_MONITOR, IMPORT_APP),
+    (
+        "azure-monitor, set up by chatfn, until it is ready",
+        LOCAL_AZURE_MONITOR,
+        IMPORT_APP + "\nfrom chatfn import telemetry\ntelemetry.azure_monitor_ready.wait(60)",
+    ),
     ("azure-monitor, the worker's set-up alone", LOCAL_AZURE_MONITOR | WORKER_EXPORTS, WORKER_SET_UP),
     (
         "azure-monitor, the worker's set-up + the app",

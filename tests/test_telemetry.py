@@ -529,21 +529,33 @@ def test_after_the_workers_set_up_the_app_switches_httpx_off_whatever_the_settin
 OWN_SET_UP = """
 import json
 from opentelemetry import trace
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from chatfn import telemetry
 from chatfn.settings import Settings
 telemetry.configure(Settings.from_env())
+with telemetry.graph_call("GET", "/users", "c-1"):
+    before = trace.get_current_span().is_recording()
+assert telemetry.azure_monitor_ready.wait(60)
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+with telemetry.graph_call("GET", "/users", "c-2"):
+    after = trace.get_current_span().is_recording()
 print(json.dumps({"provider": type(trace.get_tracer_provider()).__module__,
+                  "recorded": [before, after],
                   "httpx": HTTPXClientInstrumentor().is_instrumented_by_opentelemetry,
                   "requests": RequestsInstrumentor().is_instrumented_by_opentelemetry}))
 """
 
 
-def test_without_the_workers_set_up_the_app_sets_up_azure_monitor_without_httpx(tmp_path: Path) -> None:
-    """The distribution's instrumentations are switched on (requests'), httpx's is not."""
-    assert _run(OWN_SET_UP, LOCAL_AZURE_MONITOR, tmp_path) == {
+def test_without_the_workers_set_up_the_app_sets_up_azure_monitor_beside_its_start_without_httpx(
+    tmp_path: Path,
+) -> None:
+    """Set up on a thread of its own, not in the app's import: a span made at once is not recorded, one
+    made once it is ready goes to Azure Monitor through the instruments the app already holds. The
+    distribution's instrumentations are switched on (requests'), httpx's is not."""
+    every_trace = {**LOCAL_AZURE_MONITOR, "OTEL_TRACES_SAMPLER": "always_on"}  # not its 5 a second
+    assert _run(OWN_SET_UP, every_trace, tmp_path) == {
         "provider": "opentelemetry.sdk.trace",
+        "recorded": [False, True],
         "httpx": False,
         "requests": True,
     }
