@@ -34,11 +34,17 @@ def client(base_url: str = "", **options: Any) -> httpx.Client:
     return httpx.Client(base_url=base_url, verify=_TLS, **{"timeout": 10, **options})
 
 
-def get_token(emulator: Emulator, resource: str = "https://graph.microsoft.com") -> str:
+def get_token(
+    emulator: Emulator, resource: str = "https://graph.microsoft.com", client_id: str | None = None
+) -> str:
+    """A token from the emulator's managed identity endpoint; `client_id`: a user-assigned identity's."""
+    params = {"resource": resource, "api-version": "2019-08-01"} | (
+        {"client_id": client_id} if client_id else {}
+    )
     with client() as http:
         answer = http.get(
             emulator.identity_endpoint,
-            params={"resource": resource, "api-version": "2019-08-01"},
+            params=params,
             headers={"X-IDENTITY-HEADER": emulator.identity_header},
         )
     answer.raise_for_status()

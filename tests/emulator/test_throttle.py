@@ -10,7 +10,7 @@ import pytest
 
 from chatfn.emulator import Emulator
 from chatfn.emulator.throttle import TokenBucket
-from tests.emulator.conftest import ADELE, MEGAN, client, error_of, group
+from tests.emulator.conftest import ADELE, MEGAN, client, error_of, get_token, group
 
 USER_ASSIGNED = "0b5f6c3e-2f37-4b36-9d4c-6c7d0a0e9f11"
 
@@ -38,16 +38,7 @@ def test_an_empty_bucket_answers_429_saying_when_a_token_is_free(
 def test_each_app_has_its_own_bucket(emulator: Emulator, graph: httpx.Client, control: httpx.Client) -> None:
     control.post("/identity", json={"clientIds": [USER_ASSIGNED]}).raise_for_status()
     control.post("/throttle", json={"rps": 0.5, "burst": 1}).raise_for_status()
-    with client() as http:
-        issued = http.get(
-            emulator.identity_endpoint,
-            params={
-                "resource": "https://graph.microsoft.com",
-                "api-version": "2019-08-01",
-                "client_id": USER_ASSIGNED,
-            },
-            headers={"X-IDENTITY-HEADER": emulator.identity_header},
-        ).json()["access_token"]
+    issued = get_token(emulator, client_id=USER_ASSIGNED)
     assert graph.get(f"/users/{ADELE}").status_code == 200
     assert graph.get(f"/users/{ADELE}").status_code == 429
     with client(emulator.graph_url, headers={"Authorization": f"Bearer {issued}"}) as other_app:

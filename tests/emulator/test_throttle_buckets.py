@@ -12,7 +12,7 @@ import pytest
 
 from chatfn.emulator import Emulator
 from chatfn.emulator.throttle import DIRECTORY, DOCUMENTED_LIMITS, Call, Throttle, TokenBucket
-from tests.emulator.conftest import ADELE, JACOB, MEGAN, client, error_of, group
+from tests.emulator.conftest import ADELE, JACOB, MEGAN, client, error_of, get_token, group
 
 USER_ASSIGNED = "0b5f6c3e-2f37-4b36-9d4c-6c7d0a0e9f11"
 LOOKUP = {"$filter": "mail eq 'adele@contoso.com'"}
@@ -86,16 +86,7 @@ def test_waiting_as_long_as_retry_after_finds_a_token(graph: httpx.Client, contr
 def test_each_app_has_its_own_buckets(emulator: Emulator, graph: httpx.Client, control: httpx.Client) -> None:
     control.post("/identity", json={"clientIds": [USER_ASSIGNED]}).raise_for_status()
     control.post("/throttle", json={"buckets": {"directory": {"rps": 0.1, "burst": 1}}}).raise_for_status()
-    with client() as http:
-        other_token = http.get(
-            emulator.identity_endpoint,
-            params={
-                "resource": "https://graph.microsoft.com",
-                "api-version": "2019-08-01",
-                "client_id": USER_ASSIGNED,
-            },
-            headers={"X-IDENTITY-HEADER": emulator.identity_header},
-        ).json()["access_token"]
+    other_token = get_token(emulator, client_id=USER_ASSIGNED)
     assert [graph.get(f"/users/{ADELE}").status_code for _ in range(2)] == [200, 429]
     with client(emulator.graph_url, headers={"Authorization": f"Bearer {other_token}"}) as other_app:
         assert other_app.get(f"/users/{ADELE}").status_code == 200
