@@ -16,7 +16,8 @@ from chatfn.emulator.directory import TEAMS_APPS
 from chatfn.emulator.state import OperationsConfig
 from chatfn.services import Services
 from chatfn.settings import Settings
-from tests.chats.test_job import Clock, poll_waits
+from tests.chats.test_job import poll_waits
+from tests.clocks import VirtualClock
 from tests.graphs import graph_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ async def test_the_202_example_takes_as_long_as_the_readme_says(emulator: Emulat
     """The job's own schedule with the default settings, against the emulator's default operation: the
     chat is read right after the poll that finds the operation done."""
     settings = Settings()
-    clock = Clock()
+    clock = VirtualClock()
     async with graph_for(emulator) as graph:
         waits = await poll_waits(Services(settings, graph=graph, clock=clock, sleep=clock.sleep), clock)
     assert len(waits) == len(OperationsConfig().statuses)

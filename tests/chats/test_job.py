@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -25,6 +24,7 @@ from chatfn.requests.store import IdempotencyStore
 from chatfn.services import Services
 from chatfn.settings import Settings
 from tests.cases import EQUIVALENT_REQUESTS
+from tests.clocks import MonotonicClock, VirtualClock
 from tests.graphs import graph_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]
@@ -40,41 +40,13 @@ APP = "8e55a7b1-6766-4f0a-8610-ecacfe3d569a"
 SETTINGS = Settings(send_lifetime_seconds=120, list_lag_seconds=30, poll_interval_seconds=5)
 
 
-@dataclass
-class Clock:
-    """Time that passes only when the job sleeps."""
-
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    slept: list[float] = field(default_factory=list)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=seconds)
-
-
-class BudgetTime:
-    """The Graph budget's own time, which passes only when the budget waits."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 async def graph(emulator: Emulator) -> AsyncIterator[GraphClient]:
     async with graph_for(emulator) as client:
         yield client
 
 
-def _services(graph: GraphClient, clock: Clock, settings: Settings = SETTINGS) -> Services:
+def _services(graph: GraphClient, clock: VirtualClock, settings: Settings = SETTINGS) -> Services:
     return Services(settings, graph=graph, clock=clock, sleep=clock.sleep)
 
 
@@ -114,14 +86,14 @@ def _list_reads(control: httpx.Client) -> list[dict[str, Any]]:
 
 
 async def test_graphs_201_is_read_and_answered(graph: GraphClient) -> None:
-    result = _succeeded(await _run(_services(graph, Clock()), GROUP)).result
+    result = _succeeded(await _run(_services(graph, VirtualClock()), GROUP)).result
     assert not result.reused
     assert result.webUrl
     assert {m.userId for m in result.members} == {ALEX, JACOB, LYNNE}
 
 
 async def test_graphs_202_is_followed_from_one_poll_interval_on(graph: GraphClient) -> None:
-    clock = Clock()
+    clock = VirtualClock()
     result = await _run(_services(graph, clock), EQUIVALENT_REQUESTS[3])
     assert isinstance(result, Next)
     assert result.job.stage == "operation"
@@ -129,7 +101,7 @@ async def test_graphs_202_is_followed_from_one_poll_interval_on(graph: GraphClie
     assert result.at == clock.now + timedelta(seconds=5)
 
 
-async def poll_waits(services: Services, clock: Clock) -> list[float]:
+async def poll_waits(services: Services, clock: VirtualClock) -> list[float]:
     """The waits before each read of Graph's operation, until it succeeds."""
     next_step = await _run(services, EQUIVALENT_REQUESTS[3])
     waits: list[float] = []
@@ -151,7 +123,7 @@ async def test_the_operation_is_polled_with_a_doubling_interval_unless_graph_say
 ) -> None:
     operations = {"statuses": ["notStarted", "inProgress", "succeeded"], "retryAfter": retry_after}
     control.post("/operations", json=operations).raise_for_status()
-    clock = Clock()
+    clock = VirtualClock()
     assert await poll_waits(_services(graph, clock), clock) == waits
 
 
@@ -160,7 +132,7 @@ async def test_a_status_other_than_pending_ends_the_wait_at_once(
     status: str, graph: GraphClient, control: httpx.Client
 ) -> None:
     control.post("/operations", json={"statuses": [status]}).raise_for_status()
-    clock = Clock()
+    clock = VirtualClock()
     services = _services(graph, clock)
     accepted = await _run(services, EQUIVALENT_REQUESTS[3])
     assert isinstance(accepted, Next)
@@ -172,7 +144,7 @@ async def test_the_deadline_ends_an_operation_that_never_finishes(
     graph: GraphClient, control: httpx.Client
 ) -> None:
     control.post("/operations", json={"statuses": ["inProgress"]}).raise_for_status()
-    clock = Clock()
+    clock = VirtualClock()
     services = _services(graph, clock, Settings(operation_deadline_seconds=60, poll_interval_seconds=5))
     next_step = await _run(services, EQUIVALENT_REQUESTS[3])
     ats = []
@@ -191,7 +163,7 @@ async def test_a_group_chat_made_before_graph_failed_is_adopted(
 ) -> None:
     fault = {"method": "POST", "path": "/v1.0/chats", "after": True, "count": 1} | failure
     control.post("/faults", json=fault).raise_for_status()
-    _succeeded(await _run(_services(graph, Clock()), GROUP))
+    _succeeded(await _run(_services(graph, VirtualClock()), GROUP))
     assert len(control.get("/chats").json()) == 1
     assert _posts(control) == 1, "found, so never sent again"
 
@@ -211,7 +183,7 @@ async def test_a_send_graph_never_answered_is_looked_for_until_it_can_no_longer_
 ) -> None:
     """No answer at all: the send may still complete for its lifetime, and then lists may lag."""
     control.post("/faults", json={"method": "POST", "path": "/v1.0/chats", "drop": True, "count": 1})
-    clock = Clock()
+    clock = VirtualClock()
     started = clock.now
     _succeeded(await _run(_services(graph, clock), GROUP))
     assert _posts(control) == 2
@@ -254,7 +226,7 @@ async def test_a_send_graph_answered_is_looked_for_for_the_list_lag_only(
 ) -> None:
     """A 503 is Graph's own answer: that send is over, so only the lists' lag is left to wait out."""
     control.post("/faults", json={"method": "POST", "path": "/v1.0/chats", "status": 503, "count": 1})
-    clock = Clock()
+    clock = VirtualClock()
     _succeeded(await _run(_services(graph, clock), GROUP))
     assert _posts(control) == 2
     assert 30 <= sum(clock.slept) < 30 + 15
@@ -264,7 +236,7 @@ async def test_after_every_send_failed_and_nothing_was_found_nothing_was_made(
     graph: GraphClient, control: httpx.Client
 ) -> None:
     control.post("/faults", json={"method": "POST", "path": "/v1.0/chats", "status": 502})
-    failure = _failed(await _run(_services(graph, Clock()), GROUP)).failure
+    failure = _failed(await _run(_services(graph, VirtualClock()), GROUP)).failure
     assert failure.createdNothing is True
     assert failure.status == 502, "the last send's failure, which surely made nothing"
     assert _posts(control) == MAX_SENDS
@@ -276,7 +248,7 @@ async def test_a_one_on_one_is_simply_sent_again(graph: GraphClient, control: ht
     control.post(
         "/faults", json={"method": "POST", "path": "/v1.0/chats", "status": 504, "after": True, "count": 1}
     )
-    _succeeded(await _run(_services(graph, Clock()), ONE_ON_ONE))
+    _succeeded(await _run(_services(graph, VirtualClock()), ONE_ON_ONE))
     assert len(control.get("/chats").json()) == 1
     assert not [r for r in control.get("/requests").json() if r["path"].startswith("/v1.0/users/")]
 
@@ -299,7 +271,7 @@ async def test_without_a_searchable_member_the_outcome_stays_unknown(
             {"userId": partner_user["id"], "tenantId": PARTNER_TENANT},
         ],
     }
-    services = _services(graph, Clock())
+    services = _services(graph, VirtualClock())
     assert _failed(await _run(services, federated)).failure.createdNothing is False
     assert _posts(control) == 1, "never sent again while the chat may exist"
     assert _failed(await _run(services, federated, look_first=True)).failure.createdNothing is False
@@ -307,7 +279,7 @@ async def test_without_a_searchable_member_the_outcome_stays_unknown(
 
 
 async def test_reuse_existing_answers_the_chat_found(graph: GraphClient, control: httpx.Client) -> None:
-    services = _services(graph, Clock())
+    services = _services(graph, VirtualClock())
     first = _succeeded(await _run(services, GROUP | {"reuseExisting": True})).result
     again = _succeeded(await _run(services, GROUP | {"reuseExisting": True})).result
     other = _succeeded(await _run(services, GROUP | {"reuseExisting": True, "topic": "Another"})).result
@@ -320,7 +292,7 @@ async def test_an_earlier_attempts_chat_is_looked_for_first(
     graph: GraphClient, control: httpx.Client
 ) -> None:
     """A worker died after Graph made the chat; its successor finds it before sending anything."""
-    clock = Clock()
+    clock = VirtualClock()
     services = _services(graph, clock)
     earlier = _succeeded(await _run(services, GROUP)).result
     carried_on = _succeeded(await _run(services, GROUP, look_first=True)).result
@@ -332,7 +304,7 @@ async def test_a_successor_that_finds_nothing_sends_once_the_lists_had_time(
     graph: GraphClient, control: httpx.Client
 ) -> None:
     """The earlier worker sent nothing (or its send made nothing): one send, after the lists' lag."""
-    clock = Clock()
+    clock = VirtualClock()
     _succeeded(await _run(_services(graph, clock), GROUP, look_first=True))
     assert _posts(control) == 1
     assert 30 <= sum(clock.slept) < 45
@@ -340,7 +312,7 @@ async def test_a_successor_that_finds_nothing_sends_once_the_lists_had_time(
 
 async def test_no_send_begins_that_could_outlive_the_lease(graph: GraphClient, control: httpx.Client) -> None:
     """A send that may go on for its lifetime must end before another worker may take the key over."""
-    clock = Clock()
+    clock = VirtualClock()
     services = _services(graph, clock)
     short = clock.now + timedelta(seconds=119)
     failure = _failed(await _run(services, GROUP, lease_until=short)).failure
@@ -356,9 +328,9 @@ async def test_a_throttled_send_waits_its_turn_for_the_throttle_patience_then_gi
     """Throttling alone never ends a request early: it waits (in the trigger: 202; in the orchestration:
     a durable timer), backing off, until CHATFN_THROTTLE_PATIENCE_SECONDS from its start."""
     control.post("/faults", json={"method": "POST", "path": "/v1.0/chats", "status": 429, "retryAfter": 0.01})
-    budget_time = BudgetTime()  # twenty 429s bring the budget to its slowest rate: its waits are virtual
+    budget_time = MonotonicClock()  # twenty 429s bring the budget to its slowest rate: its waits are virtual
     graph.budget = Budget(DOCUMENTED_LIMITS, clock=budget_time, sleep=budget_time.sleep)
-    clock = Clock()
+    clock = VirtualClock()
     patient = _services(graph, clock, Settings(throttle_patience_seconds=3600, operation_deadline_seconds=5))
     job = new_job("r1", parse_chat_request(GROUP), clock.now)
     first = await take_step(job, patient)
@@ -391,7 +363,7 @@ async def test_a_send_run_again_finds_its_fence_taken_and_looks_for_the_chat(
     taken, and looks for the chat the first run made instead of making another (docs/api.md)."""
     table = TableClient.from_connection_string(azurite, table_name=f"fence{uuid.uuid4().hex[:12]}")
     store = IdempotencyStore(table, timedelta(hours=1))
-    clock = Clock()
+    clock = VirtualClock()
     services = Services(SETTINGS, graph=graph, store=store, clock=clock, sleep=clock.sleep)
     at_send = new_job(uuid.uuid4().hex, parse_chat_request(GROUP), clock.now).model_copy(
         update={"fenced": True}

@@ -34,34 +34,25 @@ from chatfn.graph.models import CreatedChat
 from chatfn.graph.retry import MAX_RETRY_AFTER_SECONDS
 from chatfn.services import graph_limits
 from chatfn.settings import Settings, SettingsError
+from tests.clocks import MonotonicClock
 from tests.emulator.conftest import group
 from tests.graphs import FAST_RETRY
 
 WRITE = Rate(30, 10)
 
 
-class FakeClock:
-    """Time that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 # --- the limiter, on an injected clock --------------------------------------------------------------
 
 
 def test_callers_queue_at_the_rate_once_the_burst_is_spent() -> None:
-    limiter = Limiter(WRITE, FakeClock())
+    limiter = Limiter(WRITE, MonotonicClock())
     waits = [limiter.reserve(1, deadline=None) for _ in range(13)]
     assert waits[:10] == [0.0] * 10
     assert waits[10:] == pytest.approx([1 / 30, 2 / 30, 3 / 30])
 
 
 def test_a_429_lowers_the_rate_and_successes_climb_it_back() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock()
     limiter = Limiter(WRITE, clock)
     limiter.throttled(retry_after=None, sent_at=clock.now)
     assert limiter.rate == pytest.approx(30 * DECREASE) == pytest.approx(21)
@@ -77,7 +68,7 @@ def test_a_429_lowers_the_rate_and_successes_climb_it_back() -> None:
 
 
 def test_the_rate_climbs_only_on_success() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock()
     limiter = Limiter(WRITE, clock)
     limiter.throttled(retry_after=None, sent_at=clock.now)
     clock.now += 10
@@ -88,7 +79,7 @@ def test_the_rate_climbs_only_on_success() -> None:
 
 def test_429s_to_calls_already_on_their_way_lower_the_rate_once() -> None:
     """Calls sent before the rate was lowered could not have known: their 429s tell of the same congestion."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     limiter = Limiter(WRITE, clock)
     sent = clock.now
     clock.now += 0.1
@@ -101,7 +92,7 @@ def test_429s_to_calls_already_on_their_way_lower_the_rate_once() -> None:
 
 
 def test_the_rate_never_falls_below_its_floor() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock()
     limiter = Limiter(WRITE, clock)
     for _ in range(50):
         clock.now += 1
@@ -112,7 +103,7 @@ def test_the_rate_never_falls_below_its_floor() -> None:
 def test_a_retry_after_pauses_the_kind_and_the_bucket_starts_empty_after_it() -> None:
     """No token flows back while paused: after a pause callers go at the lowered rate, not in a burst
     that Graph's own bucket (which the Retry-After just emptied) would refuse."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     limiter = Limiter(WRITE, clock)
     limiter.throttled(retry_after=2.0, sent_at=clock.now)
     waits = [limiter.reserve(1, deadline=None) for _ in range(3)]
@@ -124,7 +115,7 @@ def test_a_retry_after_pauses_the_kind_and_the_bucket_starts_empty_after_it() ->
 
 
 def test_a_deadline_refuses_the_call_and_takes_nothing() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock()
     limiter = Limiter(Rate(1, 1), clock)
     assert limiter.reserve(1, deadline=None) == 0
     with pytest.raises(BudgetSpent) as refused:
@@ -134,14 +125,14 @@ def test_a_deadline_refuses_the_call_and_takes_nothing() -> None:
 
 
 def test_a_call_within_the_burst_goes_even_at_its_deadline() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock()
     assert Limiter(WRITE, clock).reserve(1, deadline=clock.now) == 0
 
 
 # --- the budget: callers in line ---------------------------------------------------------------------
 
 
-class FakeTime(FakeClock):
+class FakeTime(MonotonicClock):
     """A clock and a sleep for several tasks: a sleeper wakes once the test has moved time past its end."""
 
     def __init__(self) -> None:

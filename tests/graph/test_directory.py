@@ -21,20 +21,13 @@ from chatfn.errors import BudgetSpent
 from chatfn.graph.budget import deadline_in
 from chatfn.graph.client import GraphClient
 from chatfn.graph.directory import MISS_SECONDS, Directory
+from tests.clocks import MonotonicClock
 from tests.graphs import graph_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("managed_identity_env")]
 
 PEOPLE = {member.mail or "": member.id for member in NUMBERED_MEMBERS}  # 45 people, mail != UPN
 NOBODY = "nobody@contoso.com"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _lookups(control: httpx.Client) -> list[dict[str, Any]]:
@@ -116,7 +109,7 @@ async def test_concurrent_resolutions_each_bind_their_own_members(
 
 
 async def test_an_address_is_remembered_for_the_cache_time(emulator: Emulator, control: httpx.Client) -> None:
-    clock = FakeClock()
+    clock = MonotonicClock(500.0)
     async with graph_for(emulator) as graph:
         directory = Directory(graph, cache_seconds=300, clock=clock)
         await directory.users_by_address(["sam@contoso.com"])
@@ -132,7 +125,7 @@ async def test_an_address_is_remembered_for_the_cache_time(emulator: Emulator, c
 
 async def test_a_miss_is_remembered_only_a_few_seconds(emulator: Emulator, control: httpx.Client) -> None:
     """A user added to the directory is found within MISS_SECONDS, however long hits are remembered."""
-    clock = FakeClock()
+    clock = MonotonicClock(500.0)
     async with graph_for(emulator) as graph:
         directory = Directory(graph, cache_seconds=3600, clock=clock)
         assert await directory.users_by_address([NOBODY]) == {NOBODY: []}

@@ -3,31 +3,17 @@ from a twentieth of a second to half a second, and never wait past the caller's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chatfn.requests.polling import poll_until
+from tests.clocks import VirtualClock
 
 pytestmark = pytest.mark.anyio
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class Clock:
-    """Time that moves only when the poller sleeps."""
-
-    now: datetime = START
-    slept: list[float] = field(default_factory=list)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -46,7 +32,7 @@ def _is_done(value: str) -> bool:
     return value == "done"
 
 
-async def _poll(progress: Progress, clock: Clock, current: str, seconds: float) -> str:
+async def _poll(progress: Progress, clock: VirtualClock, current: str, seconds: float) -> str:
     return await poll_until(
         progress.read,
         _is_done,
@@ -58,7 +44,7 @@ async def _poll(progress: Progress, clock: Clock, current: str, seconds: float) 
 
 
 async def test_a_value_already_done_is_returned_without_a_read_or_a_wait() -> None:
-    progress, clock = Progress(done_at=1), Clock()
+    progress, clock = Progress(done_at=1), VirtualClock(START)
     assert await _poll(progress, clock, "done", 60) == "done"
     assert (progress.reads, clock.slept) == (0, [])
 
@@ -66,14 +52,14 @@ async def test_a_value_already_done_is_returned_without_a_read_or_a_wait() -> No
 async def test_the_pause_doubles_from_a_twentieth_of_a_second_to_half_a_second() -> None:
     """A repeat usually finds its first request done within a second; after that, each read (a storage
     or durable-status call) comes no faster than twice a second."""
-    progress, clock = Progress(done_at=8), Clock()
+    progress, clock = Progress(done_at=8), VirtualClock(START)
     assert await _poll(progress, clock, "pending 0", 60) == "done"
     assert progress.reads == 8
     assert clock.slept == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.5, 0.5, 0.5, 0.5])
 
 
 async def test_the_last_pause_ends_at_the_deadline_and_the_last_read_is_returned() -> None:
-    progress, clock = Progress(done_at=None), Clock()
+    progress, clock = Progress(done_at=None), VirtualClock(START)
     assert await _poll(progress, clock, "pending 0", 1.0) == "pending 5"
     assert clock.slept == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.25])
     assert clock.now == START + timedelta(seconds=1)
@@ -81,6 +67,6 @@ async def test_the_last_pause_ends_at_the_deadline_and_the_last_read_is_returned
 
 @pytest.mark.parametrize("seconds", [0.0, -5.0], ids=["now", "past"])
 async def test_a_deadline_that_has_come_returns_what_was_read_without_reading_again(seconds: float) -> None:
-    progress, clock = Progress(done_at=1), Clock()
+    progress, clock = Progress(done_at=1), VirtualClock(START)
     assert await _poll(progress, clock, "pending 0", seconds) == "pending 0"
     assert (progress.reads, clock.slept) == (0, [])
