@@ -12,6 +12,7 @@ when the batch starts) and the growth; and the single requests' answers and thei
 the end (a 202 followed through Location). A benchmark a person runs (`make bench-app`), not a test.
 
     python -m bench.batch [--chats 1000] [--people 200] [--members 4] [--after-acting 0.15] [--singles 20]
+    [--list-lag 0]
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Single:
     """One `POST /api/chats` sent while the batch ran."""
 
     first: int | str  # the first answer's status, or the error that ended the request
-    final: int | str  # its status once a 202 was followed through Location
+    final: int | str  # its status once a 202 was followed through Location, with a problem's type
     seconds: float  # from sending it to its final answer
 
 
@@ -98,7 +99,14 @@ def single(api: httpx.Client, body: dict[str, Any]) -> Single:
             answer = api.get(answer.headers["Location"])
     except httpx.HTTPError as exc:
         return Single(type(exc).__name__, type(exc).__name__, time.perf_counter() - began)
-    return Single(first, answer.status_code, time.perf_counter() - began)
+    seconds = time.perf_counter() - began
+    if answer.is_success:
+        return Single(first, answer.status_code, seconds)
+    try:
+        problem = str(answer.json().get("type", "")).rpartition(":")[2]
+    except ValueError:  # not a problem's JSON
+        problem = ""
+    return Single(first, f"{answer.status_code} {problem}", seconds)
 
 
 @dataclass
@@ -132,7 +140,7 @@ class Singles:
         return [sent.result() for sent in self._sent]
 
 
-def run(chats: int, pool: int, members: int, after_acting: float, singles: int) -> None:
+def run(chats: int, pool: int, members: int, after_acting: float, singles: int, list_lag: float) -> None:
     directory = people(pool)
     addresses = [person["mail"] for person in directory]
     batch = [
@@ -153,6 +161,8 @@ def run(chats: int, pool: int, members: int, after_acting: float, singles: int) 
         if after_acting:
             fault = {"method": "POST", "path": "/v1.0/chats", "after": True, "probability": after_acting}
             control.post("/faults", json=fault | {"status": 504}).raise_for_status()
+        if list_lag:
+            control.post("/consistency", json={"listDelaySeconds": list_lag}).raise_for_status()
         before, cpu = memory_mb(host.pid, "VmRSS"), cpu_seconds(host.pid)
         peak_restarted = restart_peak(host.pid)
         started = datetime.now(UTC)
@@ -184,7 +194,8 @@ def run(chats: int, pool: int, members: int, after_acting: float, singles: int) 
     )
     elapsed = (last_chat - started).total_seconds()
     print(f"a batch of {chats} group chats of {members} members by email, from {pool} people")
-    print(f"  documented limits, {after_acting:.0%} of POST /chats failing after acting")
+    lag = f", new chats out of Graph's lists for {list_lag:g} s" if list_lag else ""
+    print(f"  documented limits, {after_acting:.0%} of POST /chats failing after acting{lag}")
     print(f"  ended {final['status']}: {final['succeeded']} made, {final['failed']} failed")
     for name, topic in (("the batch's", BATCH_TOPIC), ("single requests'", SINGLE_TOPIC)):
         own = {t: n for t, n in topics.items() if t.startswith(topic)}
@@ -268,9 +279,19 @@ def main() -> None:
     parser.add_argument(
         "--singles", type=int, default=20, help="single POST /api/chats sent while the batch runs"
     )
+    parser.add_argument(
+        "--list-lag", type=float, default=0.0, metavar="SECONDS", help="how late new chats appear in lists"
+    )
     parser.add_argument("--quick", action="store_true", help="200 chats")
     args = parser.parse_args()
-    run(200 if args.quick else args.chats, args.people, args.members, args.after_acting, args.singles)
+    run(
+        200 if args.quick else args.chats,
+        args.people,
+        args.members,
+        args.after_acting,
+        args.singles,
+        args.list_lag,
+    )
 
 
 if __name__ == "__main__":
