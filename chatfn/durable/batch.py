@@ -45,8 +45,9 @@ CHUNK_SIZE = 20
 # Chunks under way at once: enough to keep Graph's budget busy, few enough that an item waits its turn
 # here (nothing billed) rather than on the budget inside an activity, and that a single request does
 # not wait long behind the batch's items there. Measured (bench.batch, docs/api.md): with 4, 6 or 8 a
-# batch of 1000 ends at the same time, bound by the Teams read budget, while single requests' p95 grows
-# from about 3 s to 5 and 6.5 s.
+# batch of 1000 ends at the same time (about 40 s, bound by the Teams read budget), while single
+# requests' p95 grows from about 3 s to 5.5 and 6.5 s; and with 8, while Graph's lists lagged, POST
+# /chats met 429s, some behind a gateway's 504, whose items then search out the send's lifetime.
 CHUNKS_IN_FLIGHT = 4
 # The stages in which an item waits on Graph to settle, not on the budget: a chunk started while fresh
 # chunks remain hands its items back once every one it has left waits in one of them. (An item waiting
