@@ -113,7 +113,7 @@ def run_chat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, An
 @app.orchestration_trigger(context_name="context")
 def run_chat_batch_chunk(
     context: df.DurableOrchestrationContext,
-) -> Generator[Any, Any, list[dict[str, Any]]]:
+) -> Generator[Any, Any, dict[str, Any]]:
     return batch.run_chat_batch_chunk(context)
 
 

@@ -480,7 +480,7 @@ def local_host(
         STORAGE_SETTING: storage,
         "PYTHONUNBUFFERED": "1",
     }
-    return process(["-m", "chatfn.devhost", "--port", "0", "--no-azurite"], env, _HOST_URL)
+    return process(["-m", "chatfn.devhost", "--port", "0", "--no-azurite", "--no-emulator"], env, _HOST_URL)
 
 
 @contextmanager

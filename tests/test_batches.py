@@ -178,6 +178,30 @@ def test_each_item_is_made_exactly_once_while_graph_fails_after_acting_and_its_l
     assert topics == Counter(f"Batch chat {n}" for n in range(items)), "no chat twice, none missing"
 
 
+def test_a_chunk_hands_back_its_items_that_wait_on_graphs_lists_and_each_is_made_once(
+    api: httpx.Client, app_control: httpx.Client, app_host: AppHost
+) -> None:
+    """docs/api.md: every POST /chats makes the chat and answers 504, and Graph's lists show a new chat
+    only 3 s later. The first chunk, started while a fresh chunk remained, hands its items back once they
+    all wait on the lists; they go on in a chunk of their own, each finds its chat and sends nothing
+    again."""
+    app_control.post("/consistency", json={"listDelaySeconds": 3}).raise_for_status()
+    rule = {"method": "POST", "path": "/v1.0/chats", "status": 504, "after": True}
+    app_control.post("/faults", json=rule).raise_for_status()
+    items = 2 * CHUNK_SIZE
+    accepted = api.post("/chat-batches", json={"chats": [_chat(n) for n in range(items)]})
+    final = _follow(api, accepted, timeout=120).json()
+    assert final["status"] == "succeeded", [r for r in final["results"] if r["outcome"] != "created"]
+    posts = _chat_posts(app_control)
+    assert [post["status"] for post in posts] == [504] * items, "each item sent once"
+    topics = Counter(chat["topic"] for chat in app_control.get("/chats").json())
+    assert topics == Counter(f"Batch chat {n}" for n in range(items)), "no chat twice, none missing"
+    durable = f"{app_host.url}/runtime/webhooks/durabletask/instances"
+    with httpx.Client(timeout=10) as client:
+        instances = client.get(durable, params={"instanceIdPrefix": final["batchId"]}).json()
+    assert len(instances) == 1 + 2 + 1, "the batch, its two chunks, and one of the items handed back"
+
+
 @pytest.mark.apphost
 def test_a_lookup_throttled_past_the_clients_retries_is_waited_out_and_every_item_made_once(
     azurite: str,

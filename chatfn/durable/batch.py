@@ -7,8 +7,12 @@ pace through the worker's one budget rather than all at once.
 Each item is a chat job (`chatfn.chats.job`), the same as a single request's, taken one step per
 activity: its sends fenced in storage under an id derived from the batch (`<batchId>-<index>`), so a
 worker that dies mid-batch repeats nothing; a search covers Graph failing after acting, answering late,
-and lagging lists. A cancel (`DELETE /api/chat-batches/{batchId}`) is recorded in storage, which every
-send checks first, and raised as an event here, so that no further chunk starts.
+and lagging lists. A chunk ends only when its last item ends, so a chunk started while fresh chunks
+remain hands its items back and ends once every item it has left waits on Graph to settle (its lists
+to show a chat a send may have made, or its operation to end): they go on later in a chunk of their
+own, and the slot goes to a fresh chunk. A cancel (`DELETE /api/chat-batches/{batchId}`) is recorded in
+storage, which every send checks first, and raised as an event here, so that no further chunk of fresh
+items starts (items handed back go on: they have sent, and look for what they made).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict
 
-from chatfn.chats.job import STEP_RESULT, ChatJob, Ended, Later, Next, later_or_failure
+from chatfn.chats.job import STEP_RESULT, ChatJob, Ended, Later, Next, Stage, later_or_failure
 from chatfn.chats.members import addresses_of, bind_members
 from chatfn.chats.spec import ChatSpec
 from chatfn.durable.chat_job import STEP_BUDGET_WAIT, STEP_RETRY, TAKE_STEP
@@ -39,8 +43,16 @@ CANCEL_EVENT = "cancel"
 # Items per chunk: each item takes a few steps, so a chunk's history stays at a few hundred events.
 CHUNK_SIZE = 20
 # Chunks under way at once: enough to keep Graph's budget busy, few enough that an item waits its turn
-# here (nothing billed) rather than on the budget inside an activity.
+# here (nothing billed) rather than on the budget inside an activity, and that a single request does
+# not wait long behind the batch's items there. Measured (bench.batch, docs/api.md): with 4, 6 or 8 a
+# batch of 1000 ends at the same time (about 40 s, bound by the Teams read budget), while single
+# requests' p95 grows from about 3 s to 5.5 and 6.5 s; and with 8, while Graph's lists lagged, POST
+# /chats met 429s, some behind a gateway's 504, whose items then search out the send's lifetime.
 CHUNKS_IN_FLIGHT = 4
+# The stages in which an item waits on Graph to settle, not on the budget: a chunk started while fresh
+# chunks remain hands its items back once every one it has left waits in one of them. (An item waiting
+# on the budget stays: a fresh chunk in its place would only wait there too.)
+SETTLING: frozenset[Stage] = frozenset({"search", "operation"})
 # Addresses per lookup activity: ten of Graph's `$filter ... in` of 15.
 ADDRESSES_PER_ACTIVITY = 150
 
@@ -99,11 +111,31 @@ class BatchOutcome(BaseModel):
 
 
 class Chunk(BaseModel):
-    """A chunk orchestration's input: its items' jobs, by index."""
+    """A chunk orchestration's input: its items' jobs, by index, fresh or handed back by an earlier chunk
+    (with their next step); and whether it may hand its items back in turn."""
 
     model_config = ConfigDict(frozen=True)
 
-    jobs: tuple[tuple[int, ChatJob], ...]
+    jobs: tuple[tuple[int, ChatJob], ...] = ()
+    resumed: tuple[tuple[int, Next], ...] = ()
+    handBack: bool = False
+
+
+class ChunkOutcome(BaseModel):
+    """A chunk orchestration's output: the results of the items that ended, and the items it handed back,
+    each with its next step."""
+
+    model_config = ConfigDict(frozen=True)
+
+    results: tuple[ItemResult, ...]
+    handedBack: tuple[tuple[int, Next], ...] = ()
+
+    @classmethod
+    def of(cls, output: Any) -> ChunkOutcome:
+        """A chunk's output; a list of results from a chunk that ran before chunks handed items back."""
+        if isinstance(output, list):
+            return cls(results=tuple(ItemResult.model_validate(item) for item in output))
+        return cls.model_validate(output)
 
 
 class Lookup(BaseModel):
@@ -148,13 +180,14 @@ def run_chat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, An
     context.set_custom_status(counts.model_dump(mode="json"))
 
     chunks = [Chunk(jobs=tuple(jobs[i : i + CHUNK_SIZE])) for i in range(0, len(jobs), CHUNK_SIZE)]
+    handed_back: list[tuple[int, Next]] = []
     cancel = context.wait_for_external_event(CANCEL_EVENT)
     cancelled = False
     in_flight: list[Any] = []
     started_chunks = 0
-    while chunks or in_flight:
-        while chunks and len(in_flight) < CHUNKS_IN_FLIGHT:
-            chunk = chunks.pop(0)
+    while chunks or handed_back or in_flight:
+        while (chunks or handed_back) and len(in_flight) < CHUNKS_IN_FLIGHT:
+            chunk = _next_chunk(chunks, handed_back, context.current_utc_datetime)
             chunk_id = f"{batch.batchId}:{started_chunks}"
             in_flight.append(
                 context.call_sub_orchestrator(CHUNK_ORCHESTRATOR, chunk.model_dump(mode="json"), chunk_id)
@@ -167,7 +200,7 @@ def run_chat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, An
             if done is cancel:
                 cancelled = True
                 # Nothing was sent for the chunks not started: they end now, and the status says so at
-                # once, not only when the chunks under way have finished.
+                # once, not only when the chunks under way have finished. Items handed back go on.
                 never_sent = [
                     ItemResult(index=index, outcome=Failed(failure=_cancelled()))
                     for chunk in chunks
@@ -179,12 +212,28 @@ def run_chat_batch(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 context.set_custom_status(counts.model_dump(mode="json"))
                 continue
         in_flight.remove(done)
-        finished = [ItemResult.model_validate(item) for item in done.result]
-        results.extend(finished)
-        counts = counts.counted(finished)
+        outcome = ChunkOutcome.of(done.result)
+        handed_back.extend(outcome.handedBack)
+        results.extend(outcome.results)
+        counts = counts.counted(outcome.results)
         context.set_custom_status(counts.model_dump(mode="json"))
     results.sort(key=lambda result: result.index)
     return BatchOutcome(cancelled=cancelled, results=tuple(results)).model_dump(mode="json")
+
+
+def _next_chunk(chunks: list[Chunk], handed_back: list[tuple[int, Next]], now: datetime) -> Chunk:
+    """The chunk to start next, taken from `chunks` or `handed_back`: the fresh chunk next in line,
+    unless a whole chunk's worth of items handed back is due (or no fresh chunk is left); then up to a
+    chunk of those items, the earliest due first. It may hand its items back while fresh chunks remain
+    after it, so that a fresh chunk need not wait for an item that waits on Graph."""
+    due = sum(step.at is None or step.at <= now for _, step in handed_back)
+    if chunks and due < CHUNK_SIZE:
+        chunk = chunks.pop(0)
+    else:
+        handed_back.sort(key=lambda item: (item[1].at or now, item[0]))
+        chunk = Chunk(resumed=tuple(handed_back[:CHUNK_SIZE]))
+        del handed_back[:CHUNK_SIZE]
+    return chunk.model_copy(update={"handBack": bool(chunks)})
 
 
 def _look_up(
@@ -259,16 +308,22 @@ def _cancelled() -> Failure:
 
 def run_chat_batch_chunk(
     context: df.DurableOrchestrationContext,
-) -> Generator[Any, Any, list[dict[str, Any]]]:
+) -> Generator[Any, Any, dict[str, Any]]:
     """Take every item's steps side by side: all steps that are due go out together; when none is due,
-    sleep on a timer until the first one is. Every item's result."""
+    sleep on a timer until the first one is. Every item's result; or, when the chunk may hand its items
+    back, has taken steps, and every item left waits on Graph to settle, the results so far and the items
+    left, each with its next step."""
     chunk = Chunk.model_validate(context.get_input())
-    waiting: dict[int, Next] = {index: Next(job=job) for index, job in chunk.jobs}
+    waiting: dict[int, Next] = {index: Next(job=job) for index, job in chunk.jobs} | dict(chunk.resumed)
     results: list[ItemResult] = []
+    stepped = False
     while waiting:
         now = context.current_utc_datetime
         due = [index for index, step in waiting.items() if step.at is None or step.at <= now]
         if not due:
+            if chunk.handBack and stepped and all(step.job.stage in SETTLING for step in waiting.values()):
+                handed_back = tuple(sorted(waiting.items()))
+                return ChunkOutcome(results=tuple(results), handedBack=handed_back).model_dump(mode="json")
             yield context.create_timer(min(step.at for step in waiting.values() if step.at is not None))
             continue
         jobs = [waiting[index].job.model_dump(mode="json") for index in due]
@@ -281,7 +336,8 @@ def run_chat_batch_chunk(
                 del waiting[index]
             else:
                 waiting[index] = result
-    return [result.model_dump(mode="json") for result in results]
+        stepped = True
+    return ChunkOutcome(results=tuple(results)).model_dump(mode="json")
 
 
 # --- the lookup activity -----------------------------------------------------------------------------------

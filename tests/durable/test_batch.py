@@ -19,10 +19,12 @@ from chatfn.chats.spec import parse_chat_request
 from chatfn.durable.batch import (
     CANCEL_EVENT,
     CHUNK_ORCHESTRATOR,
+    CHUNK_SIZE,
     LOOK_UP,
     BatchJob,
     BatchOutcome,
     Chunk,
+    ChunkOutcome,
     Counts,
     ItemResult,
     LookedUp,
@@ -138,7 +140,86 @@ def test_a_chunk_takes_every_due_step_together_and_sleeps_until_the_first_waitin
     assert [task.kind for task in tasks] == ["all", "timer", "all"]
     assert [len(task.payload) for task in tasks if task.kind == "all"] == [2, 1]
     assert tasks[1].payload == later
-    assert sorted(ItemResult.model_validate(item).index for item in output) == [0, 1]
+    outcome = ChunkOutcome.model_validate(output)
+    assert sorted(result.index for result in outcome.results) == [0, 1]
+    assert outcome.handedBack == ()
+
+
+MADE = Ended(outcome=Succeeded(result=chat_result("r", CHAT)))
+
+
+def _looking(index: int, at: datetime) -> Next:
+    """Item `index` after Graph failed its send after acting: it looks for its chat again at `at`, as
+    Graph's lists may not show it yet."""
+    job = _job(index).to("search", sends=1, fences=1, searchUntil=at + timedelta(seconds=150))
+    return Next(job=job, at=at)
+
+
+def _answering(steps: dict[int, Next]) -> Callable[[Task], Any]:
+    """Each activity answered with the item's step in `steps` (once), else with its chat made."""
+
+    def answer(task: Task) -> Any:
+        index = int(ChatJob.model_validate(task.payload).requestId.removeprefix("b-"))
+        step = steps.pop(index, None)
+        return (step or MADE).model_dump(mode="json")
+
+    return answer
+
+
+def test_a_chunk_hands_back_its_items_once_every_one_left_waits_on_graph_to_settle() -> None:
+    """docs/api.md: while fresh chunks wait for a slot, a chunk whose every remaining item waits on Graph
+    to settle (its lists, or its operation) hands those items back and ends."""
+    later = START + timedelta(seconds=4)
+    steps = {
+        1: _looking(1, later),
+        2: Next(job=_job(2).to("operation", location="https://graph/operations/o", sends=1), at=later),
+    }
+    waiting = dict(steps)
+    chunk = Chunk(jobs=tuple((i, _job(i)) for i in range(3)), handBack=True)
+    context = FakeContext(chunk.model_dump(mode="json"))
+    output, tasks = _drive(run_chat_batch_chunk(context), context, _answering(steps))  # type: ignore[arg-type]
+    assert [task.kind for task in tasks] == ["all"], "no timer: it ends once only those are left"
+    outcome = ChunkOutcome.model_validate(output)
+    assert [result.index for result in outcome.results] == [0]
+    assert outcome.handedBack == ((1, waiting[1]), (2, waiting[2])), "each with its next step"
+
+
+@pytest.mark.parametrize(
+    ("hand_back", "waits"),
+    [(False, ("search",)), (True, ("search", "read"))],
+    ids=["it may not hand back", "one waits on the budget"],
+)
+def test_a_chunk_keeps_its_items_when_it_may_not_hand_back_or_one_waits_on_the_budget(
+    hand_back: bool, waits: tuple[str, ...]
+) -> None:
+    later = START + timedelta(seconds=4)
+    budget_later = Next(job=_job(2).to("read", chatId="c", sends=1), at=later)
+    steps = {1: _looking(1, later)} | ({2: budget_later} if "read" in waits else {})
+    chunk = Chunk(jobs=tuple((i, _job(i)) for i in range(3)), handBack=hand_back)
+    context = FakeContext(chunk.model_dump(mode="json"))
+    output, tasks = _drive(run_chat_batch_chunk(context), context, _answering(steps))  # type: ignore[arg-type]
+    assert [task.kind for task in tasks] == ["all", "timer", "all"]
+    outcome = ChunkOutcome.model_validate(output)
+    assert sorted(result.index for result in outcome.results) == [0, 1, 2]
+    assert outcome.handedBack == ()
+
+
+def test_a_chunk_of_items_handed_back_takes_a_step_before_it_hands_any_back_again() -> None:
+    first, second = START + timedelta(seconds=2), START + timedelta(seconds=5)
+    resumed = ((7, _looking(7, first)), (9, _looking(9, second)))
+    context = FakeContext(Chunk(resumed=resumed, handBack=True).model_dump(mode="json"))
+    output, tasks = _drive(run_chat_batch_chunk(context), context, _answering({}))  # type: ignore[arg-type]
+    assert [task.kind for task in tasks] == ["timer", "all"], "it sleeps until the first is due"
+    assert [ChatJob.model_validate(job.payload).requestId for job in tasks[1].payload] == ["b-7"]
+    outcome = ChunkOutcome.model_validate(output)
+    assert [result.index for result in outcome.results] == [7]
+    assert outcome.handedBack == (resumed[1],), "the other is handed back as it came"
+
+
+def test_a_chunk_output_of_a_list_of_results_is_still_read() -> None:
+    """A batch that was running when chunks began to hand items back reads its earlier chunks' output."""
+    result = ItemResult(index=3, outcome=Succeeded(result=chat_result("r", CHAT)))
+    assert ChunkOutcome.of([result.model_dump(mode="json")]) == ChunkOutcome(results=(result,))
 
 
 def _chunks(context: FakeContext) -> list[Task]:
@@ -146,12 +227,20 @@ def _chunks(context: FakeContext) -> list[Task]:
 
 
 def _indices(chunk: Task) -> list[int]:
-    return [index for index, _ in Chunk.model_validate(chunk.payload).jobs]
+    started = Chunk.model_validate(chunk.payload)
+    return [index for index, _ in started.jobs] + [index for index, _ in started.resumed]
 
 
-def _chunk_succeeds(done: Task) -> Task:
+def _chunk_succeeds(done: Task, hand_back: tuple[int, ...] = (), at: datetime = START) -> Task:
+    """The chunk's items made, but for those of `hand_back` it hands back (each looking for its chat at
+    `at`), when it may."""
+    may = Chunk.model_validate(done.payload).handBack
+    back = [index for index in _indices(done) if may and index in hand_back]
     made = Succeeded(result=chat_result("r", CHAT))
-    done.result = [ItemResult(index=i, outcome=made).model_dump(mode="json") for i in _indices(done)]
+    done.result = ChunkOutcome(
+        results=tuple(ItemResult(index=i, outcome=made) for i in _indices(done) if i not in back),
+        handedBack=tuple((index, _looking(index, at)) for index in back),
+    ).model_dump(mode="json")
     return done
 
 
@@ -313,6 +402,98 @@ def test_a_cancel_starts_no_further_chunk_and_cancels_their_items_at_once() -> N
     assert all(result.outcome.failure.kind == "cancelled" for result in outcome.results[started:])  # type: ignore[union-attr]
     cancelled_at_once = {"total": items, "succeeded": 20, "failed": 0, "cancelled": items - started}
     assert cancelled_at_once in context.statuses, "counted as cancelled before the chunks under way end"
+    assert context.statuses[-1] == {
+        "total": items,
+        "succeeded": started,
+        "failed": 0,
+        "cancelled": items - started,
+    }
+
+
+def _resumed(chunk: Task) -> list[tuple[int, Next]]:
+    return list(Chunk.model_validate(chunk.payload).resumed)
+
+
+def test_items_handed_back_go_on_in_chunks_of_their_own_once_the_fresh_chunks_have_started() -> None:
+    """docs/api.md: items handed back go on later in a chunk of their own; a chunk started when no fresh
+    chunk is left hands nothing back (nothing waits for its slot)."""
+    items = CHUNK_SIZE * 5
+    context = FakeContext(BatchJob(batchId="b", chats=(SPEC,) * items).model_dump(mode="json"))
+    later = START + timedelta(seconds=30)
+
+    def answer(task: Task) -> Any:
+        if task.kind == "activity":
+            return _users(ALEX, JACOB)
+        oldest = next(inner for inner in task.payload if inner.kind == "orchestration")
+        return _chunk_succeeds(oldest, hand_back=tuple(range(0, items, CHUNK_SIZE)), at=later)
+
+    output, _ = _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
+    chunks = _chunks(context)
+    started = [Chunk.model_validate(task.payload) for task in chunks]
+    assert [(bool(chunk.jobs), chunk.handBack) for chunk in started] == [(True, True)] * 4 + [
+        (True, False),
+        (False, False),
+        (False, False),
+        (False, False),
+    ], "every fresh chunk first; each may hand back while a fresh one is left after it"
+    assert [_indices(task) for task in chunks[5:]] == [[0, 20], [40], [60]]
+    assert [step for task in chunks[5:] for step in _resumed(task)] == [
+        (index, _looking(index, later)) for index in (0, 20, 40, 60)
+    ], "each with the step it was handed back with"
+    outcome = BatchOutcome.model_validate(output)
+    assert [result.index for result in outcome.results] == list(range(items)), "every item once, in order"
+    assert {result.outcome.kind for result in outcome.results} == {"succeeded"}
+    assert context.statuses[-1] == {"total": items, "succeeded": items, "failed": 0, "cancelled": 0}
+
+
+def test_a_chunk_of_items_handed_back_that_are_due_goes_before_the_fresh_chunks() -> None:
+    items = CHUNK_SIZE * 6
+    context = FakeContext(BatchJob(batchId="b", chats=(SPEC,) * items).model_dump(mode="json"))
+    ended = 0
+
+    def answer(task: Task) -> Any:
+        nonlocal ended
+        if task.kind == "activity":
+            return _users(ALEX, JACOB)
+        ended += 1
+        oldest = next(inner for inner in task.payload if inner.kind == "orchestration")
+        return _chunk_succeeds(oldest, hand_back=tuple(range(CHUNK_SIZE)) if ended == 1 else ())
+
+    _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
+    chunks = _chunks(context)
+    assert [_indices(task) for task in chunks][4] == list(range(CHUNK_SIZE)), (
+        "the first chunk's items, handed back and due at once, go next"
+    )
+    assert Chunk.model_validate(chunks[4].payload).handBack, "fresh chunks are left after it"
+    fresh_first, rest = range(4 * CHUNK_SIZE), range(4 * CHUNK_SIZE, items)
+    assert [index for task in chunks for index in _indices(task)] == [*fresh_first, *range(CHUNK_SIZE), *rest]
+
+
+def test_a_cancel_lets_items_handed_back_go_on() -> None:
+    """They have sent: they go on looking for what they made (a send they may take again is refused)."""
+    items = CHUNK_SIZE * 6
+    context = FakeContext(BatchJob(batchId="b", chats=(SPEC,) * items).model_dump(mode="json"))
+    waits = 0
+
+    def answer(task: Task) -> Any:
+        nonlocal waits
+        if task.kind == "activity":
+            return _users(ALEX, JACOB)
+        waits += 1
+        event = next((inner for inner in task.payload if inner.kind == "event"), None)
+        if event is not None and waits == 2:  # the first chunk has ended, handing item 0 back
+            return event
+        return _chunk_succeeds(task.payload[0], hand_back=(0,), at=START + timedelta(seconds=30))
+
+    output, _ = _drive(run_chat_batch(context), context, answer)  # type: ignore[arg-type]
+    outcome = BatchOutcome.model_validate(output)
+    assert outcome.cancelled
+    chunks = _chunks(context)
+    assert [_indices(task) for task in chunks][-1] == [0], "item 0 goes on in a chunk of its own"
+    assert len(chunks) == 6, "five fresh chunks, none after the cancel, and item 0's"
+    kinds = [result.outcome.kind for result in outcome.results]
+    started = 5 * CHUNK_SIZE
+    assert kinds == ["succeeded"] * started + ["failed"] * (items - started)
     assert context.statuses[-1] == {
         "total": items,
         "succeeded": started,
