@@ -29,6 +29,7 @@ from chatfn.durable.batch import (
     ItemResult,
     LookedUp,
     Lookup,
+    _next_chunk,
     look_up_addresses,
     run_chat_batch,
     run_chat_batch_chunk,
@@ -412,6 +413,32 @@ def test_a_cancel_starts_no_further_chunk_and_cancels_their_items_at_once() -> N
 
 def _resumed(chunk: Task) -> list[tuple[int, Next]]:
     return list(Chunk.model_validate(chunk.payload).resumed)
+
+
+def test_the_next_chunk_is_fresh_until_a_chunks_worth_of_items_handed_back_is_due() -> None:
+    """An item handed back with no time of its own (`at` None) is due at once; the chunk of items handed
+    back takes the earliest due first, whatever order they came back in."""
+    fresh = [Chunk(jobs=((100, _job(100)),))]
+    later = [(i, _looking(i, START + timedelta(seconds=60 - i))) for i in range(CHUNK_SIZE)]
+    now_due = [
+        (i, Next(job=_job(i).to("search", sends=1, fences=1, searchUntil=START)))
+        for i in range(50, 50 + CHUNK_SIZE)
+    ]
+    assert _next_chunk(list(fresh), list(later), START).jobs, "none of them due yet: the fresh chunk goes"
+    taken = _next_chunk(list(fresh), list(now_due), START)
+    assert [index for index, _ in taken.resumed] == list(range(50, 50 + CHUNK_SIZE)), "due at once"
+    handed_back = list(later)
+    resumed = _next_chunk([], handed_back, START + timedelta(seconds=60))
+    assert [index for index, _ in resumed.resumed] == sorted(range(CHUNK_SIZE), reverse=True), (
+        "earliest first"
+    )
+    assert (resumed.handBack, handed_back) == (False, []), "no fresh chunk left: it keeps its items"
+
+
+def test_a_chunk_input_from_before_items_were_handed_back_never_hands_any_back() -> None:
+    """A batch already running when chatfn is updated starts its chunks with inputs that have no
+    `handBack`: such a chunk keeps every item, as chunks did then."""
+    assert Chunk.model_validate({"jobs": [[0, _job(0).model_dump(mode="json")]]}).handBack is False
 
 
 def test_items_handed_back_go_on_in_chunks_of_their_own_once_the_fresh_chunks_have_started() -> None:
