@@ -15,7 +15,7 @@ import pytest
 
 from chatfn.chats.job import ChatJob, Ended, Next
 from chatfn.chats.members import addresses_of
-from chatfn.chats.spec import parse_chat_request
+from chatfn.chats.spec import ChatSpec, parse_chat_request
 from chatfn.durable.batch import (
     CANCEL_EVENT,
     CHUNK_ORCHESTRATOR,
@@ -223,6 +223,11 @@ def test_a_chunk_output_of_a_list_of_results_is_still_read() -> None:
     assert ChunkOutcome.of([result.model_dump(mode="json")]) == ChunkOutcome(results=(result,))
 
 
+def _batch_context(*chats: ChatSpec) -> FakeContext:
+    """The context of batch `b`'s orchestration, given these chats."""
+    return FakeContext(BatchJob(batchId="b", chats=chats).model_dump(mode="json"))
+
+
 def _chunks(context: FakeContext) -> list[Task]:
     return [task for task in context.started if task.kind == "orchestration"]
 
@@ -254,7 +259,7 @@ def test_a_batch_looks_every_address_up_once_then_runs_its_items_in_chunks_of_20
     items = 20 * 5 + 1
     nobody = parse_chat_request({"emails": "alex@contoso.com;nobody@contoso.com"})
     chats = (nobody, *[SPEC] * items)
-    context = FakeContext(BatchJob(batchId="b", chats=chats).model_dump(mode="json"))
+    context = _batch_context(*chats)
     in_flight_seen: list[int] = []
 
     def answer(task: Task) -> Any:
@@ -298,7 +303,7 @@ def test_each_item_is_a_fenced_job_under_an_id_derived_from_the_batch() -> None:
         {"topic": "T", "emails": "alex@contoso.com;jacob@contoso.com", "reuseExisting": True}
     )
     one_on_one = parse_chat_request({"emails": "alex@contoso.com;jacob@contoso.com", "reuseExisting": True})
-    context = FakeContext(BatchJob(batchId="b", chats=(SPEC, reuse, one_on_one)).model_dump(mode="json"))
+    context = _batch_context(SPEC, reuse, one_on_one)
 
     def answer(task: Task) -> Any:
         if task.kind == "activity":
@@ -322,7 +327,7 @@ def test_each_item_is_a_fenced_job_under_an_id_derived_from_the_batch() -> None:
 
 def test_a_batch_of_object_ids_alone_looks_nothing_up() -> None:
     by_id = parse_chat_request({"members": [{"userId": ALEX.id}, {"userId": JACOB.id}], "topic": "T"})
-    context = FakeContext(BatchJob(batchId="b", chats=(by_id,)).model_dump(mode="json"))
+    context = _batch_context(by_id)
 
     def answer(task: Task) -> Any:
         assert task.kind == "any", "nothing to wait for before the chunks"
@@ -337,7 +342,7 @@ def test_a_batch_of_object_ids_alone_looks_nothing_up() -> None:
 def test_addresses_are_looked_up_in_activities_of_whole_graph_calls() -> None:
     """An activity's addresses go out 15 to a Graph call: each but the last holds a multiple of 15."""
     many = parse_chat_request({"emails": [f"m{i:03}@contoso.com" for i in range(200)], "topic": "All hands"})
-    context = FakeContext(BatchJob(batchId="b", chats=(many,)).model_dump(mode="json"))
+    context = _batch_context(many)
     looked_up: list[tuple[str, ...]] = []
 
     def answer(task: Task) -> Any:
@@ -355,7 +360,7 @@ def test_addresses_are_looked_up_in_activities_of_whole_graph_calls() -> None:
 def test_a_failed_lookup_ends_every_item_that_has_addresses_with_its_failure() -> None:
     refused = Failure(kind="graph", step="resolve", status=403, code="Forbidden", createdNothing=True)
     by_id = parse_chat_request({"members": [{"userId": ALEX.id}, {"userId": JACOB.id}], "topic": "T"})
-    context = FakeContext(BatchJob(batchId="b", chats=(SPEC, by_id, SPEC)).model_dump(mode="json"))
+    context = _batch_context(SPEC, by_id, SPEC)
 
     def answer(task: Task) -> Any:
         if task.kind == "activity":
@@ -374,7 +379,7 @@ def test_a_failed_lookup_ends_every_item_that_has_addresses_with_its_failure() -
 
 def test_a_cancel_starts_no_further_chunk_and_cancels_their_items_at_once() -> None:
     items = 20 * (4 + 2)
-    context = FakeContext(BatchJob(batchId="b", chats=(SPEC,) * items).model_dump(mode="json"))
+    context = _batch_context(*(SPEC,) * items)
     waits = 0
 
     def answer(task: Task) -> Any:
@@ -445,7 +450,7 @@ def test_items_handed_back_go_on_in_chunks_of_their_own_once_the_fresh_chunks_ha
     """docs/api.md: items handed back go on later in a chunk of their own; a chunk started when no fresh
     chunk is left hands nothing back (nothing waits for its slot)."""
     items = CHUNK_SIZE * 5
-    context = FakeContext(BatchJob(batchId="b", chats=(SPEC,) * items).model_dump(mode="json"))
+    context = _batch_context(*(SPEC,) * items)
     later = START + timedelta(seconds=30)
 
     def answer(task: Task) -> Any:
@@ -475,7 +480,7 @@ def test_items_handed_back_go_on_in_chunks_of_their_own_once_the_fresh_chunks_ha
 
 def test_a_chunk_of_items_handed_back_that_are_due_goes_before_the_fresh_chunks() -> None:
     items = CHUNK_SIZE * 6
-    context = FakeContext(BatchJob(batchId="b", chats=(SPEC,) * items).model_dump(mode="json"))
+    context = _batch_context(*(SPEC,) * items)
     ended = 0
 
     def answer(task: Task) -> Any:
@@ -499,7 +504,7 @@ def test_a_chunk_of_items_handed_back_that_are_due_goes_before_the_fresh_chunks(
 def test_a_cancel_lets_items_handed_back_go_on() -> None:
     """They have sent: they go on looking for what they made (a send they may take again is refused)."""
     items = CHUNK_SIZE * 6
-    context = FakeContext(BatchJob(batchId="b", chats=(SPEC,) * items).model_dump(mode="json"))
+    context = _batch_context(*(SPEC,) * items)
     waits = 0
 
     def answer(task: Task) -> Any:
@@ -551,7 +556,7 @@ def _batch_of(
     emulator: Emulator, *chats: Any, settings: Settings = PATIENT
 ) -> tuple[BatchOutcome, list[Task], FakeContext]:
     """Run a batch whose lookups are real and whose chunks make every chat they are given."""
-    context = FakeContext(BatchJob(batchId="b", chats=chats).model_dump(mode="json"))
+    context = _batch_context(*chats)
     look_up = _look_up_on(emulator, context, settings)
     made = Succeeded(result=chat_result("r", CHAT))
 
